@@ -1,0 +1,1 @@
+"""harness.certify (see ../shared/DESIGN.md layout)."""

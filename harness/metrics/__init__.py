@@ -1,0 +1,1 @@
+"""harness.metrics (see ../shared/DESIGN.md layout)."""

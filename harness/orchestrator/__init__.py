@@ -1,0 +1,1 @@
+"""PURE sans-I/O orchestrator: events in, commands out (see core.Orchestrator)."""

@@ -1,0 +1,1 @@
+"""harness.runtime (see ../shared/DESIGN.md layout)."""

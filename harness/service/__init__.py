@@ -1,0 +1,1 @@
+"""harness.service (see ../shared/DESIGN.md layout)."""
