@@ -9,7 +9,24 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-# Kinds written by the orchestrator, the endpoints (ground truth) and the shopper traffic.
+# The record vocabulary. Both runtimes write exactly these; metrics read nothing else.
+#
+# inventory (t=0)  endpoint: one per endpoint; value = capacity (requests/s it serves),
+#                  detail = "realtime" | "batch"
+# operator         create submit validate validated approve reject schedule publish pause
+#                  resume rollback end settle reconcile replay: one per command, promo-level;
+#                  publish/rollback detail = the scope as JSON, rollback value = deadline (s)
+# targets          target: one per endpoint a publish or rollback covers, at its time;
+#                  outcome = "apply" | "revoke"
+# lifecycle        state: detail = "from->to"
+# delivery         send (attempt n), result (outcome, value = latency s), ack, dlq, stale
+#                  (an ignored stale result/ack), breaker (outcome = new state), budget
+#                  (outcome = "exhausted"), throttle (outcome = "rate" | "concurrency")
+# ground truth     applied / removed: the endpoint's own state changed (version)
+# faults           outage: value = duration (s), detail = cause; the record's t = its start
+# shoppers         sale: value = total paid, detail = sale id; discount: one per promotion
+#                  that gave money on a sale, value = amount, detail = sale id; quote: a
+#                  sampled shelf price, value = price, detail = "sku@sample"
 OPERATOR_KINDS = frozenset(
     {
         "create",
@@ -29,10 +46,14 @@ OPERATOR_KINDS = frozenset(
         "replay",
     }
 )
-DELIVERY_KINDS = frozenset({"send", "result", "ack", "dlq", "breaker", "budget", "stale"})
+DELIVERY_KINDS = frozenset(
+    {"target", "send", "result", "ack", "dlq", "stale", "breaker", "budget", "throttle"}
+)
 TRUTH_KINDS = frozenset({"applied", "removed"})
-SALE_KINDS = frozenset({"sale"})
-KINDS = OPERATOR_KINDS | DELIVERY_KINDS | TRUTH_KINDS | SALE_KINDS | {"state", "outage"}
+SHOPPER_KINDS = frozenset({"sale", "discount", "quote"})
+KINDS = (
+    OPERATOR_KINDS | DELIVERY_KINDS | TRUTH_KINDS | SHOPPER_KINDS | {"endpoint", "state", "outage"}
+)
 
 # Outcomes of a delivery attempt ("result" records).
 OUTCOMES = ("ok", "accepted", "error", "timeout", "throttled", "unavailable", "rejected")

@@ -93,8 +93,11 @@ class Resume:
 
 @dataclass(frozen=True, slots=True)
 class Rollback:
+    """Take the promotion back from ``scope``; ``deadline`` (s) is what rollback SLOs judge."""
+
     promo: str
     scope: TargetScope = TargetScope()
+    deadline: float = 300.0
     actor: str = "operator"
 
 
