@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,15 +27,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-bench_app = typer.Typer(help="Benchmarks: print figures and ratios against a baseline.",
-                        no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks: print figures and ratios against a baseline.", no_args_is_help=True
+)
 app.add_typer(bench_app, name="bench")
 
 out = Console()
 err = Console(stderr=True)
 
 
-class SchemaName(str, Enum):
+class SchemaName(StrEnum):
     promotion = "promotion"
     basket = "basket"
 
@@ -90,7 +91,9 @@ def price(
         Path | None, typer.Argument(help="Promotions file: one promotion or a list.")
     ] = None,
     channel: Annotated[str, typer.Option(help="pos, ecommerce, loyalty or marketplace.")] = "pos",
-    store: Annotated[str | None, typer.Option(help="Store id, for store-scoped promotions.")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store id, for store-scoped promotions.")
+    ] = None,
     region: Annotated[str | None, typer.Option(help="The store's region.")] = None,
     tz: Annotated[str, typer.Option("--tz", help="The store's IANA time zone.")] = "Europe/Paris",
     at: Annotated[
@@ -111,8 +114,9 @@ def price(
     from harness.domain.promotion import CHANNELS
 
     if channel not in CHANNELS:
-        raise InputError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}",
-                         field="--channel")
+        raise InputError(
+            f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}", field="--channel"
+        )
     basket_path = basket or example_path("basket.json")
     promo_path = promotions or example_path("promotions.json")
     parsed_basket = load_model(Basket, basket_path)
@@ -128,8 +132,9 @@ def price(
         ZoneInfo(tz)
     except Exception:
         raise InputError(f"unknown IANA time zone {tz!r}", field="--tz") from None
-    receipt = price_basket(parsed_basket, promos, channel=channel, at=parse_instant(at),
-                           store=context, dialect=chosen)
+    receipt = price_basket(
+        parsed_basket, promos, channel=channel, at=parse_instant(at), store=context, dialect=chosen
+    )
     if as_json:
         sys.stdout.write(receipt.model_dump_json(indent=2) + "\n")
         return
@@ -137,19 +142,30 @@ def price(
 
 
 def _print_receipt(receipt: Any) -> None:
-    table = Table(title=f"Receipt — channel {receipt.channel}"
-                  + (f", store {receipt.store}" if receipt.store else "")
-                  + f" ({receipt.tax_mode} prices)")
+    table = Table(
+        title=f"Receipt — channel {receipt.channel}"
+        + (f", store {receipt.store}" if receipt.store else "")
+        + f" ({receipt.tax_mode} prices)"
+    )
     for column in ("SKU", "Qty", "Unit", "List", "Discounts", "Amount", "Tax"):
         table.add_column(column, justify="left" if column in ("SKU", "Discounts") else "right")
     for line in receipt.lines:
         discounts = ", ".join(f"{d.promo}@{d.version} -{d.amount}" for d in line.discounts)
-        table.add_row(line.sku, str(line.quantity), str(line.unit_price), str(line.list_amount),
-                      discounts or "—", str(line.amount), str(line.tax))
+        table.add_row(
+            line.sku,
+            str(line.quantity),
+            str(line.unit_price),
+            str(line.list_amount),
+            discounts or "—",
+            str(line.amount),
+            str(line.tax),
+        )
     out.print(table)
-    out.print(f"Subtotal {receipt.subtotal}   Discount -{receipt.discount_total}   "
-              f"Tax {receipt.tax_total}   [bold]Total {receipt.total}[/bold]"
-              + (f"   Points {receipt.points}" if receipt.points else ""))
+    out.print(
+        f"Subtotal {receipt.subtotal}   Discount -{receipt.discount_total}   "
+        f"Tax {receipt.tax_total}   [bold]Total {receipt.total}[/bold]"
+        + (f"   Points {receipt.points}" if receipt.points else "")
+    )
     if receipt.applied:
         out.print("Applied: " + ", ".join(receipt.applied))
     if receipt.dialects:
@@ -178,10 +194,14 @@ def bench_pricing(
 
     figures = run_bench(repeats=repeats)
     verdict = "OK" if figures["median_us"] < figures["target_us"] else "SLOWER THAN TARGET"
-    out.print(f"pricing: {figures['lines']}-line basket, {figures['promotions']} promotions, "
-              f"{repeats} runs")
-    out.print(f"  median {figures['median_us']:.1f} µs   p95 {figures['p95_us']:.1f} µs   "
-              f"target < {figures['target_us']} µs   {verdict}")
+    out.print(
+        f"pricing: {figures['lines']}-line basket, {figures['promotions']} promotions, "
+        f"{repeats} runs"
+    )
+    out.print(
+        f"  median {figures['median_us']:.1f} µs   p95 {figures['p95_us']:.1f} µs   "
+        f"target < {figures['target_us']} µs   {verdict}"
+    )
 
 
 def main() -> None:

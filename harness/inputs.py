@@ -22,8 +22,14 @@ Location = tuple[str | int, ...]
 class InputError(Exception):
     """Bad input from a user file or argument; the CLI prints it on one line and exits 2."""
 
-    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
         self.path = str(path) if path is not None else None
         self.line = line
         self.field = field
@@ -39,17 +45,25 @@ def _construct(node: yaml.Node, loc: Location, lines: dict[Location, int]) -> An
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(
-                key_node, yaml.ScalarNode) else key_node.value
+            key = (
+                yaml.safe_load(yaml.serialize(key_node))
+                if not isinstance(key_node, yaml.ScalarNode)
+                else key_node.value
+            )
             if key in out:
-                raise InputError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1,
-                                 field=_dotted((*loc, key)))
+                raise InputError(
+                    f"duplicate key {key!r}",
+                    line=key_node.start_mark.line + 1,
+                    field=_dotted((*loc, key)),
+                )
             out[key] = _construct(value_node, (*loc, key), lines)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*loc, i), lines) for i, item in enumerate(node.value)]
     # Scalars: let PyYAML's safe resolver type them (ints, floats, bools, null, strings).
-    return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+    return (
+        yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+    )
 
 
 def _dotted(loc: Location) -> str:
@@ -63,7 +77,9 @@ def parse_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[Loca
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise InputError(f"not valid YAML/JSON: {exc.problem or exc}", path=path, line=line) from exc
+        raise InputError(
+            f"not valid YAML/JSON: {exc.problem or exc}", path=path, line=line
+        ) from exc
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises Marked errors in practice
         raise InputError(f"not valid YAML/JSON: {exc}", path=path) from exc
     if node is None:
@@ -103,12 +119,12 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Location:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        present = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and part < len(node)
+        )
+        if present:
             out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            out.append(part)
-            node = node[part]
+            node = node[part]  # type: ignore[index]
         elif isinstance(node, dict | list):
             # A tag pydantic added (discriminated union member, function validator): skip it,
             # unless it is a missing/extra key the user has to hear about.
@@ -124,8 +140,9 @@ def _is_union_tag(part: str, node: dict) -> bool:
     return node.get("type") == part
 
 
-def validation_error(exc: ValidationError, path: str | Path, data: Any,
-                     lines: dict[Location, int]) -> InputError:
+def validation_error(
+    exc: ValidationError, path: str | Path, data: Any, lines: dict[Location, int]
+) -> InputError:
     """Turn the first pydantic error into an InputError naming file, line and field."""
     first = exc.errors(include_url=False)[0]
     loc = _clean_loc(tuple(first["loc"]), data)
@@ -135,8 +152,9 @@ def validation_error(exc: ValidationError, path: str | Path, data: Any,
     more = exc.error_count() - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InputError(message, path=path, line=nearest_line(lines, loc),
-                      field=_dotted(loc) or "(document)")
+    return InputError(
+        message, path=path, line=nearest_line(lines, loc), field=_dotted(loc) or "(document)"
+    )
 
 
 def validate_data(kind: Any, data: Any, path: str | Path, lines: dict[Location, int]) -> Any:
