@@ -219,8 +219,8 @@ def test_is_retryable() -> None:
 
 
 def test_outcome_sets() -> None:
-    assert RETRYABLE_OUTCOMES == {"error", "timeout", "throttled", "unavailable"}
-    assert FAILURE_OUTCOMES_FOR_BREAKER == {"error", "timeout", "unavailable"}
+    assert {"error", "timeout", "throttled", "unavailable"} == RETRYABLE_OUTCOMES
+    assert {"error", "timeout", "unavailable"} == FAILURE_OUTCOMES_FOR_BREAKER
 
 
 @pytest.mark.parametrize(
