@@ -35,7 +35,8 @@ def junit_xml(summary: dict[str, Any]) -> str:
         else:
             ET.SubElement(case, "system-out").text = text
     ET.indent(suite)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    body = ET.tostring(suite, encoding="unicode")
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{body}\n'
 
 
 def write_junit(summary: dict[str, Any], path: Path) -> Path:
