@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.inputs import InputError, load_model
+from harness.lab import app as lab_app
 
 app = typer.Typer(
     name="promoharness",
@@ -31,6 +32,7 @@ bench_app = typer.Typer(
     help="Benchmarks: print figures and ratios against a baseline.", no_args_is_help=True
 )
 app.add_typer(bench_app, name="bench")
+app.add_typer(lab_app, name="lab")
 
 out = Console()
 err = Console(stderr=True)

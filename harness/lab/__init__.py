@@ -1,0 +1,134 @@
+"""Lab experiments: published results re-run against promoharness's own policies.
+
+Each experiment lives in its own module (``backoff``: Brooker's contention experiment with
+our ``Backoff``). This package also holds ``app``, the ``promoharness lab ...`` Typer group;
+the main CLI mounts it with ``app.add_typer(lab_app, name="lab")``. The experiment modules
+are imported inside the commands, so mounting the group costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Lab experiments: re-run published results with promoharness's own policies.",
+    no_args_is_help=True,
+)
+
+
+@app.callback()
+def _lab() -> None:
+    """Lab experiments: re-run published results with promoharness's own policies."""
+    # A callback keeps ``lab`` a group even while it holds a single command, so the command
+    # line reads ``promoharness lab backoff`` rather than collapsing to ``promoharness lab``.
+
+
+def _available_cpus() -> int:
+    # The affinity mask, not cpu_count(): a container or taskset may allow fewer cores.
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@app.command("backoff")
+def backoff_command(
+    n_min: Annotated[int, typer.Option("--n-min", min=1, help="Fewest clients.")] = 10,
+    n_max: Annotated[int, typer.Option("--n-max", min=1, help="Most clients.")] = 190,
+    n_step: Annotated[int, typer.Option("--n-step", min=1, help="Step in clients.")] = 10,
+    kinds: Annotated[
+        str, typer.Option(help="Comma-separated backoff kinds to compare.")
+    ] = "exponential,full_jitter,equal_jitter,decorrelated_jitter",
+    with_none: Annotated[
+        bool, typer.Option("--with-none", help="Also run 'none' (retry at once).")
+    ] = False,
+    runs: Annotated[int, typer.Option(min=1, help="Runs per (strategy, N) cell.")] = 100,
+    seed: Annotated[int, typer.Option(help="Master seed; each run's seed derives from it.")] = 0,
+    base: Annotated[float, typer.Option(help="Backoff base, seconds.")] = 0.005,
+    cap: Annotated[float, typer.Option(help="Backoff cap, seconds.")] = 2.0,
+    jobs: Annotated[
+        int, typer.Option(min=0, help="Worker processes; 0 = every available CPU.")
+    ] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder. Default: reports/lab-backoff-<UTC timestamp>."),
+    ] = None,
+) -> None:
+    """Brooker's "Exponential Backoff And Jitter" contention experiment, with our Backoff.
+
+    Writes lab.csv, lab_calls.png, lab_completion.png and lab.md.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from harness.inputs import InputError
+    from harness.lab.backoff import run_lab, write_lab
+    from harness.orchestrator.delivery import Backoff
+
+    if n_max < n_min:
+        raise InputError(f"must be >= --n-min ({n_min}), got {n_max}", field="--n-max")
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()]
+    if with_none and "none" not in chosen:
+        chosen.append("none")
+    if not chosen:
+        raise InputError("name at least one backoff kind", field="--kinds")
+    for kind in chosen:
+        try:
+            Backoff(kind=kind, base=base, cap=cap)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise InputError(f"{kind}: {exc}", field="--kinds") from None
+    clients = list(range(n_min, n_max + 1, n_step))
+    workers = jobs or _available_cpus()
+    folder = out or Path("reports") / (
+        "lab-backoff-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    )
+
+    console = Console()
+    started = dt.datetime.now(dt.UTC)
+    with Progress(
+        TextColumn("backoff lab"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} runs"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("runs", total=len(chosen) * len(clients) * runs)
+        rows = run_lab(
+            clients,
+            chosen,
+            runs=runs,
+            seed=seed,
+            progress=lambda done, _total: bar.update(task, completed=done),
+            jobs=workers,
+            base=base,
+            cap=cap,
+        )
+    elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    paths = write_lab(rows, folder)
+
+    table = Table(title=f"calls (mean) / completion (ms, mean) — {runs} runs per cell")
+    table.add_column("N", justify="right")
+    for kind in chosen:
+        table.add_column(kind, justify="right")
+    cell = {(row["kind"], row["clients"]): row for row in rows}
+    for n in clients:
+        table.add_row(
+            str(n),
+            *(
+                f"{cell[kind, n]['calls_mean']:.0f} / {cell[kind, n]['completion_mean'] * 1000:.0f}"
+                for kind in chosen
+            ),
+        )
+    console.print(table)
+    console.print(f"{len(rows)} cells x {runs} runs in {elapsed:.1f} s with {workers} process(es)")
+    for path in paths:
+        console.print(f"wrote {path}")
