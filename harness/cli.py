@@ -34,7 +34,7 @@ bench_app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 app.add_typer(lab_app, name="lab")
 
-out = Console()
+console = Console()
 err = Console(stderr=True)
 
 
@@ -162,16 +162,16 @@ def _print_receipt(receipt: Any) -> None:
             str(line.amount),
             str(line.tax),
         )
-    out.print(table)
-    out.print(
+    console.print(table)
+    console.print(
         f"Subtotal {receipt.subtotal}   Discount -{receipt.discount_total}   "
         f"Tax {receipt.tax_total}   [bold]Total {receipt.total}[/bold]"
         + (f"   Points {receipt.points}" if receipt.points else "")
     )
     if receipt.applied:
-        out.print("Applied: " + ", ".join(receipt.applied))
+        console.print("Applied: " + ", ".join(receipt.applied))
     if receipt.dialects:
-        out.print("Dialects: " + ", ".join(receipt.dialects))
+        console.print("Dialects: " + ", ".join(receipt.dialects))
 
 
 @app.command()
@@ -184,7 +184,115 @@ def dialects() -> None:
     table.add_column("what the channel does")
     for name, text in DIALECT_DESCRIPTIONS.items():
         table.add_row(name, text)
-    out.print(table)
+    console.print(table)
+
+
+ScenarioArg = Annotated[
+    str | None,
+    typer.Argument(help="A scenario file, or a library name (default: weekend-private-label)."),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a scenario value: path.to.key=value (repeatable)."),
+]
+
+
+@app.command()
+def run(
+    scenario: ScenarioArg = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default reports/<scenario>-<UTC time>).")
+    ] = None,
+    overrides: SetOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a flash-sale scenario in virtual time and write its report.
+
+    Exit code 0 when every SLO passed, 1 when one failed, 2 for bad input.
+    """
+    from harness.runner import run_scenario
+    from harness.scenario import load_scenario
+
+    chosen = load_scenario(scenario, overrides or [])
+    with _progress(quiet, f"simulating {chosen.name}") as tick:
+        result = run_scenario(chosen, seed=seed, out=out, progress=tick)
+    _print_verdicts(result.summary)
+    console.print(f"report: {result.out_dir}/report.html", highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if result.summary["passed"] else 1)
+
+
+def _print_verdicts(summary: dict[str, Any]) -> None:
+    prop = summary["propagation"]["overall"]
+    storm = summary["retry_storm"]
+    fmt = _fmt_seconds
+    console.print(
+        f"propagation T50 {fmt(prop.get('t50'))}  T95 {fmt(prop.get('t95'))}  "
+        f"T99 {fmt(prop.get('t99'))}  T100 {fmt(prop.get('t100'))}   "
+        f"retry amplification {storm.get('amplification')}  "
+        f"dead-lettered {storm.get('dead_lettered')}",
+        highlight=False,
+    )
+    if summary["slos"]:
+        table = Table(title="SLOs")
+        for column in ("SLO", "metric", "value", "threshold", "verdict"):
+            table.add_column(column)
+        for slo in summary["slos"]:
+            verdict = "[green]pass[/green]" if slo["passed"] else "[red]FAIL[/red]"
+            table.add_row(
+                slo["name"],
+                slo["metric"],
+                str(slo["value"]),
+                f"{slo['op']} {slo['threshold']}",
+                verdict,
+            )
+        console.print(table)
+
+
+def _fmt_seconds(value: Any) -> str:
+    if value is None:
+        return "never"
+    if value >= 120:
+        return f"{value / 60:.1f} min"
+    return f"{value:.2f} s"
+
+
+class _progress:
+    """A rich progress bar over simulated time, or nothing when quiet / not a terminal."""
+
+    def __init__(self, quiet: bool, label: str) -> None:
+        self.quiet = quiet
+        self.label = label
+        self.bar: Any = None
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        if self.quiet:
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[sim]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
+        self.bar.__enter__()
+        task = self.bar.add_task(self.label, total=1.0, sim="")
+
+        def tick(now: float, total: float) -> None:
+            self.bar.update(
+                task,
+                completed=now / total if total else 1.0,
+                sim=f"t={now / 3600:.2f} h of {total / 3600:.2f} h",
+            )
+
+        return tick
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 @bench_app.command("pricing")
@@ -196,11 +304,11 @@ def bench_pricing(
 
     figures = run_bench(repeats=repeats)
     verdict = "OK" if figures["median_us"] < figures["target_us"] else "SLOWER THAN TARGET"
-    out.print(
+    console.print(
         f"pricing: {figures['lines']}-line basket, {figures['promotions']} promotions, "
         f"{repeats} runs"
     )
-    out.print(
+    console.print(
         f"  median {figures['median_us']:.1f} µs   p95 {figures['p95_us']:.1f} µs   "
         f"target < {figures['target_us']} µs   {verdict}"
     )

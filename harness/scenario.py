@@ -104,9 +104,10 @@ class RegionSpec(_Section):
     name: str
     timezone: str
     share: float = Field(default=1.0, gt=0, description="Relative share of the stores.")
-    batch_share: float = Field(default=0.0, ge=0, le=1, description="Share of batch-only POS.")
-    poll_interval: float = Field(default=900.0, gt=0, description="Batch POS pick-up period (s).")
-    link: str | None = Field(default=None, description="Profile preset for this region's links.")
+    batch_share: float | None = Field(
+        default=None, ge=0, le=1, description="Share of batch-only POS (nightly/15-min pick-up)."
+    )
+    link: str | None = Field(default=None, description="Link profile preset for every store.")
 
 
 class EstateSpec(_Section):

@@ -23,7 +23,8 @@ from typing import NamedTuple
 #                  (an ignored stale result/ack), breaker (outcome = new state), budget
 #                  (outcome = "exhausted"), throttle (outcome = "rate" | "concurrency")
 # ground truth     applied / removed: the endpoint's own state changed (version)
-# faults           outage: value = duration (s), detail = cause; the record's t = its start
+# faults           outage: value = duration (s), detail = cause; the record's t = its start;
+#                  fault: a switched fault (error rate, lost acks, quota), same fields
 # shoppers         sale: value = total paid, detail = sale id; discount: one per promotion
 #                  that gave money on a sale, value = amount, detail = sale id; quote: a
 #                  sampled shelf price, value = price, detail = "sku@sample"
@@ -52,7 +53,11 @@ DELIVERY_KINDS = frozenset(
 TRUTH_KINDS = frozenset({"applied", "removed"})
 SHOPPER_KINDS = frozenset({"sale", "discount", "quote"})
 KINDS = (
-    OPERATOR_KINDS | DELIVERY_KINDS | TRUTH_KINDS | SHOPPER_KINDS | {"endpoint", "state", "outage"}
+    OPERATOR_KINDS
+    | DELIVERY_KINDS
+    | TRUTH_KINDS
+    | SHOPPER_KINDS
+    | {"endpoint", "state", "outage", "fault"}
 )
 
 # Outcomes of a delivery attempt ("result" records).

@@ -1,0 +1,314 @@
+"""Shopper traffic in virtual time: flash-sale demand, baskets, sales and shelf-price samples.
+
+Arrivals are one non-homogeneous Poisson process for the whole estate (thinning against
+the curve's peak rate), each arrival assigned to a store, the web shop or the marketplace
+by its share of the rate; every draw comes from a ``random.Random`` seeded from the
+scenario seed. A sale is priced at its endpoint *at that instant*, with the promotion
+versions applied there and the endpoint's dialect — the ground truth of what shoppers
+paid, from which leakage after a rollback and funding consumption follow. Shelf prices are
+sampled across the channels every ``quote_interval`` for price consistency.
+
+A flash sale repeats the same baskets a million times, so a receipt is computed once per
+(basket, channel, dialect, set of promotions live there) and reused; records are kept in
+columns, not as a million tuples.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from harness.domain.basket import Basket
+from harness.domain.dialects import REFERENCE, Dialect
+from harness.domain.pricing import StoreContext, price_basket
+from harness.domain.promotion import Promotion
+from harness.scenario import CurveSpec, TrafficSpec
+from simulators.endpoint import EndpointModel
+from simulators.erp import Product
+
+SALE_CHANNELS = ("pos", "ecommerce", "marketplace")
+MARKETPLACE_SHARE = 0.25  # of the online rate, for the marketplace listing
+
+
+def curve_multiple(curve: CurveSpec, t: float) -> float:
+    """Demand multiple at ``t``: 1 before the sale, linear ramp, hold, exponential decay."""
+    if t < curve.start:
+        return 1.0
+    peak = curve.peak_multiple
+    x = t - curve.start
+    if x < curve.ramp:
+        return 1.0 + (peak - 1.0) * x / curve.ramp
+    x -= curve.ramp
+    if x < curve.hold:
+        return peak
+    return 1.0 + (peak - 1.0) * math.exp(-(x - curve.hold) / curve.decay)
+
+
+def arrival_times(
+    rate: float,
+    curve: CurveSpec,
+    duration: float,
+    rng: random.Random,
+) -> Iterator[float]:
+    """NHPP arrivals of base ``rate``/s shaped by ``curve`` over [0, duration) (thinning)."""
+    if rate <= 0:
+        return
+    peak_rate = rate * curve.peak_multiple
+    t = 0.0
+    expo, uniform = rng.expovariate, rng.random
+    while True:
+        t += expo(peak_rate)
+        if t >= duration:
+            return
+        if uniform() * curve.peak_multiple <= curve_multiple(curve, t):
+            yield t
+
+
+def make_baskets(
+    catalog: Sequence[Product],
+    traffic: TrafficSpec,
+    rng: random.Random,
+) -> list[Basket]:
+    """The pool of baskets shoppers bring (net prices: a US estate adds tax at the till)."""
+    low, high = traffic.basket_lines
+    private = [p for p in catalog if p.private_label]
+    pool: list[Basket] = []
+    for _ in range(traffic.basket_pool):
+        n = rng.randint(low, min(high, len(catalog)))
+        # Flash-sale baskets lean on the promoted range.
+        chosen: dict[str, Product] = {}
+        while len(chosen) < n:
+            source = private if private and rng.random() < 0.4 else catalog
+            product = source[rng.randrange(len(source))]
+            chosen[product.sku] = product
+        lines = [p.to_line(rng.choice((1, 1, 1, 2, 2, 3))) for p in chosen.values()]
+        pool.append(Basket(lines=lines, tax_mode="net", loyalty_member=rng.random() < 0.45))
+    return pool
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """A promotion payload with its validity window in scenario seconds, per context."""
+
+    promo: Promotion
+    start: float
+    end: float
+
+
+class PricePoint:
+    """Prices baskets at endpoints, once per (basket, channel, dialect, live promotions)."""
+
+    def __init__(self, t0: dt.datetime) -> None:
+        self.t0 = t0
+        self._epoch = t0.timestamp()
+        self._windows: dict[tuple[str, int, str, bool], tuple[float, float]] = {}
+        self._sets: dict[tuple[str, frozenset], tuple[_Live, ...]] = {}
+        self._receipts: dict[tuple, tuple[float, tuple[tuple[str, int, float], ...]]] = {}
+        self.computed = 0
+        self.lookups = 0
+
+    def _window(self, p: Promotion, tz: str | None, in_utc: bool) -> tuple[float, float]:
+        key = (p.id, p.version, tz or "", in_utc)
+        hit = self._windows.get(key)
+        if hit is None:
+            if in_utc:
+                zone: dt.tzinfo = dt.UTC
+            elif p.validity.store_local and tz:
+                zone = ZoneInfo(tz)
+            else:
+                zone = ZoneInfo(p.validity.timezone)
+            start = p.validity.start.replace(tzinfo=zone).timestamp() - self._epoch
+            end = p.validity.end.replace(tzinfo=zone).timestamp() - self._epoch
+            hit = self._windows[key] = (start, end)
+        return hit
+
+    def _live(self, model: EndpointModel, tz: str | None, dialect: Dialect) -> tuple[_Live, ...]:
+        key = (model.id, model.applied_key())
+        hit = self._sets.get(key)
+        if hit is None:
+            lives = []
+            store = getattr(model, "store", "") or None
+            for p in model.promotions():
+                if not p.scope.covers(model.channel, model.region or None, store):
+                    continue
+                start, end = self._window(p, tz, dialect.window_in_utc)
+                lives.append(_Live(p, start, end))
+            hit = self._sets[key] = tuple(lives)
+        return hit
+
+    def price(
+        self,
+        model: EndpointModel,
+        basket_id: int,
+        basket: Basket,
+        t: float,
+    ) -> tuple[float, tuple[tuple[str, int, float], ...]]:
+        """(total paid, ((promo, version, discount), ...)) for ``basket`` at ``model``."""
+        dialect: Dialect = getattr(model, "dialect", REFERENCE)
+        tz = getattr(model, "timezone", None) if model.channel == "pos" else None
+        live = [x.promo for x in self._live(model, tz, dialect) if x.start <= t < x.end]
+        key = (basket_id, model.channel, dialect, tuple((p.id, p.version) for p in live))
+        self.lookups += 1
+        hit = self._receipts.get(key)
+        if hit is None:
+            self.computed += 1
+            at = self.t0 + dt.timedelta(seconds=t)
+            context = (
+                StoreContext(model.id, model.region or None, tz)
+                if model.channel == "pos" and tz
+                else None
+            )
+            receipt = price_basket(
+                basket, live, channel=model.channel, at=at, store=context, dialect=dialect
+            )
+            given: dict[tuple[str, int], Decimal] = {}
+            for line in receipt.lines:
+                for d in line.discounts:
+                    given[(d.promo, d.version)] = (
+                        given.get((d.promo, d.version), Decimal(0)) + d.amount
+                    )
+            for d in receipt.shipping_discounts:
+                given[(d.promo, d.version)] = given.get((d.promo, d.version), Decimal(0)) + d.amount
+            hit = (
+                float(receipt.total),
+                tuple((p, v, float(a)) for (p, v), a in given.items() if a),
+            )
+            self._receipts[key] = hit
+        return hit
+
+
+class Columns:
+    """The shopper side of the event log, column by column (millions of rows)."""
+
+    def __init__(self) -> None:
+        self.t: list[float] = []
+        self.kind: list[str] = []
+        self.promo: list[str] = []
+        self.version: list[int] = []
+        self.endpoint: list[str] = []
+        self.channel: list[str] = []
+        self.region: list[str] = []
+        self.value: list[float] = []
+        self.detail: list[str] = []
+
+    def add(
+        self,
+        t: float,
+        kind: str,
+        promo: str,
+        version: int,
+        model: EndpointModel,
+        value: float,
+        detail: str,
+    ) -> None:
+        self.t.append(t)
+        self.kind.append(kind)
+        self.promo.append(promo)
+        self.version.append(version)
+        self.endpoint.append(model.id)
+        self.channel.append(model.channel)
+        self.region.append(model.region)
+        self.value.append(value)
+        self.detail.append(detail)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+class Weighted:
+    """Pick an endpoint in proportion to its sales rate (cumulative weights + bisect)."""
+
+    def __init__(self, models: Sequence[EndpointModel], weights: Sequence[float]) -> None:
+        self.models = list(models)
+        self.cum: list[float] = []
+        total = 0.0
+        for w in weights:
+            total += w
+            self.cum.append(total)
+        self.total = total
+
+    def pick(self, rng: random.Random) -> EndpointModel:
+        return self.models[bisect.bisect_right(self.cum, rng.random() * self.total)]
+
+
+class ShopperTraffic:
+    """The scenario's shoppers: arrivals, sales and shelf-price samples, clock-agnostic.
+
+    A driver walks ``arrivals()`` in time order, calling ``sell`` at each instant (after
+    its clock reached it), and ``quote`` every ``traffic.quote_interval`` seconds.
+    """
+
+    def __init__(
+        self,
+        traffic: TrafficSpec,
+        models: Sequence[EndpointModel],
+        catalog: Sequence[Product],
+        promotions: Sequence[Promotion],
+        t0: dt.datetime,
+        duration: float,
+        seed: int,
+    ) -> None:
+        self.traffic = traffic
+        self.duration = duration
+        self.columns = Columns()
+        self.pricer = PricePoint(t0)
+        self.rng = random.Random(f"{seed}:shoppers")
+        self.baskets = make_baskets(catalog, traffic, random.Random(f"{seed}:baskets"))
+        sellers = [m for m in models if m.channel in SALE_CHANNELS]
+        rates = []
+        for m in sellers:
+            if m.channel == "pos":
+                rates.append(traffic.rate_per_store / 3600.0)
+            elif m.channel == "ecommerce":
+                rates.append(traffic.rate_online / 3600.0)
+            else:
+                rates.append(traffic.rate_online * MARKETPLACE_SHARE / 3600.0)
+        self.sellers = Weighted(sellers, rates)
+        self.rate = sum(rates)
+        in_scope = {c for p in promotions for c in p.scope.channels}
+        self._quoters = [m for m in sellers if m.channel in in_scope]
+        wanted = {c for p in promotions for c in p.conditions.categories}
+        skus = {s for p in promotions for s in p.conditions.skus}
+        self._quote_products = [
+            p for p in catalog if p.category in wanted or p.sku in skus
+        ] or list(catalog)
+        self._quote_rng = random.Random(f"{seed}:quotes")
+        self._samples = 0
+
+    def arrivals(self) -> Iterator[tuple[float, EndpointModel, int]]:
+        rng = self.rng
+        n = len(self.baskets)
+        pick = self.sellers.pick
+        for t in arrival_times(self.rate, self.traffic.curve, self.duration, rng):
+            yield t, pick(rng), rng.randrange(n)
+
+    def sell(self, t: float, model: EndpointModel, basket_id: int) -> None:
+        total, given = self.pricer.price(model, basket_id, self.baskets[basket_id], t)
+        cols = self.columns
+        key = f"b{basket_id}"
+        cols.add(t, "sale", "", 0, model, total, key)
+        for promo, version, amount in given:
+            cols.add(t, "discount", promo, version, model, amount, key)
+
+    def quote(self, t: float) -> None:
+        """Sample shelf prices: a few promoted SKUs at a few stores and every online channel."""
+        rng = self._quote_rng
+        k = min(self.traffic.quote_skus, len(self._quote_products))
+        products = rng.sample(self._quote_products, k)
+        stores = [m for m in self._quoters if m.channel == "pos"]
+        others = [m for m in self._quoters if m.channel != "pos"]
+        chosen = rng.sample(stores, min(self.traffic.quote_stores, len(stores))) + others
+        for product in products:
+            self._samples += 1
+            basket = Basket(lines=[product.to_line(1)], tax_mode="net")
+            sample = f"{product.sku}@{self._samples}"
+            basket_id = -1 - self._quote_products.index(product)  # apart from the pool's ids
+            for model in chosen:
+                total, _ = self.pricer.price(model, basket_id, basket, t)
+                self.columns.add(t, "quote", "", 0, model, total, sample)

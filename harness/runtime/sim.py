@@ -1,0 +1,314 @@
+"""The virtual-time runtime: drives the pure orchestrator and endpoint models in SimPy.
+
+Latency is ``env.timeout``, an endpoint's capacity is a ``simpy.Resource`` (requests
+queue at a busy endpoint), the client timeout races the reply, and every command the
+orchestrator returns is carried out here: sends become processes, timers become
+timeouts, records go to the event log. Nothing in this module decides anything about
+promotions; it only keeps time. Same scenario and seed, same event log.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from harness.domain.eventlog import Record
+from harness.domain.lifecycle import IllegalTransition
+from harness.orchestrator.commands import (
+    CancelTimer,
+    DeadLetter,
+    RequestValidation,
+    SendDelivery,
+    StartTimer,
+    WriteRecord,
+)
+from harness.orchestrator.core import Orchestrator, UnknownPromotion
+from harness.orchestrator.events import (
+    Ack,
+    DeliveryResult,
+    TimerFired,
+    ValidationResult,
+)
+from harness.runtime.shoppers import ShopperTraffic
+from harness.runtime.timeline import operator_event
+from harness.runtime.world import OUTAGE_FAULTS, World
+from simulators.endpoint import EndpointModel, Plan, Request
+
+Progress = Callable[[float, float], None]
+
+# How often the orchestrator polls an asynchronous marketplace for offer status.
+MARKETPLACE_POLL_SECONDS = 60.0
+# One-way network delay between the orchestrator and an endpoint, per channel (s).
+NETWORK_DELAY = {
+    "pos": 0.02,
+    "ecommerce": 0.005,
+    "loyalty": 0.005,
+    "marketplace": 0.03,
+    "erp": 0.01,
+}
+
+
+class SimRuntime:
+    """One virtual-time run of a world: ``run()`` returns the event log (delivery side)."""
+
+    def __init__(self, world: World, *, progress: Progress | None = None) -> None:
+        self.world = world
+        self.env = simpy.Environment()
+        self.records: list[Record] = []
+        self.dead_letters: list[DeadLetter] = []
+        self.orchestrator: Orchestrator = world.orchestrator()
+        self.progress = progress
+        seed = world.seed
+        self._models: dict[str, EndpointModel] = world.models
+        self._rngs = {mid: random.Random(f"{seed}:{mid}:traffic") for mid in self._models}
+        self._slots = {
+            mid: simpy.Resource(self.env, capacity=m.profile.capacity)
+            for mid, m in self._models.items()
+        }
+        self._timers: dict[str, object] = {}
+        self._polled: dict[tuple[str, str], tuple[int, str]] = {}
+        self.shoppers: ShopperTraffic | None = None
+        traffic = world.scenario.traffic
+        if traffic.kind == "generated":
+            self.shoppers = ShopperTraffic(
+                traffic,
+                list(world.models.values()),
+                world.estate.catalog,
+                world.scenario.promotions,
+                world.scenario.start,
+                world.scenario.duration,
+                world.seed,
+            )
+
+    # --- the run --------------------------------------------------------------------------
+
+    def run(self) -> list[Record]:
+        world, env = self.world, self.env
+        for model in world.delivery_models:
+            self.records.append(model.inventory_record())
+            self.records.extend(model.outage_records())
+        for fault in world.scenario.faults:
+            if fault.kind not in OUTAGE_FAULTS:
+                env.process(self._switch_fault(fault))
+        env.process(self._timeline())
+        if self.shoppers is not None:
+            env.process(self._shop(self.shoppers))
+            env.process(self._quote(self.shoppers))
+        duration = world.scenario.duration
+        steps = 100 if self.progress else 1
+        for i in range(1, steps + 1):
+            env.run(until=duration * i / steps)
+            if self.progress:
+                self.progress(env.now, duration)
+        return self.records
+
+    def _shop(self, shoppers: ShopperTraffic):  # type: ignore[no-untyped-def]
+        env = self.env
+        timeout = env.timeout
+        sell = shoppers.sell
+        for t, model, basket_id in shoppers.arrivals():
+            yield timeout(t - env.now)
+            sell(t, model, basket_id)
+
+    def _quote(self, shoppers: ShopperTraffic):  # type: ignore[no-untyped-def]
+        interval = shoppers.traffic.quote_interval
+        while self.env.now + interval < self.world.scenario.duration:
+            yield self.env.timeout(interval)
+            shoppers.quote(self.env.now)
+
+    def _timeline(self):  # type: ignore[no-untyped-def]
+        promotions = {p.id: p for p in self.world.scenario.promotions}
+        for step in sorted(self.world.scenario.timeline, key=lambda s: s.at):
+            if step.at > self.env.now:
+                yield self.env.timeout(step.at - self.env.now)
+            event = operator_event(step, promotions)
+            self.feed(event)
+
+    def _switch_fault(self, fault):  # type: ignore[no-untyped-def]
+        if fault.start > 0:
+            yield self.env.timeout(fault.start)
+        targets = self.world.set_fault(fault, on=True)
+        end = fault.end if fault.end is not None else self.world.scenario.duration
+        for model in targets:
+            self.records.append(
+                Record(
+                    self.env.now,
+                    "fault",
+                    endpoint=model.id,
+                    channel=model.channel,
+                    region=model.region,
+                    value=end - fault.start,
+                    detail=f"{fault.kind}:{fault.rate}",
+                )
+            )
+        if fault.end is not None:
+            yield self.env.timeout(fault.end - self.env.now)
+            self.world.set_fault(fault, on=False)
+
+    # --- the orchestrator's loop ------------------------------------------------------------
+
+    def feed(self, event: Any) -> None:
+        now = self.env.now
+        try:
+            commands = self.orchestrator.handle(event, now)
+        except (IllegalTransition, UnknownPromotion) as exc:
+            # An operator step the lifecycle refuses is part of the story, not a crash.
+            kind = type(event).__name__.lower()
+            self.records.append(
+                Record(
+                    now, kind, getattr(event, "promo", "") or "", outcome="refused", detail=str(exc)
+                )
+            )
+            return
+        self.execute(commands)
+
+    def execute(self, commands: list[Any]) -> None:
+        env = self.env
+        for cmd in commands:
+            kind = type(cmd)
+            if kind is WriteRecord:
+                self.records.append(cmd.record)
+            elif kind is SendDelivery:
+                env.process(self._deliver(cmd))
+            elif kind is StartTimer:
+                token = object()
+                self._timers[cmd.timer_id] = token
+                env.process(self._timer(cmd, token))
+            elif kind is CancelTimer:
+                self._timers.pop(cmd.timer_id, None)
+            elif kind is DeadLetter:
+                self.dead_letters.append(cmd)
+            elif kind is RequestValidation:
+                env.process(self._validate(cmd))
+            else:  # pragma: no cover - a new command type must be handled here
+                raise TypeError(f"unknown command {cmd!r}")
+
+    def _timer(self, cmd: StartTimer, token: object):  # type: ignore[no-untyped-def]
+        delay = cmd.at - self.env.now
+        if delay > 0:
+            yield self.env.timeout(delay)
+        if self._timers.get(cmd.timer_id) is token:
+            del self._timers[cmd.timer_id]
+            self.feed(TimerFired(cmd.timer_id, cmd.data))
+
+    # --- deliveries -----------------------------------------------------------------------
+
+    def _deliver(self, cmd: SendDelivery):  # type: ignore[no-untyped-def]
+        env = self.env
+        model = self._models[cmd.endpoint]
+        sent = env.now
+        reply = env.event()
+        env.process(self._serve(model, Request.from_command(cmd), reply))
+        yield reply | env.timeout(cmd.timeout)
+        if reply.triggered:
+            plan: Plan = reply.value
+            outcome, status, retry_after = plan.outcome, plan.status, plan.retry_after
+        else:
+            outcome, status, retry_after = "timeout", 0, None
+        self.feed(
+            DeliveryResult(
+                cmd.delivery_id,
+                cmd.endpoint,
+                cmd.promo,
+                cmd.version,
+                cmd.op,
+                cmd.attempt,
+                outcome,
+                status,
+                retry_after,
+                detail=f"{env.now - sent:.6f}",
+            )
+        )
+
+    def _serve(self, model: EndpointModel, req: Request, reply: simpy.Event):  # type: ignore[no-untyped-def]
+        def on_complete(plan: Plan, changes: list[Any]) -> None:
+            for change in changes:
+                self.records.append(model.truth_record(change, self.env.now))
+            if plan.ack_delay is not None and plan.effective:
+                self.env.process(self._settle(model, req, plan))
+
+        yield from serve_request(
+            self.env,
+            model,
+            self._slots[model.id],
+            req,
+            self._rngs[model.id],
+            NETWORK_DELAY.get(model.channel, 0.01),
+            reply,
+            on_complete,
+        )
+
+    def _settle(self, model: EndpointModel, req: Request, plan: Plan):  # type: ignore[no-untyped-def]
+        env = self.env
+        yield env.timeout(plan.ack_delay)
+        changes = model.settle(req, env.now)
+        for change in changes:
+            self.records.append(model.truth_record(change, env.now))
+        if model.ack_via == "push":
+            if not plan.ack_lost:
+                yield env.timeout(NETWORK_DELAY.get(model.channel, 0.01))
+                self.feed(Ack(model.id, req.promo, req.version, req.op, detail="webhook"))
+        elif model.ack_via == "poll":
+            # The orchestrator learns of the activation at its next status poll.
+            wait = MARKETPLACE_POLL_SECONDS - (env.now % MARKETPLACE_POLL_SECONDS)
+            yield env.timeout(wait)
+            self.feed(Ack(model.id, req.promo, req.version, req.op, detail="poll"))
+
+    def _validate(self, cmd: RequestValidation):  # type: ignore[no-untyped-def]
+        env = self.env
+        erp = self.world.estate.erp
+        rng = self._rngs[erp.id]
+        attempts = 0
+        while True:
+            attempts += 1
+            yield env.timeout(NETWORK_DELAY["erp"])
+            gated = erp.gate(env.now)
+            if gated is None:
+                yield env.timeout(erp.profile.latency.sample(rng))
+                ok, reasons = erp.validate(cmd.promotion)
+                break
+            if attempts >= 10:
+                ok, reasons = False, (f"ERP unavailable ({gated.outcome}) after {attempts} tries",)
+                break
+            yield env.timeout(gated.retry_after or 5.0)
+        self.feed(ValidationResult(cmd.promo, cmd.version, ok, tuple(reasons)))
+
+
+def serve_request(
+    env: simpy.Environment,
+    model: EndpointModel,
+    slots: simpy.Resource,
+    req: Request,
+    rng: random.Random,
+    network_delay: float,
+    reply: simpy.Event | None,
+    on_complete: Callable[[Plan, list[Any]], None],
+):  # type: ignore[no-untyped-def]
+    """One request's life at an endpoint: travel, front door, queue, service, reply.
+
+    The front door (outage, rate limit) answers without queueing; admitted requests wait
+    for a capacity slot (``slots``, a ``simpy.Resource``), are served for the plan's
+    service time, and the reply travels back unless it is lost. Returns the plan.
+    """
+    yield env.timeout(network_delay)
+    plan = model.plan(req, env.now, rng, queued=len(slots.queue))
+    if plan.hang:
+        return plan  # no reply ever: the client's timeout decides
+    if plan.needs_capacity:
+        with slots.request() as slot:
+            yield slot
+            yield env.timeout(plan.service_time)
+            changes = model.complete(req, plan, env.now)
+    else:
+        if plan.service_time:
+            yield env.timeout(plan.service_time)
+        changes = model.complete(req, plan, env.now)
+    on_complete(plan, changes)
+    if not plan.reply_lost:
+        yield env.timeout(network_delay)
+        if reply is not None and not reply.triggered:
+            reply.succeed(plan)
+    return plan
