@@ -31,8 +31,7 @@ def md1_response(lam: float, d: float) -> float:
     return d + rho * d / (2 * (1 - rho))
 
 
-def simulate_mean_response(latency: Latency, capacity: int, lam: float, n: int,
-                           seed: int) -> float:
+def simulate_mean_response(latency: Latency, capacity: int, lam: float, n: int, seed: int) -> float:
     env = simpy.Environment()
     model = EndpointModel("E1", "pos", Profile("oracle", latency=latency, capacity=capacity))
     slots = simpy.Resource(env, capacity=capacity)
