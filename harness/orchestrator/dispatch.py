@@ -1,0 +1,454 @@
+"""Sending deliveries: the gates between "this endpoint should get it" and a SendDelivery.
+
+The core (``core.py``) decides *what* each endpoint should carry; this module decides
+*when* it goes out and what happens to each attempt:
+
+* per channel and promotion: a pause holds deliveries in place, so a resume releases them
+  in their original order;
+* per channel: a batch distribution holds deliveries until their window opens (one timer
+  per window, not one per endpoint), a concurrency limit queues them FIFO, a token bucket
+  spaces them (one timer at the next free token), and a retry budget stops retry storms;
+* per endpoint: a circuit breaker holds them while open (one timer at its retry time);
+* per attempt: results, asynchronous acks, ack timeouts, backoff timers, dead letters.
+
+Contract with the driver: every SendDelivery gets exactly one DeliveryResult (the driver
+enforces ``timeout`` and reports "timeout"). A send stays counted against its channel's
+concurrency until then, even when a rollback has made it stale, because the request is
+still occupying the endpoint. An accepted delivery waiting for its acknowledgement no
+longer holds a slot: the request is over, the endpoint works on it asynchronously.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from harness.domain.promotion import Promotion
+from harness.orchestrator.commands import CancelTimer, DeadLetter, SendDelivery, StartTimer
+from harness.orchestrator.delivery import (
+    FAILURE_OUTCOMES_FOR_BREAKER,
+    CircuitBreaker,
+    DeadLetterEntry,
+    DeadLetterQueue,
+    DeliveryPolicy,
+    RetryBudget,
+    TokenBucket,
+)
+from harness.orchestrator.events import DeliveryResult
+from harness.orchestrator.state import Delivery, EndpointInfo, Out
+
+__all__ = ["Dispatcher"]
+
+_QUEUED = ("pending", "held")
+
+
+@dataclass(slots=True, eq=False)
+class _Channel:
+    policy: DeliveryPolicy
+    bucket: TokenBucket | None
+    budget: RetryBudget | None
+    queue: list[Delivery] = field(default_factory=list)  # FIFO; paused ones keep their place
+    in_flight: dict[tuple[str, int], Delivery] = field(default_factory=dict)  # by (id, attempt)
+    windows: dict[float, list[Delivery]] = field(default_factory=dict)  # batch window -> held
+    rate_timer: str | None = None
+    hold: str | None = None  # current throttle reason: one "throttle" record per hold
+
+
+@dataclass(slots=True, eq=False)
+class _Gate:
+    breaker: CircuitBreaker
+    waiting: list[Delivery] = field(default_factory=list)
+    timer: str | None = None
+
+
+class Dispatcher:
+    """Queues, limits and retries for every channel and endpoint of one estate."""
+
+    def __init__(
+        self,
+        endpoints: Iterable[EndpointInfo],
+        policies: Mapping[str, DeliveryPolicy],
+        default_policy: DeliveryPolicy,
+        rng: random.Random,
+        payload: Callable[[str, int], Promotion | None],
+    ) -> None:
+        self._rng = rng
+        self._payload = payload
+        self._channels: dict[str, _Channel] = {}
+        self._gates: dict[str, _Gate] = {}
+        for ep in endpoints:
+            policy = policies.get(ep.channel, default_policy)
+            if ep.channel not in self._channels:
+                rl = policy.rate_limit
+                self._channels[ep.channel] = _Channel(
+                    policy,
+                    TokenBucket(rl.rate, rl.burst) if rl else None,
+                    RetryBudget(policy.retry_budget) if policy.retry_budget else None,
+                )
+            if policy.breaker is not None:
+                self._gates[ep.id] = _Gate(CircuitBreaker(policy.breaker))
+        self._paused: set[tuple[str, str]] = set()  # (promo, channel); membership only
+        self._sent: set[tuple[str, str]] = set()  # (promo, endpoint) ever sent; membership only
+        self._timers: dict[str, tuple] = {}  # timer id -> what to do when it fires
+        self.dlq = DeadLetterQueue()
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def policy(self, channel: str) -> DeliveryPolicy:
+        return self._channels[channel].policy
+
+    def is_batch(self, ep: EndpointInfo) -> bool:
+        return self._channels[ep.channel].policy.distribution.is_batch_for(ep.realtime)
+
+    def ever_sent(self, promo: str, endpoint: str) -> bool:
+        return (promo, endpoint) in self._sent
+
+    def in_flight(self, channel: str) -> int:
+        ch = self._channels.get(channel)
+        return len(ch.in_flight) if ch else 0
+
+    def breaker_state(self, endpoint: str) -> str | None:
+        gate = self._gates.get(endpoint)
+        return gate.breaker.state if gate else None
+
+    # --- entering and leaving the pipeline -------------------------------------------------
+
+    def enqueue(self, d: Delivery, out: Out) -> None:
+        """Make ``d`` ready to send (callers pump its channel afterwards)."""
+        ch = self._channels[d.channel]
+        if self.is_batch(d.endpoint):
+            window = ch.policy.distribution.next_window(out.now, d.endpoint.batch_offset)
+            if window > out.now:
+                d.state = "held"
+                if window not in ch.windows:
+                    ch.windows[window] = []
+                    timer_id = f"window:{d.channel}:{window}"
+                    self._timers[timer_id] = ("window", d.channel, window)
+                    out.emit(StartTimer(timer_id, window, ("window", d.channel)))
+                ch.windows[window].append(d)
+                return
+        self._to_queue(d)
+
+    def withdraw(self, d: Delivery, out: Out) -> None:
+        """Supersede ``d``: nothing of it is sent again, its late results become stale.
+
+        Queues drop it lazily (they skip deliveries no longer pending/held); timers are
+        cancelled now so that a driver need not fire them at all.
+        """
+        self._cancel_timer(d, out)
+        d.state = "superseded"
+
+    def pump(self, channel: str, out: Out) -> None:
+        """Send what the gates let through, in queue order."""
+        ch = self._channels[channel]
+        policy, now, queue = ch.policy, out.now, ch.queue
+        blocked: str | None = None
+        i = 0
+        while i < len(queue):
+            d = queue[i]
+            if d.state not in _QUEUED:
+                del queue[i]
+                continue
+            if (d.promo, channel) in self._paused:
+                i += 1
+                continue
+            if policy.concurrency is not None and len(ch.in_flight) >= policy.concurrency:
+                blocked = "concurrency"
+                break
+            if ch.bucket is not None and ch.bucket.next_free(now) > now:
+                blocked = "rate"
+                self._arm_rate_timer(channel, ch, out)
+                break
+            gate = self._gates.get(d.endpoint.id)
+            # Asked last: while half-open, a True reserves the probe, so the send must follow.
+            if gate is not None and not self._breaker_allows(d.endpoint, gate, out):
+                del queue[i]
+                d.state = "held"
+                gate.waiting.append(d)
+                self._arm_breaker_timer(d.endpoint.id, gate, out)
+                continue
+            if ch.bucket is not None:
+                ch.bucket.try_acquire(now)
+            del queue[i]
+            self._send(d, ch, out)
+        if blocked is None:
+            ch.hold = None
+        elif ch.hold != blocked:
+            ch.hold = blocked
+            out.delivery_record("throttle", queue[i], outcome=blocked)
+
+    # --- pause ------------------------------------------------------------------------------
+
+    def pause(self, promo: str, channel: str) -> None:
+        self._paused.add((promo, channel))
+        ch = self._channels.get(channel)
+        for d in self._queued(ch, promo):
+            d.state = "held"
+
+    def resume(self, promo: str, channel: str, out: Out) -> None:
+        self._paused.discard((promo, channel))
+        ch = self._channels.get(channel)
+        if ch is None:
+            return
+        for d in self._queued(ch, promo):
+            d.state = "pending"
+        self.pump(channel, out)
+
+    # --- what comes back --------------------------------------------------------------------
+
+    def on_result(self, ev: DeliveryResult, ep: EndpointInfo, out: Out) -> None:
+        ch = self._channels[ep.channel]
+        key = (ev.delivery_id, ev.attempt)
+        d = ch.in_flight.get(key)
+        if d is None or (d.promo, d.version, d.op) != (ev.promo, ev.version, ev.op):
+            out.record(
+                "stale",
+                promo=ev.promo,
+                version=ev.version,
+                endpoint=ep.id,
+                channel=ep.channel,
+                region=ep.region,
+                attempt=ev.attempt,
+                outcome=ev.outcome,
+                detail=ev.delivery_id,
+            )
+            return
+        del ch.in_flight[key]
+        current = d.state == "in_flight" and d.attempt == ev.attempt
+        if current:
+            out.delivery_record("result", d, outcome=ev.outcome, value=out.now - d.sent_at)
+        else:
+            out.delivery_record("stale", d, attempt=ev.attempt, outcome=ev.outcome)
+        # A stale answer still tells the truth about the endpoint's health, and while
+        # half-open it may be the probe the breaker is waiting for.
+        self._feed_breaker(ep, ev.outcome, out)
+        if current:
+            out.touch(d.promo)
+            self._settle(d, ch, ev, out)
+        self._wake(ep, out)
+        self.pump(ep.channel, out)
+
+    def on_ack(self, d: Delivery, out: Out) -> None:
+        """An async acknowledgement the core matched to ``d``, the current delivery."""
+        self._cancel_timer(d, out)
+        d.state = d.done_state
+        out.delivery_record("ack", d, outcome=d.op)
+        out.touch(d.promo)
+
+    def on_timer(self, timer_id: str, out: Out) -> None:
+        action = self._timers.pop(timer_id, None)
+        if action is None:
+            return
+        kind = action[0]
+        if kind in ("retry", "ack"):
+            d: Delivery = action[1]
+            if d.timer != timer_id:
+                return
+            d.timer = None
+            out.touch(d.promo)
+            if kind == "retry":
+                self.enqueue(d, out)
+                self.pump(d.channel, out)
+            else:
+                # The endpoint answered, so its breaker is not fed; the retry budget is.
+                self._fail(d, self._channels[d.channel], "timeout", None, out, reason="ack_timeout")
+        elif kind == "window":
+            _, channel, window = action
+            ch = self._channels[channel]
+            for d in ch.windows.pop(window, []):
+                if d.state == "held":
+                    self._to_queue(d)
+            self.pump(channel, out)
+        elif kind == "rate":
+            ch = self._channels[action[1]]
+            ch.rate_timer = None
+            self.pump(action[1], out)
+        elif kind == "breaker":
+            gate = self._gates[action[1]]
+            gate.timer = None
+            self._release(gate, out)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _to_queue(self, d: Delivery) -> None:
+        d.state = "held" if (d.promo, d.channel) in self._paused else "pending"
+        self._channels[d.channel].queue.append(d)
+
+    @staticmethod
+    def _queued(ch: _Channel | None, promo: str) -> list[Delivery]:
+        if ch is None:
+            return []
+        return [d for d in ch.queue if d.promo == promo and d.state in _QUEUED]
+
+    def _send(self, d: Delivery, ch: _Channel, out: Out) -> None:
+        d.attempt += 1
+        d.state = "in_flight"
+        d.sent_at = out.now
+        ch.in_flight[(d.delivery_id, d.attempt)] = d
+        self._sent.add((d.promo, d.endpoint.id))
+        out.emit(
+            SendDelivery(
+                delivery_id=d.delivery_id,
+                endpoint=d.endpoint.id,
+                channel=d.channel,
+                op=d.op,
+                promo=d.promo,
+                version=d.version,
+                attempt=d.attempt,
+                idempotency_key=d.delivery_id,
+                timeout=ch.policy.timeout,
+                payload=self._payload(d.promo, d.version) if d.op == "apply" else None,
+            )
+        )
+        out.delivery_record("send", d, outcome=d.op)
+        out.touch(d.promo)
+
+    def _settle(self, d: Delivery, ch: _Channel, ev: DeliveryResult, out: Out) -> None:
+        """What the current attempt's outcome does to its delivery."""
+        outcome = ev.outcome
+        if outcome in ("ok", "accepted"):
+            if ch.budget is not None:
+                ch.budget.record_success()
+            if outcome == "ok":
+                d.state = d.done_state
+                out.delivery_record("ack", d, outcome=d.op)
+            else:
+                d.state = "awaiting_ack"
+                timer_id = f"ack:{d.delivery_id}:{d.attempt}"
+                d.timer = timer_id
+                self._timers[timer_id] = ("ack", d)
+                out.emit(StartTimer(timer_id, out.now + ch.policy.ack_timeout, (d.delivery_id,)))
+        elif ch.policy.is_retryable(outcome):
+            self._fail(d, ch, outcome, ev.retry_after, out, reason="max_attempts")
+        else:
+            self._dead_letter(d, outcome, out)
+
+    def _fail(
+        self,
+        d: Delivery,
+        ch: _Channel,
+        outcome: str,
+        retry_after: float | None,
+        out: Out,
+        *,
+        reason: str,
+    ) -> None:
+        """A retryable failure of the current attempt: retry later or give up."""
+        policy = ch.policy
+        if ch.budget is not None:
+            ch.budget.record_failure()
+        if d.attempt >= policy.max_attempts:
+            self._dead_letter(d, reason, out)
+            return
+        if ch.budget is not None and not ch.budget.can_retry():
+            out.delivery_record("budget", d, outcome="exhausted", value=ch.budget.tokens)
+            self._dead_letter(d, "retry_budget", out)
+            return
+        delay = policy.retry_delay(d.attempt, d.previous_delay, outcome, retry_after, self._rng)
+        d.previous_delay = delay
+        d.state = "retry_wait"
+        timer_id = f"retry:{d.delivery_id}:{d.attempt + 1}"
+        d.timer = timer_id
+        self._timers[timer_id] = ("retry", d)
+        out.emit(StartTimer(timer_id, out.now + delay, (d.delivery_id, d.attempt + 1)))
+
+    def _dead_letter(self, d: Delivery, reason: str, out: Out) -> None:
+        d.state = "dead_lettered"
+        ep = d.endpoint
+        self.dlq.add(
+            DeadLetterEntry(
+                d.delivery_id,
+                ep.id,
+                ep.channel,
+                d.promo,
+                d.version,
+                d.op,
+                d.attempt,
+                reason,
+                out.now,
+            )
+        )
+        out.delivery_record("dlq", d, outcome=reason)
+        out.emit(DeadLetter(d.delivery_id, ep.id, d.promo, d.version, d.op, d.attempt, reason))
+
+    def _feed_breaker(self, ep: EndpointInfo, outcome: str, out: Out) -> None:
+        gate = self._gates.get(ep.id)
+        if gate is None:
+            return
+        breaker = gate.breaker
+        if outcome in FAILURE_OUTCOMES_FOR_BREAKER:
+            change = breaker.record_failure(out.now)
+        elif outcome in ("ok", "accepted") or breaker.state == "half_open":
+            # A 429 or a 4xx neither trips nor resets a closed breaker, but it does prove
+            # the endpoint answers: it must end a half-open probe, or the breaker would
+            # wait for that probe forever.
+            change = breaker.record_success(out.now)
+        else:
+            change = None
+        if change is not None:
+            out.record(
+                "breaker", endpoint=ep.id, channel=ep.channel, region=ep.region, outcome=change
+            )
+
+    def _wake(self, ep: EndpointInfo, out: Out) -> None:
+        """After a result, give the deliveries its breaker holds a way out."""
+        gate = self._gates.get(ep.id)
+        if gate is None or not gate.waiting:
+            return
+        if gate.breaker.state == "open":
+            self._arm_breaker_timer(ep.id, gate, out)
+        else:
+            # Closed, or still half-open with a probe slot freed (success_threshold > 1):
+            # either way no timer will come, so the held deliveries must ask again now.
+            self._release(gate, out)
+
+    @staticmethod
+    def _breaker_allows(ep: EndpointInfo, gate: _Gate, out: Out) -> bool:
+        before = gate.breaker.state
+        allowed = gate.breaker.allow(out.now)
+        if gate.breaker.state != before:  # open -> half_open happens inside allow()
+            out.record(
+                "breaker",
+                endpoint=ep.id,
+                channel=ep.channel,
+                region=ep.region,
+                outcome=gate.breaker.state,
+            )
+        return allowed
+
+    def _release(self, gate: _Gate, out: Out) -> None:
+        """Give deliveries held by a breaker another go, in the order they were held."""
+        waiting, gate.waiting = gate.waiting, []
+        channels: dict[str, None] = {}
+        for d in waiting:
+            if d.state == "held":
+                self._to_queue(d)
+                channels[d.channel] = None
+        for channel in channels:
+            self.pump(channel, out)
+
+    def _arm_breaker_timer(self, endpoint: str, gate: _Gate, out: Out) -> None:
+        at = gate.breaker.retry_at()
+        # None while half-open: the probe's result releases the waiters instead.
+        if gate.timer is not None or at is None:
+            return
+        timer_id = f"breaker:{endpoint}:{at}"
+        gate.timer = timer_id
+        self._timers[timer_id] = ("breaker", endpoint)
+        out.emit(StartTimer(timer_id, at, ("breaker", endpoint)))
+
+    def _arm_rate_timer(self, channel: str, ch: _Channel, out: Out) -> None:
+        if ch.rate_timer is not None or ch.bucket is None:
+            return
+        at = ch.bucket.next_free(out.now)
+        timer_id = f"rate:{channel}:{at}"
+        ch.rate_timer = timer_id
+        self._timers[timer_id] = ("rate", channel)
+        out.emit(StartTimer(timer_id, at, ("rate", channel)))
+
+    def _cancel_timer(self, d: Delivery, out: Out) -> None:
+        if d.timer is not None:
+            self._timers.pop(d.timer, None)
+            out.emit(CancelTimer(d.timer))
+            d.timer = None

@@ -1,0 +1,162 @@
+"""The orchestrator's bookkeeping types: endpoints, deliveries, and the command buffer.
+
+Kept apart from the decision code (``core`` for the promotion, ``dispatch`` for the
+sending) so that both share one vocabulary of delivery states:
+
+=============  =============================================================================
+pending        waiting in its channel's queue for a concurrency slot or a rate-limit token
+held           held back: its channel is paused for the promotion, its batch window has not
+               opened, or its endpoint's circuit breaker is open
+in_flight      sent, no result yet
+awaiting_ack   accepted by the endpoint; the asynchronous acknowledgement has not come
+retry_wait     failed; a retry timer is running
+acked          an apply the orchestrator believes applied
+revoked        a revoke the orchestrator believes done (or one that never needed sending)
+dead_lettered  given up on; in the dead-letter queue until replayed
+superseded     replaced by a newer delivery for the same promotion and endpoint (a rollback,
+               a re-publish, a replay); never sent again, its late results are stale
+=============  =============================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from harness.domain.eventlog import Record
+from harness.orchestrator.commands import Command, WriteRecord
+from harness.orchestrator.events import TargetScope
+
+__all__ = [
+    "DONE_STATES",
+    "Delivery",
+    "DeliveryView",
+    "EndpointInfo",
+    "Out",
+    "in_target_scope",
+    "scope_json",
+]
+
+# States after which nothing more will be sent for a delivery (until a replay).
+DONE_STATES = frozenset({"acked", "revoked", "dead_lettered", "superseded"})
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """One endpoint of the estate as the orchestrator sees it."""
+
+    id: str
+    channel: str
+    region: str = ""
+    store: str = ""
+    realtime: bool = True  # False: takes updates only in batch windows under a hybrid mode
+    batch_offset: float | None = None  # this endpoint's window phase (e.g. a store's 02:00)
+    capacity: float = 0.0  # requests/s it serves; only written to the inventory record
+
+
+@dataclass(slots=True, eq=False)
+class Delivery:
+    """One delivery (apply or revoke of one version to one endpoint) and its progress.
+
+    Mutable and compared by identity: queues and timers hold the object itself, and a
+    delivery whose ``state`` no longer matches what a queue expects is simply skipped.
+    """
+
+    delivery_id: str
+    base_id: str  # delivery_id without the "#rN" replay suffix
+    promo: str
+    endpoint: EndpointInfo
+    op: str  # "apply" | "revoke"
+    version: int
+    previous_delay: float  # last backoff delay (decorrelated jitter grows from it)
+    attempt: int = 0  # attempts sent so far
+    state: str = "pending"
+    timer: str | None = None  # the retry or ack timer running for it
+    sent_at: float = 0.0
+
+    @property
+    def channel(self) -> str:
+        return self.endpoint.channel
+
+    @property
+    def done_state(self) -> str:
+        """The state a success leads to."""
+        return "acked" if self.op == "apply" else "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    """A read-only snapshot of a delivery, for drivers, the HTTP API and tests."""
+
+    delivery_id: str
+    promo: str
+    endpoint: str
+    channel: str
+    op: str
+    version: int
+    attempt: int
+    state: str
+
+    @classmethod
+    def of(cls, d: Delivery) -> DeliveryView:
+        return cls(
+            d.delivery_id, d.promo, d.endpoint.id, d.channel, d.op, d.version, d.attempt, d.state
+        )
+
+
+@dataclass(slots=True)
+class Out:
+    """The commands one ``handle`` call produces, in order, and the promotions it touched."""
+
+    now: float
+    commands: list[Command] = field(default_factory=list)
+    # Promotions whose deliveries changed, in first-touch order (a dict, for determinism).
+    touched: dict[str, None] = field(default_factory=dict)
+
+    def emit(self, command: Command) -> None:
+        self.commands.append(command)
+
+    def record(self, kind: str, **fields: object) -> None:
+        self.commands.append(WriteRecord(Record(self.now, kind, **fields)))  # type: ignore[arg-type]
+
+    def delivery_record(self, kind: str, d: Delivery, **fields: object) -> None:
+        """A delivery-level record: who, which version, which attempt, which delivery."""
+        base: dict[str, object] = {
+            "promo": d.promo,
+            "version": d.version,
+            "endpoint": d.endpoint.id,
+            "channel": d.channel,
+            "region": d.endpoint.region,
+            "attempt": d.attempt,
+            "detail": d.delivery_id,
+        }
+        base.update(fields)
+        self.record(kind, **base)
+
+    def touch(self, promo: str) -> None:
+        self.touched[promo] = None
+
+
+def in_target_scope(endpoint: EndpointInfo, scope: TargetScope) -> bool:
+    """Whether ``endpoint`` falls in an operator's sub-scope (empty tuples = all).
+
+    Like ``Scope.covers``, a filter on stores or regions does not exclude an endpoint that
+    has no store or region (an ecommerce site is not 'outside' a store list).
+    """
+    if scope.channels and endpoint.channel not in scope.channels:
+        return False
+    if scope.stores and endpoint.store and endpoint.store not in scope.stores:
+        return False
+    return not (scope.regions and endpoint.region and endpoint.region not in scope.regions)
+
+
+def scope_json(scope: TargetScope) -> str:
+    """The scope as compact JSON, for publish/schedule/rollback record details."""
+    return json.dumps(
+        {
+            "channels": list(scope.channels),
+            "regions": list(scope.regions),
+            "stores": list(scope.stores),
+        },
+        separators=(",", ":"),
+    )

@@ -1,0 +1,163 @@
+"""Which version of each promotion every endpoint should carry: its current delivery.
+
+Each (promotion, endpoint) pair has at most one *current* delivery, its intent: an apply of
+some version or a revoke of it. Publishes, rollbacks and replays replace intents here;
+``dispatch.Dispatcher`` gets them to the endpoints.
+
+Rollback under races uses tombstone versions: revoking version v at an endpoint creates a
+revoke at version v+1, which becomes that endpoint's current revision (a re-publish goes
+on to v+2). Endpoints apply only versions newer than any they have seen for the
+promotion, so a late apply of v cannot resurrect it; and the orchestrator itself never
+sends v again: the superseded delivery is withdrawn (timers cancelled, queued and held
+sends dropped, any result or ack about it treated as stale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from harness.domain.promotion import Promotion
+from harness.orchestrator.delivery import DeadLetterEntry
+from harness.orchestrator.dispatch import Dispatcher
+from harness.orchestrator.events import TargetScope
+from harness.orchestrator.state import Delivery, EndpointInfo, Out, in_target_scope
+
+__all__ = ["Targets"]
+
+
+class Targets:
+    """The current delivery of every promotion at every endpoint, and how it changes."""
+
+    def __init__(self, endpoints: Iterable[EndpointInfo], dispatch: Dispatcher) -> None:
+        self._endpoints = list(endpoints)
+        self._dispatch = dispatch
+        self._intents: dict[str, dict[str, Delivery]] = {}  # promo -> endpoint -> delivery
+        self._replays: dict[str, int] = {}  # base delivery id -> replays so far
+
+    def add(self, promo: str) -> None:
+        self._intents[promo] = {}
+
+    def current(self, promo: str, endpoint: str) -> Delivery | None:
+        return self._intents.get(promo, {}).get(endpoint)
+
+    def of(self, promo: str) -> list[Delivery]:
+        return list(self._intents.get(promo, {}).values())
+
+    def publish(self, p: Promotion, scope: TargetScope, out: Out) -> None:
+        """Apply ``p`` at every covered endpoint not already meant to carry it."""
+        intents = self._intents[p.id]
+        created: list[Delivery] = []
+        for ep in self._covered(p, scope):
+            current = intents.get(ep.id)
+            if current is not None and current.op == "apply":
+                continue  # already meant to carry it; a dead letter waits for a replay
+            # After a revoke the endpoint has seen v+1: a re-publish must be newer still.
+            version = p.version if current is None else current.version + 1
+            if current is not None:
+                self._dispatch.withdraw(current, out)
+            d = self._new(p.id, ep, "apply", version)
+            out.delivery_record("target", d, outcome="apply")
+            created.append(d)
+        self.start(created, out)
+        out.touch(p.id)
+
+    def rollback(self, p: Promotion, scope: TargetScope, out: Out) -> None:
+        """Revoke ``p`` at every covered endpoint whose intent is to carry it."""
+        created: list[Delivery] = []
+        for ep in self._covered(p, scope):
+            current = self._intents[p.id].get(ep.id)
+            if current is None or current.op != "apply":
+                continue
+            self._dispatch.withdraw(current, out)
+            d = self._new(p.id, ep, "revoke", current.version + 1)
+            out.delivery_record("target", d, outcome="revoke")
+            if self._dispatch.ever_sent(p.id, ep.id):
+                created.append(d)
+            else:
+                d.state = "revoked"  # nothing ever left for it: nothing to take back
+        self.start(created, out)
+        out.touch(p.id)
+
+    def replay(
+        self,
+        entries: list[DeadLetterEntry],
+        replayable: Callable[[str], bool],
+    ) -> tuple[list[Delivery], list[DeadLetterEntry]]:
+        """New deliveries (from attempt 1) for the entries still current, and those dropped.
+
+        ``replayable(promo)`` says whether the promotion's lifecycle still takes deliveries.
+        The caller hands the new deliveries to ``start`` once it has written its records.
+        """
+        created: list[Delivery] = []
+        dropped: list[DeadLetterEntry] = []
+        for entry in entries:
+            current = self.current(entry.promo, entry.endpoint)
+            if (
+                current is None
+                or current.delivery_id != entry.delivery_id
+                or current.state != "dead_lettered"
+                or not replayable(entry.promo)
+            ):
+                # Revoked, re-published or ended since: a replay would undo a later decision.
+                dropped.append(entry)
+                continue
+            n = self._replays.get(current.base_id, 0) + 1
+            self._replays[current.base_id] = n
+            current.state = "superseded"
+            created.append(self._new(entry.promo, current.endpoint, current.op, current.version, n))
+        return created, dropped
+
+    def phase(self, promo: str) -> str:
+        """The lifecycle phase the promotion's deliveries put it in (see domain.lifecycle)."""
+        revoking = applying = dead = applied = revoked = False
+        for d in self._intents[promo].values():
+            if d.op == "revoke":
+                revoked = True
+                revoking = revoking or d.state not in ("revoked", "dead_lettered")
+            else:
+                applied = True
+                dead = dead or d.state == "dead_lettered"
+                applying = applying or d.state not in ("acked", "dead_lettered")
+        if revoking:
+            return "rolling_back"
+        if applying:
+            return "publishing"
+        if applied:
+            return "partially_active" if dead else "active"
+        # Nothing anywhere: all taken back, or (vacuously) active after an empty publish.
+        return "rolled_back" if revoked else "active"
+
+    def _covered(self, p: Promotion, scope: TargetScope) -> list[EndpointInfo]:
+        """Endpoints in both the promotion's own scope and the operator's sub-scope."""
+        return [
+            ep
+            for ep in self._endpoints
+            if p.scope.covers(ep.channel, ep.region or None, ep.store or None)
+            and in_target_scope(ep, scope)
+        ]
+
+    def _new(
+        self, promo: str, ep: EndpointInfo, op: str, version: int, replay: int = 0
+    ) -> Delivery:
+        base = f"{promo}:{version}:{ep.id}:{op}"
+        d = Delivery(
+            delivery_id=f"{base}#r{replay}" if replay else base,
+            base_id=base,
+            promo=promo,
+            endpoint=ep,
+            op=op,
+            version=version,
+            previous_delay=self._dispatch.policy(ep.channel).backoff.base,
+        )
+        self._intents[promo][ep.id] = d
+        return d
+
+    def start(self, created: list[Delivery], out: Out) -> None:
+        """Hand new deliveries to the dispatcher, then pump each channel once, in order."""
+        channels: dict[str, None] = {}
+        for d in created:
+            self._dispatch.enqueue(d, out)
+            channels[d.channel] = None
+            out.touch(d.promo)
+        for channel in channels:
+            self._dispatch.pump(channel, out)

@@ -1,0 +1,127 @@
+"""Guard: the pure layers stay free of I/O, clocks, logging and the runtimes.
+
+``harness/domain``, ``harness/orchestrator`` and the simulators' behaviour models are
+driven by both clocks (SimPy and asyncio, see ../shared/DESIGN.md), so they must not
+import a runtime, a clock, a logger or a network library, nor open files, print, read the
+wall clock or draw from the global random generator. Each module is parsed (never
+imported), so a violation is reported even in a module nothing imports yet.
+
+To guard another directory, add it to ``PURE_DIRS`` (with the files it may exclude).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# directory (relative to the repository root) -> file names in it that are not pure
+PURE_DIRS: dict[str, frozenset[str]] = {
+    "harness/domain": frozenset(),
+    "harness/orchestrator": frozenset(),
+    "simulators": frozenset({"apps.py"}),  # the FastAPI apps serving the models
+}
+FORBIDDEN_MODULES = frozenset(
+    {
+        "asyncio",
+        "simpy",
+        "fastapi",
+        "aiohttp",
+        "pandas",
+        "time",
+        "logging",
+        "socket",
+        "requests",
+        "httpx",
+    }
+)
+FORBIDDEN_CALLS = frozenset({"open", "print", "input"})
+CLOCK_READS = frozenset({"now", "utcnow", "today"})
+CLOCK_TYPES = frozenset({"datetime", "date", "dt"})
+
+
+def pure_modules() -> list[Path]:
+    found: list[Path] = []
+    for directory, excluded in PURE_DIRS.items():
+        base = ROOT / directory
+        if base.is_dir():
+            found += sorted(p for p in base.rglob("*.py") if p.name not in excluded)
+    return found
+
+
+def _name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def violations(source: str) -> list[str]:
+    """What in ``source`` breaks purity, one message per offence (with its line)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        else:
+            modules = []
+        for module in modules:
+            if module.split(".")[0] in FORBIDDEN_MODULES:
+                found.append(f"line {line}: imports {module}")
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in FORBIDDEN_CALLS:
+            found.append(f"line {line}: calls {func.id}()")
+        if isinstance(func, ast.Attribute):
+            owner = _name(func.value)
+            if func.attr in CLOCK_READS and owner in CLOCK_TYPES:
+                found.append(f"line {line}: reads the clock ({owner}.{func.attr}())")
+            if owner == "random" and func.attr != "Random":
+                found.append(f"line {line}: global random generator (random.{func.attr}())")
+    return found
+
+
+MODULES = pure_modules()
+
+
+def test_the_guard_finds_the_pure_packages() -> None:
+    names = {p.relative_to(ROOT).as_posix() for p in MODULES}
+    assert "harness/orchestrator/events.py" in names
+    assert "harness/domain/promotion.py" in names
+    assert not any(n.endswith("simulators/apps.py") for n in names)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.relative_to(ROOT).as_posix() for p in MODULES])
+def test_pure_module_has_no_io_clock_or_runtime(path: Path) -> None:
+    assert violations(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import asyncio", "imports asyncio"),
+        ("import time as t", "imports time"),
+        ("from logging import getLogger", "imports logging"),
+        ("from aiohttp.web import Application", "imports aiohttp.web"),
+        ("import simpy.resources", "imports simpy.resources"),
+        ("open('x')", "calls open()"),
+        ("print(1)", "calls print()"),
+        ("import datetime\ndatetime.datetime.now()", "reads the clock (datetime.now())"),
+        ("import datetime as dt\ndt.date.today()", "reads the clock (date.today())"),
+        ("import random\nrandom.random()", "global random generator (random.random())"),
+    ],
+)
+def test_the_guard_catches(source: str, expected: str) -> None:
+    assert any(v.endswith(expected) for v in violations(source)), violations(source)
+
+
+def test_the_guard_lets_pure_code_through() -> None:
+    source = "import datetime\nimport random\nrng = random.Random(1)\nout.now\nx.now\n"
+    assert violations(source) == []
