@@ -248,7 +248,10 @@ class Dispatcher:
             d.timer = None
             out.touch(d.promo)
             if kind == "retry":
-                self.enqueue(d, out)
+                # A retry belongs to the window its first attempt went out in: it follows
+                # its backoff rather than waiting for the next batch window (a nightly
+                # batch job retries its failures that night, not the next one).
+                self._to_queue(d)
                 self.pump(d.channel, out)
             else:
                 # The endpoint answered, so its breaker is not fed; the retry budget is.
