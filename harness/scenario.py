@@ -175,7 +175,7 @@ class FaultSpec(_Section):
 
 
 class ScopeSpec(_Section):
-    channels: list[Literal["pos", "ecommerce", "loyalty", "marketplace"]] = Field(
+    channels: list[Literal["erp", "pos", "ecommerce", "loyalty", "marketplace"]] = Field(
         default_factory=list
     )
     regions: list[str] = Field(default_factory=list)
@@ -287,6 +287,11 @@ class Scenario(_Section):
     budgets: dict[str, float] = Field(
         default_factory=dict, description="ERP funding per promotion id (defaults to its cap)."
     )
+    series: dict[str, int] = Field(
+        default_factory=dict,
+        description="promo id -> N: run N item-level copies of it (ids '<id>.001'...), "
+        "each timeline step of the id applying to every copy.",
+    )
     timeline: list[StepSpec] = Field(min_length=1)
     traffic: TrafficSpec = Field(default_factory=TrafficSpec)
     faults: list[FaultSpec] = Field(default_factory=list)
@@ -319,7 +324,45 @@ class Scenario(_Section):
         for i, step in enumerate(self.timeline):
             if step.promo is not None and step.promo not in ids:
                 raise ValueError(f"timeline.{i}.promo: unknown promotion {step.promo!r}")
+        for promo, count in self.series.items():
+            if promo not in ids:
+                raise ValueError(f"series: unknown promotion {promo!r}")
+            if not 1 <= count <= 10_000:
+                raise ValueError(f"series.{promo}: count must be between 1 and 10000")
         return self
+
+    def expanded(self) -> Scenario:
+        """The scenario with every ``series`` promotion replaced by its copies."""
+        if not self.series:
+            return self
+        promotions: list[Promotion] = []
+        copies: dict[str, list[str]] = {}
+        for p in self.promotions:
+            count = self.series.get(p.id)
+            if count is None:
+                promotions.append(p)
+                continue
+            ids = [f"{p.id}.{i:03d}" for i in range(1, count + 1)]
+            copies[p.id] = ids
+            promotions.extend(p.model_copy(update={"id": x}) for x in ids)
+        timeline = [
+            step.model_copy(update={"promo": x})
+            for step in self.timeline
+            for x in (copies.get(step.promo, [step.promo]) if step.promo else [None])
+        ]
+        budgets = dict(self.budgets)
+        for promo, ids in copies.items():
+            if promo in budgets:
+                share = budgets.pop(promo) / len(ids)
+                budgets.update({x: share for x in ids})
+        return self.model_copy(
+            update={
+                "promotions": promotions,
+                "timeline": timeline,
+                "budgets": budgets,
+                "series": {},
+            }
+        )
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -395,4 +438,5 @@ def load_scenario(
     data, lines = read_document(path)
     if overrides:
         data = apply_overrides(data, overrides)
-    return validate_data(Scenario, data, path, lines)
+    scenario: Scenario = validate_data(Scenario, data, path, lines)
+    return scenario.expanded()

@@ -22,7 +22,9 @@ from harness.orchestrator.dispatch import Dispatcher
 from harness.orchestrator.events import TargetScope
 from harness.orchestrator.state import Delivery, EndpointInfo, Out, in_target_scope
 
-__all__ = ["Targets"]
+__all__ = ["SYSTEM_OF_RECORD_CHANNELS", "Targets"]
+
+SYSTEM_OF_RECORD_CHANNELS = ("erp",)
 
 
 class Targets:
@@ -47,7 +49,7 @@ class Targets:
         """Apply ``p`` at every covered endpoint not already meant to carry it."""
         intents = self._intents[p.id]
         created: list[Delivery] = []
-        for ep in self._covered(p, scope):
+        for ep in self._covered(p, scope, "apply"):
             current = intents.get(ep.id)
             if current is not None and current.op == "apply":
                 continue  # already meant to carry it; a dead letter waits for a replay
@@ -64,7 +66,7 @@ class Targets:
     def rollback(self, p: Promotion, scope: TargetScope, out: Out) -> None:
         """Revoke ``p`` at every covered endpoint whose intent is to carry it."""
         created: list[Delivery] = []
-        for ep in self._covered(p, scope):
+        for ep in self._covered(p, scope, "revoke"):
             current = self._intents[p.id].get(ep.id)
             if current is None or current.op != "apply":
                 continue
@@ -127,14 +129,26 @@ class Targets:
         # Nothing anywhere: all taken back, or (vacuously) active after an empty publish.
         return "rolled_back" if revoked else "active"
 
-    def _covered(self, p: Promotion, scope: TargetScope) -> list[EndpointInfo]:
-        """Endpoints in both the promotion's own scope and the operator's sub-scope."""
-        return [
-            ep
-            for ep in self._endpoints
-            if p.scope.covers(ep.channel, ep.region or None, ep.store or None)
-            and in_target_scope(ep, scope)
-        ]
+    def _covered(self, p: Promotion, scope: TargetScope, op: str) -> list[EndpointInfo]:
+        """Endpoints in both the promotion's own scope and the operator's sub-scope.
+
+        The ERP's price book (channel "erp") is the system of record: every publish puts the
+        promotion there whatever its sales channels (unless the sub-scope names channels
+        without "erp"); a rollback takes it out only when it covers the whole promotion or
+        names "erp" — pulling one region's stores leaves the price book alone.
+        """
+        whole = not (scope.channels or scope.regions or scope.stores)
+        out = []
+        for ep in self._endpoints:
+            if ep.channel in SYSTEM_OF_RECORD_CHANNELS:
+                named = ep.channel in scope.channels
+                if named or whole or (op == "apply" and not scope.channels):
+                    out.append(ep)
+            elif p.scope.covers(
+                ep.channel, ep.region or None, ep.store or None
+            ) and in_target_scope(ep, scope):
+                out.append(ep)
+        return out
 
     def _new(
         self, promo: str, ep: EndpointInfo, op: str, version: int, replay: int = 0

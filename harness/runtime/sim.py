@@ -41,6 +41,8 @@ Progress = Callable[[float, float], None]
 
 # How often the orchestrator polls an asynchronous marketplace for offer status.
 MARKETPLACE_POLL_SECONDS = 60.0
+# How long the orchestrator keeps asking a throttled or unavailable ERP to validate.
+VALIDATION_PATIENCE = 600.0
 # One-way network delay between the orchestrator and an endpoint, per channel (s).
 NETWORK_DELAY = {
     "pos": 0.02,
@@ -258,24 +260,27 @@ class SimRuntime:
             self.feed(Ack(model.id, req.promo, req.version, req.op, detail="poll"))
 
     def _validate(self, cmd: RequestValidation):  # type: ignore[no-untyped-def]
+        """Ask the ERP to validate; a throttled or refused call is retried with jitter.
+
+        The validation API shares the ERP's front door (quota, maintenance window); the
+        orchestrator's client gives up after ``VALIDATION_PATIENCE`` seconds.
+        """
         env = self.env
         erp = self.world.estate.erp
         rng = self._rngs[erp.id]
-        attempts = 0
+        began = env.now
         while True:
-            attempts += 1
             yield env.timeout(NETWORK_DELAY["erp"])
             gated = erp.gate(env.now)
             if gated is None:
                 yield env.timeout(erp.profile.latency.sample(rng))
                 ok, reasons = erp.validate(cmd.promotion)
                 break
-            if attempts >= 10:
-                ok, reasons = False, (f"ERP unavailable ({gated.outcome}) after {attempts} tries",)
+            if env.now - began >= VALIDATION_PATIENCE:
+                ok, reasons = False, (f"ERP {gated.outcome} for {env.now - began:.0f} s",)
                 break
-            yield env.timeout(gated.retry_after or 5.0)
+            yield env.timeout(max(gated.retry_after or 0.0, 1.0) + rng.uniform(0.0, 2.0))
         self.feed(ValidationResult(cmd.promo, cmd.version, ok, tuple(reasons)))
-
 
 def serve_request(
     env: simpy.Environment,

@@ -26,9 +26,9 @@ from simulators.endpoint import EndpointModel
 from simulators.estate import DEFAULT_REGIONS, Estate, RegionSpec, build_estate
 from simulators.profiles import PROFILES, Latency, Outage, Profile, RandomOutages, RateLimit
 
-# Delivery endpoints: every model of the estate except the ERP, which the orchestrator
-# consults for validation and funding rather than delivering promotions to it.
-DELIVERY_CHANNELS = ("pos", "ecommerce", "loyalty", "marketplace")
+# Delivery endpoints: every model of the estate. The ERP takes each promotion into its
+# price book (the system of record) besides answering validation and funding checks.
+DELIVERY_CHANNELS = ("erp", "pos", "ecommerce", "loyalty", "marketplace")
 
 # A sensible reference policy per channel when the scenario names none.
 DEFAULT_POLICIES: dict[str, DeliveryPolicy] = {
@@ -41,6 +41,7 @@ DEFAULT_POLICIES: dict[str, DeliveryPolicy] = {
     ),
     "ecommerce": DeliveryPolicy(timeout=10.0, max_attempts=6, ack_timeout=300.0),
     "loyalty": DeliveryPolicy(timeout=10.0, max_attempts=6),
+    "erp": DeliveryPolicy(timeout=30.0, max_attempts=8),
     "marketplace": DeliveryPolicy(timeout=15.0, max_attempts=6, ack_timeout=1800.0),
 }
 
