@@ -26,7 +26,7 @@ def E(
     endpoint="",
     channel="",
     region="",
-    attempt=0,  # noqa: N802
+    attempt=0,
     outcome="",
     value=0.0,
     detail="",
