@@ -34,10 +34,12 @@ class Targets:
         self._endpoints = list(endpoints)
         self._dispatch = dispatch
         self._intents: dict[str, dict[str, Delivery]] = {}  # promo -> endpoint -> delivery
+        self._tallies: dict[str, dict[tuple[str, str], int]] = {}  # promo -> intents by bucket
         self._replays: dict[str, int] = {}  # base delivery id -> replays so far
 
     def add(self, promo: str) -> None:
         self._intents[promo] = {}
+        self._tallies[promo] = {}
 
     def current(self, promo: str, endpoint: str) -> Delivery | None:
         return self._intents.get(promo, {}).get(endpoint)
@@ -111,21 +113,15 @@ class Targets:
 
     def phase(self, promo: str) -> str:
         """The lifecycle phase the promotion's deliveries put it in (see domain.lifecycle)."""
-        revoking = applying = dead = applied = revoked = False
-        for d in self._intents[promo].values():
-            if d.op == "revoke":
-                revoked = True
-                revoking = revoking or d.state not in ("revoked", "dead_lettered")
-            else:
-                applied = True
-                dead = dead or d.state == "dead_lettered"
-                applying = applying or d.state not in ("acked", "dead_lettered")
-        if revoking:
+        tally = self._tallies[promo]
+        revoked = any(tally.get(("revoke", b), 0) for b in ("done", "dead", "open"))
+        applied = any(tally.get(("apply", b), 0) for b in ("done", "dead", "open"))
+        if tally.get(("revoke", "open"), 0):
             return "rolling_back"
-        if applying:
+        if tally.get(("apply", "open"), 0):
             return "publishing"
         if applied:
-            return "partially_active" if dead else "active"
+            return "partially_active" if tally.get(("apply", "dead"), 0) else "active"
         # Nothing anywhere: all taken back, or (vacuously) active after an empty publish.
         return "rolled_back" if revoked else "active"
 
@@ -163,7 +159,12 @@ class Targets:
             version=version,
             previous_delay=self._dispatch.policy(ep.channel).backoff.base,
         )
-        self._intents[promo][ep.id] = d
+        intents = self._intents[promo]
+        previous = intents.get(ep.id)
+        if previous is not None:
+            previous.count_in(None)
+        intents[ep.id] = d
+        d.count_in(self._tallies[promo])
         return d
 
     def start(self, created: list[Delivery], out: Out) -> None:

@@ -101,6 +101,15 @@ class _Live:
     end: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    applied: frozenset
+    lives: tuple[_Live, ...]
+    dialect: Dialect
+    channel: str
+    store: StoreContext | None
+
+
 class PricePoint:
     """Prices baskets at endpoints, once per (basket, channel, dialect, live promotions)."""
 
@@ -108,7 +117,8 @@ class PricePoint:
         self.t0 = t0
         self._epoch = t0.timestamp()
         self._windows: dict[tuple[str, int, str, bool], tuple[float, float]] = {}
-        self._sets: dict[tuple[str, frozenset], tuple[_Live, ...]] = {}
+        self._contexts: dict[str, _Context] = {}
+        self._relevance: dict[tuple[int, str, int], bool] = {}
         self._receipts: dict[tuple, tuple[float, tuple[tuple[str, int, float], ...]]] = {}
         self.computed = 0
         self.lookups = 0
@@ -128,18 +138,44 @@ class PricePoint:
             hit = self._windows[key] = (start, end)
         return hit
 
-    def _live(self, model: EndpointModel, tz: str | None, dialect: Dialect) -> tuple[_Live, ...]:
-        key = (model.id, model.applied_key())
-        hit = self._sets.get(key)
+    def _context(self, model: EndpointModel) -> _Context:
+        """What pricing at ``model`` depends on, rebuilt only when its applied set changes."""
+        applied = model.applied_key()
+        ctx = self._contexts.get(model.id)
+        if ctx is not None and ctx.applied is applied:
+            return ctx
+        dialect: Dialect = getattr(model, "dialect", REFERENCE)
+        tz = getattr(model, "timezone", None) if model.channel == "pos" else None
+        store = getattr(model, "store", "") or None
+        lives = []
+        for p in model.promotions():
+            if not p.scope.covers(model.channel, model.region or None, store):
+                continue
+            start, end = self._window(p, tz, dialect.window_in_utc)
+            lives.append(_Live(p, start, end))
+        context = (
+            StoreContext(model.id, model.region or None, tz)
+            if model.channel == "pos" and tz
+            else None
+        )
+        ctx = _Context(applied, tuple(lives), dialect, model.channel, context)
+        self._contexts[model.id] = ctx
+        return ctx
+
+    def _relevant(self, basket_id: int, basket: Basket, live: _Live) -> bool:
+        """Could ``live`` touch this basket at all? (Its conditions name none of its lines.)
+
+        A promotion that cannot apply gives the same receipt as its absence, so leaving it
+        out of the cache key prices a basket once for every irrelevant combination.
+        """
+        key = (basket_id, live.promo.id, live.promo.version)
+        hit = self._relevance.get(key)
         if hit is None:
-            lives = []
-            store = getattr(model, "store", "") or None
-            for p in model.promotions():
-                if not p.scope.covers(model.channel, model.region or None, store):
-                    continue
-                start, end = self._window(p, tz, dialect.window_in_utc)
-                lives.append(_Live(p, start, end))
-            hit = self._sets[key] = tuple(lives)
+            cond = live.promo.conditions
+            hit = not (cond.skus or cond.categories) or any(
+                line.sku in cond.skus or line.category in cond.categories for line in basket.lines
+            )
+            self._relevance[key] = hit
         return hit
 
     def price(
@@ -150,22 +186,20 @@ class PricePoint:
         t: float,
     ) -> tuple[float, tuple[tuple[str, int, float], ...]]:
         """(total paid, ((promo, version, discount), ...)) for ``basket`` at ``model``."""
-        dialect: Dialect = getattr(model, "dialect", REFERENCE)
-        tz = getattr(model, "timezone", None) if model.channel == "pos" else None
-        live = [x.promo for x in self._live(model, tz, dialect) if x.start <= t < x.end]
-        key = (basket_id, model.channel, dialect, tuple((p.id, p.version) for p in live))
+        ctx = self._context(model)
+        live = [
+            x.promo
+            for x in ctx.lives
+            if x.start <= t < x.end and self._relevant(basket_id, basket, x)
+        ]
+        key = (basket_id, ctx.channel, ctx.dialect, tuple((p.id, p.version) for p in live))
         self.lookups += 1
         hit = self._receipts.get(key)
         if hit is None:
             self.computed += 1
             at = self.t0 + dt.timedelta(seconds=t)
-            context = (
-                StoreContext(model.id, model.region or None, tz)
-                if model.channel == "pos" and tz
-                else None
-            )
             receipt = price_basket(
-                basket, live, channel=model.channel, at=at, store=context, dialect=dialect
+                basket, live, channel=ctx.channel, at=at, store=ctx.store, dialect=ctx.dialect
             )
             given: dict[tuple[str, int], Decimal] = {}
             for line in receipt.lines:

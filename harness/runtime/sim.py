@@ -111,8 +111,14 @@ class SimRuntime:
         env = self.env
         timeout = env.timeout
         sell = shoppers.sell
+        peek = env.peek
         for t, model, basket_id in shoppers.arrivals():
-            yield timeout(t - env.now)
+            # A sale changes nothing the rest of the simulation sees, so it need not be an
+            # event of its own: when no event is due before it, the estate is the same at
+            # t as now, and the sale is priced at once (stamped t). Only a sale with an
+            # event due first waits for the clock — a million timeouts saved on a peak day.
+            if t >= peek():
+                yield timeout(t - env.now)
             sell(t, model, basket_id)
 
     def _quote(self, shoppers: ShopperTraffic):  # type: ignore[no-untyped-def]
