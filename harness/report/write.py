@@ -1,0 +1,93 @@
+"""Write a run's output folder: summary.json, events.parquet, junit.xml, the PNG plots and
+report.html (../shared/DESIGN.md, "What a run writes").
+
+Every file is written to a temp file in the same folder and moved into place with
+``os.replace``, so a reader (CI, a dashboard polling the folder) never sees a half-written
+file, and a failure leaves the previous version untouched. summary.json and junit.xml
+go first: they are what CI gates on, so they exist even if a plot or the page fails.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.metrics import summary_json, to_frame, write_events
+from harness.report.html import render_html
+from harness.report.junit import write_junit
+from harness.report.plots import PLOTS
+
+__all__ = ["atomic_path", "write_report"]
+
+
+@contextmanager
+def atomic_path(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temp path beside ``target``; on normal exit move it onto ``target``.
+
+    On an exception the temp file is removed and ``target`` is left as it was. ``suffix``
+    lets writers that choose a format by extension (Parquet vs CSV) see the right one.
+    """
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_text(target: Path, text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
+
+
+def write_report(
+    out_dir: Path,
+    summary: dict[str, Any],
+    events: pd.DataFrame,
+    *,
+    title: str,
+    description: str = "",
+    extra_tables: Sequence[tuple[str, pd.DataFrame]] = (),
+) -> dict[str, Path]:
+    """Write the run's files into ``out_dir`` (which must exist); returns file name -> path.
+
+    Names: "summary.json", "events.parquet", "junit.xml", "<plot>.png" for each plot with
+    something to show (``plots.PLOTS``: coverage, latency_cdf, attempts, heatmap, rollback,
+    sales) and "report.html". A plot with nothing to show is left out of the page, and
+    an older PNG of that name in ``out_dir`` is removed so the folder matches the page.
+    """
+    out = Path(out_dir)
+    frame = to_frame(events)
+    paths: dict[str, Path] = {}
+    paths["summary.json"] = _write_text(out / "summary.json", summary_json(summary))
+    target = out / "events.parquet"
+    with atomic_path(target, suffix=".parquet") as tmp:
+        write_events(frame, tmp)
+    paths["events.parquet"] = target
+    target = out / "junit.xml"
+    with atomic_path(target) as tmp:
+        write_junit(summary, tmp)
+    paths["junit.xml"] = target
+    images: dict[str, Path] = {}
+    for name, plot in PLOTS.items():
+        png = out / f"{name}.png"
+        written = plot(frame, png)
+        if written is None:
+            png.unlink(missing_ok=True)
+            continue
+        images[name] = paths[png.name] = written
+    page = render_html(
+        summary, images, title=title, description=description, extra_tables=extra_tables
+    )
+    paths["report.html"] = _write_text(out / "report.html", page)
+    return paths
