@@ -205,17 +205,49 @@ class SimRuntime:
     # --- deliveries -----------------------------------------------------------------------
 
     def _deliver(self, cmd: SendDelivery):  # type: ignore[no-untyped-def]
+        """One attempt, seen from both ends: the request travels, the endpoint decides on
+        arrival, and the client gets the reply or gives up at its timeout.
+
+        Most attempts meet an idle endpoint and answer in time; they run as this single
+        process. The others (a queue to wait in, a hang, a lost or late reply) hand the
+        server side to its own process and race its reply against the client's timeout,
+        because the server finishes what it started even after the client has gone.
+        """
         env = self.env
         model = self._models[cmd.endpoint]
+        slots = self._slots[model.id]
+        req = Request.from_command(cmd)
         sent = env.now
-        reply = env.event()
-        env.process(self._serve(model, Request.from_command(cmd), reply))
-        yield reply | env.timeout(cmd.timeout)
-        if reply.triggered:
-            plan: Plan = reply.value
+        deadline = sent + cmd.timeout
+        delay = NETWORK_DELAY.get(model.channel, 0.01)
+        yield env.timeout(delay)
+        plan = model.plan(req, env.now, self._rngs[model.id], queued=len(slots.queue))
+        idle = slots.count < slots.capacity and not slots.queue
+        on_time = env.now + plan.service_time + delay <= deadline
+        if plan.hang:
+            yield env.timeout(max(0.0, deadline - env.now))
+            outcome, status, retry_after = "timeout", 0, None
+        elif on_time and not plan.reply_lost and (idle or not plan.needs_capacity):
+            if plan.needs_capacity:
+                with slots.request() as slot:
+                    yield slot
+                    yield env.timeout(plan.service_time)
+                    changes = model.complete(req, plan, env.now)
+            else:
+                if plan.service_time:
+                    yield env.timeout(plan.service_time)
+                changes = model.complete(req, plan, env.now)
+            self._completed(model, req, plan, changes)
+            yield env.timeout(delay)
             outcome, status, retry_after = plan.outcome, plan.status, plan.retry_after
         else:
-            outcome, status, retry_after = "timeout", 0, None
+            reply = env.event()
+            env.process(self._serve(model, slots, req, plan, delay, reply))
+            yield reply | env.timeout(max(0.0, deadline - env.now))
+            if reply.triggered:
+                outcome, status, retry_after = plan.outcome, plan.status, plan.retry_after
+            else:
+                outcome, status, retry_after = "timeout", 0, None
         self.feed(
             DeliveryResult(
                 cmd.delivery_id,
@@ -227,26 +259,35 @@ class SimRuntime:
                 outcome,
                 status,
                 retry_after,
-                detail=f"{env.now - sent:.6f}",
             )
         )
 
-    def _serve(self, model: EndpointModel, req: Request, reply: simpy.Event):  # type: ignore[no-untyped-def]
-        def on_complete(plan: Plan, changes: list[Any]) -> None:
-            for change in changes:
-                self.records.append(model.truth_record(change, self.env.now))
-            if plan.ack_delay is not None and plan.effective:
-                self.env.process(self._settle(model, req, plan))
+    def _completed(
+        self, model: EndpointModel, req: Request, plan: Plan, changes: list[Any]
+    ) -> None:
+        for change in changes:
+            self.records.append(model.truth_record(change, self.env.now))
+        if plan.ack_delay is not None and plan.effective:
+            self.env.process(self._settle(model, req, plan))
 
-        yield from serve_request(
+    def _serve(
+        self,
+        model: EndpointModel,
+        slots: simpy.Resource,
+        req: Request,
+        plan: Plan,
+        delay: float,
+        reply: simpy.Event,
+    ):  # type: ignore[no-untyped-def]
+        yield from serve_planned(
             self.env,
             model,
-            self._slots[model.id],
+            slots,
             req,
-            self._rngs[model.id],
-            NETWORK_DELAY.get(model.channel, 0.01),
+            plan,
+            delay,
             reply,
-            on_complete,
+            lambda p, changes: self._completed(model, req, p, changes),
         )
 
     def _settle(self, model: EndpointModel, req: Request, plan: Plan):  # type: ignore[no-untyped-def]
@@ -288,6 +329,7 @@ class SimRuntime:
             yield env.timeout(max(gated.retry_after or 0.0, 1.0) + rng.uniform(0.0, 2.0))
         self.feed(ValidationResult(cmd.promo, cmd.version, ok, tuple(reasons)))
 
+
 def serve_request(
     env: simpy.Environment,
     model: EndpointModel,
@@ -306,8 +348,23 @@ def serve_request(
     """
     yield env.timeout(network_delay)
     plan = model.plan(req, env.now, rng, queued=len(slots.queue))
+    yield from serve_planned(env, model, slots, req, plan, network_delay, reply, on_complete)
+    return plan
+
+
+def serve_planned(
+    env: simpy.Environment,
+    model: EndpointModel,
+    slots: simpy.Resource,
+    req: Request,
+    plan: Plan,
+    network_delay: float,
+    reply: simpy.Event | None,
+    on_complete: Callable[[Plan, list[Any]], None],
+):  # type: ignore[no-untyped-def]
+    """The server side once the request has arrived and the endpoint has decided."""
     if plan.hang:
-        return plan  # no reply ever: the client's timeout decides
+        return  # no reply ever: the client's timeout decides
     if plan.needs_capacity:
         with slots.request() as slot:
             yield slot
@@ -322,4 +379,3 @@ def serve_request(
         yield env.timeout(network_delay)
         if reply is not None and not reply.triggered:
             reply.succeed(plan)
-    return plan
