@@ -14,7 +14,6 @@ Three figures, each against the issue's target:
 
 from __future__ import annotations
 
-import random
 import resource
 import time
 from typing import Any
@@ -24,17 +23,17 @@ import simpy
 from harness.runner import simulate
 from harness.runtime.sim import SimRuntime
 from harness.runtime.world import build_world
-from harness.scenario import load_scenario
+from harness.scenario import Scenario, StepSpec, load_scenario
 
 DELIVERY_PROMOTIONS = 20  # x 600 stores + ERP = ~12k deliveries
 
 
-def bare_simpy(requests: int, servers: int, service: float, seed: int = 0) -> float:
-    """Wall seconds for ``requests`` arrivals, each requesting one of ``servers``
-    resources, holding it for ``service`` and releasing it: SimPy with nothing else."""
+def bare_simpy(waves: int, servers: int, service: float, gap: float) -> float:
+    """Wall seconds for ``waves`` bursts of one request per server (``gap`` s apart), each
+    request a process that takes its server (a ``simpy.Resource``), holds it ``service``
+    seconds and releases it: the shape of a fan-out in bare SimPy, with nothing else."""
     env = simpy.Environment()
     pool = [simpy.Resource(env, capacity=1) for _ in range(servers)]
-    rng = random.Random(seed)
 
     def request(res: simpy.Resource):  # type: ignore[no-untyped-def]
         with res.request() as slot:
@@ -42,9 +41,10 @@ def bare_simpy(requests: int, servers: int, service: float, seed: int = 0) -> fl
             yield env.timeout(service)
 
     def arrivals():  # type: ignore[no-untyped-def]
-        for i in range(requests):
-            yield env.timeout(rng.expovariate(1000.0))
-            env.process(request(pool[i % servers]))
+        for _ in range(waves):
+            for res in pool:
+                env.process(request(res))
+            yield env.timeout(gap)
 
     env.process(arrivals())
     began = time.perf_counter()
@@ -52,30 +52,51 @@ def bare_simpy(requests: int, servers: int, service: float, seed: int = 0) -> fl
     return time.perf_counter() - began
 
 
-def delivery_throughput() -> dict[str, Any]:
-    """Deliveries per wall second through the runtime, with no shoppers and no faults."""
-    overrides = [
-        "traffic.kind=none",
-        "faults=[]",
-        f"series={{PL-WEEKEND-20: {DELIVERY_PROMOTIONS}}}",
-        "timeline=[{at: 0, action: create, promo: PL-WEEKEND-20},"
-        " {at: 1, action: submit, promo: PL-WEEKEND-20},"
-        " {at: 2, action: validate, promo: PL-WEEKEND-20},"
-        " {at: 60, action: approve, promo: PL-WEEKEND-20},"
-        " {at: 120, action: publish, promo: PL-WEEKEND-20}]",
-        "duration=3600",
-    ]
-    scenario = load_scenario("weekend-private-label", overrides)
-    world = build_world(scenario)
+def fan_out_scenario(waves: int = DELIVERY_PROMOTIONS, gap: float = 60.0) -> Scenario:
+    """The default estate with ``waves`` promotions published ``gap`` s apart, no shoppers,
+    no faults, fixed 0.1 s store service: every wave is a 600-store fan-out."""
+    base = load_scenario(
+        "weekend-private-label",
+        [
+            "traffic.kind=none",
+            "faults=[]",
+            "endpoints.pos={latency: {kind: fixed, mean: 0.1}, error_rate: 0,"
+            " timeout_rate: 0, lost_ack_rate: 0, random_outages: null}",
+            "estate.regions=[{name: east, timezone: America/New_York, batch_share: 0,"
+            " link: healthy-pos}]",
+        ],
+    )
+    template = base.promotions[0]
+    promotions = [template.model_copy(update={"id": f"WAVE-{i:02d}"}) for i in range(waves)]
+    steps = []
+    for i, p in enumerate(promotions):
+        for at, action in ((0, "create"), (1, "submit"), (2, "validate"), (60, "approve")):
+            steps.append(StepSpec(at=at, action=action, promo=p.id))
+        steps.append(StepSpec(at=120 + gap * i, action="publish", promo=p.id))
+    return base.model_copy(
+        update={
+            "promotions": promotions,
+            "timeline": steps,
+            "slos": [],
+            "budgets": {},
+            "duration": 120 + gap * waves + 60,
+        }
+    )
+
+
+def delivery_throughput(waves: int = DELIVERY_PROMOTIONS) -> dict[str, Any]:
+    """Deliveries per wall second through the runtime against the bare SimPy fan-out."""
+    gap = 60.0
+    world = build_world(fan_out_scenario(waves, gap))
     runtime = SimRuntime(world)
     began = time.perf_counter()
     records = runtime.run()
     wall = time.perf_counter() - began
     sends = sum(1 for r in records if r.kind == "send")
-    stores = sum(1 for m in world.models.values() if m.channel == "pos")
-    bare = bare_simpy(sends, stores, 0.1)
+    endpoints = len(world.delivery_models)
+    bare = bare_simpy(waves, endpoints, 0.1, gap)
     ours = sends / wall
-    baseline = sends / bare
+    baseline = waves * endpoints / bare
     return {
         "deliveries": sends,
         "runtime_per_s": ours,
