@@ -387,6 +387,41 @@ def bench_pricing(
     )
 
 
+@bench_app.command("sim")
+def bench_sim(
+    black_friday: Annotated[
+        bool, typer.Option("--black-friday/--no-black-friday", help="Also the 24 h peak day.")
+    ] = True,
+) -> None:
+    """Virtual-time speed: default scenario wall time, deliveries/s against bare SimPy,
+    and the million-sale Black Friday day (time and memory)."""
+    from harness.bench.sim import delivery_throughput, scenario_wall
+
+    def verdict(ok: bool) -> str:
+        return "[green]OK[/green]" if ok else "[red]MISSED[/red]"
+
+    wk = scenario_wall("weekend-private-label")
+    console.print(
+        f"weekend-private-label: {wk['wall_s']:.2f} s wall for {wk['events']:,} events "
+        f"({wk['sales']:,} sales)   target < 3 s   {verdict(wk['wall_s'] < 3)}"
+    )
+    fan = delivery_throughput()
+    console.print(
+        f"deliveries: {fan['runtime_per_s']:,.0f}/s through the runtime vs "
+        f"{fan['bare_simpy_per_s']:,.0f}/s bare SimPy (same fan-out shape, best of 3) = "
+        f"{fan['ratio']:.2f}x   target >= {fan['target_ratio']:.2f}x   "
+        f"{verdict(fan['ratio'] >= fan['target_ratio'])}"
+    )
+    if black_friday:
+        bf = scenario_wall("black-friday-flash-sale")
+        console.print(
+            f"black-friday-flash-sale: {bf['wall_s']:.1f} s wall, {bf['sales']:,} sales, "
+            f"peak RSS {bf['peak_rss_mib']:,.0f} MiB   targets < 60 s, >= 1,000,000 sales, "
+            f"< 2048 MiB   "
+            f"{verdict(bf['wall_s'] < 60 and bf['sales'] >= 1e6 and bf['peak_rss_mib'] < 2048)}"
+        )
+
+
 def main() -> None:
     """Console-script entry point: run the Typer app, turning bad input into exit code 2."""
     try:

@@ -152,19 +152,35 @@ class Out:
     def record(self, kind: str, **fields: object) -> None:
         self.commands.append(WriteRecord(Record(self.now, kind, **fields)))  # type: ignore[arg-type]
 
-    def delivery_record(self, kind: str, d: Delivery, **fields: object) -> None:
+    def delivery_record(
+        self,
+        kind: str,
+        d: Delivery,
+        *,
+        outcome: str = "",
+        value: float = 0.0,
+        attempt: int | None = None,
+    ) -> None:
         """A delivery-level record: who, which version, which attempt, which delivery."""
-        base: dict[str, object] = {
-            "promo": d.promo,
-            "version": d.version,
-            "endpoint": d.endpoint.id,
-            "channel": d.channel,
-            "region": d.endpoint.region,
-            "attempt": d.attempt,
-            "detail": d.delivery_id,
-        }
-        base.update(fields)
-        self.record(kind, **base)
+        # Built positionally: this runs several times per delivery on the hot path.
+        ep = d.endpoint
+        self.commands.append(
+            WriteRecord(
+                Record(
+                    self.now,
+                    kind,
+                    d.promo,
+                    d.version,
+                    ep.id,
+                    ep.channel,
+                    ep.region,
+                    d.attempt if attempt is None else attempt,
+                    outcome,
+                    value,
+                    d.delivery_id,
+                )
+            )
+        )
 
     def touch(self, promo: str) -> None:
         self.touched[promo] = None

@@ -53,6 +53,34 @@ NETWORK_DELAY = {
 }
 
 
+class _Attempt:
+    """One delivery attempt in flight through the callback chain of ``SimRuntime._send``."""
+
+    __slots__ = ("cmd", "delay", "model", "plan", "sent", "slot")
+
+    def __init__(self, cmd: SendDelivery, model: EndpointModel, delay: float, sent: float) -> None:
+        self.cmd = cmd
+        self.model = model
+        self.delay = delay
+        self.sent = sent
+        self.plan: Plan | None = None
+        self.slot: Any = None
+
+    def arrive_cb(self, rt: SimRuntime) -> Callable[[Any], None]:
+        return lambda _event: rt._arrive(self)
+
+    def served_cb(self, rt: SimRuntime) -> Callable[[Any], None]:
+        return lambda _event: rt._served(self)
+
+    def replied_cb(self, rt: SimRuntime) -> Callable[[Any], None]:
+        plan = self.plan
+        assert plan is not None
+        return lambda _event: rt._result(self, plan.outcome, plan.status, plan.retry_after)
+
+    def timed_out_cb(self, rt: SimRuntime) -> Callable[[Any], None]:
+        return lambda _event: rt._result(self, "timeout", 0, None)
+
+
 class SimRuntime:
     """One virtual-time run of a world: ``run()`` returns the event log (delivery side)."""
 
@@ -180,7 +208,7 @@ class SimRuntime:
             if kind is WriteRecord:
                 self.records.append(cmd.record)
             elif kind is SendDelivery:
-                env.process(self._deliver(cmd))
+                self._send(cmd)
             elif kind is StartTimer:
                 token = object()
                 self._timers[cmd.timer_id] = token
@@ -204,50 +232,52 @@ class SimRuntime:
 
     # --- deliveries -----------------------------------------------------------------------
 
-    def _deliver(self, cmd: SendDelivery):  # type: ignore[no-untyped-def]
+    def _send(self, cmd: SendDelivery) -> None:
         """One attempt, seen from both ends: the request travels, the endpoint decides on
         arrival, and the client gets the reply or gives up at its timeout.
 
-        Most attempts meet an idle endpoint and answer in time; they run as this single
-        process. The others (a queue to wait in, a hang, a lost or late reply) hand the
-        server side to its own process and race its reply against the client's timeout,
-        because the server finishes what it started even after the client has gone.
+        Most attempts meet an idle endpoint and answer in time; they run as a chain of
+        event callbacks (travel, service, travel back) — no process, no race. The others
+        (a queue to wait in, a hang, a lost or late reply) hand the server side to its own
+        process and race its reply against the client's timeout, because the server
+        finishes what it started even after the client has gone.
         """
-        env = self.env
         model = self._models[cmd.endpoint]
+        attempt = _Attempt(cmd, model, NETWORK_DELAY.get(model.channel, 0.01), self.env.now)
+        self.env.timeout(attempt.delay).callbacks.append(attempt.arrive_cb(self))
+
+    def _arrive(self, a: _Attempt) -> None:
+        env = self.env
+        model, cmd = a.model, a.cmd
         slots = self._slots[model.id]
-        req = Request.from_command(cmd)
-        sent = env.now
-        deadline = sent + cmd.timeout
-        delay = NETWORK_DELAY.get(model.channel, 0.01)
-        yield env.timeout(delay)
-        plan = model.plan(req, env.now, self._rngs[model.id], queued=len(slots.queue))
-        idle = slots.count < slots.capacity and not slots.queue
-        on_time = env.now + plan.service_time + delay <= deadline
+        plan = a.plan = model.plan(cmd, env.now, self._rngs[model.id], queued=len(slots.queue))
+        deadline = a.sent + cmd.timeout
         if plan.hang:
-            yield env.timeout(max(0.0, deadline - env.now))
-            outcome, status, retry_after = "timeout", 0, None
-        elif on_time and not plan.reply_lost and (idle or not plan.needs_capacity):
+            env.timeout(max(0.0, deadline - env.now)).callbacks.append(a.timed_out_cb(self))
+            return
+        idle = slots.count < slots.capacity and not slots.queue
+        if (
+            env.now + plan.service_time + a.delay <= deadline
+            and not plan.reply_lost
+            and (idle or not plan.needs_capacity)
+        ):
             if plan.needs_capacity:
-                with slots.request() as slot:
-                    yield slot
-                    yield env.timeout(plan.service_time)
-                    changes = model.complete(req, plan, env.now)
-            else:
-                if plan.service_time:
-                    yield env.timeout(plan.service_time)
-                changes = model.complete(req, plan, env.now)
-            self._completed(model, req, plan, changes)
-            yield env.timeout(delay)
-            outcome, status, retry_after = plan.outcome, plan.status, plan.retry_after
-        else:
-            reply = env.event()
-            env.process(self._serve(model, slots, req, plan, delay, reply))
-            yield reply | env.timeout(max(0.0, deadline - env.now))
-            if reply.triggered:
-                outcome, status, retry_after = plan.outcome, plan.status, plan.retry_after
-            else:
-                outcome, status, retry_after = "timeout", 0, None
+                a.slot = slots.request()  # granted at once: the endpoint is idle
+            env.timeout(plan.service_time).callbacks.append(a.served_cb(self))
+            return
+        env.process(self._race(a, slots, deadline))
+
+    def _served(self, a: _Attempt) -> None:
+        plan = a.plan
+        assert plan is not None
+        changes = a.model.complete(a.cmd, plan, self.env.now)
+        if a.slot is not None:
+            self._slots[a.model.id].release(a.slot)
+        self._completed(a.model, a.cmd, plan, changes)
+        self.env.timeout(a.delay).callbacks.append(a.replied_cb(self))
+
+    def _result(self, a: _Attempt, outcome: str, status: int, retry_after: float | None) -> None:
+        cmd = a.cmd
         self.feed(
             DeliveryResult(
                 cmd.delivery_id,
@@ -261,6 +291,18 @@ class SimRuntime:
                 retry_after,
             )
         )
+
+    def _race(self, a: _Attempt, slots: simpy.Resource, deadline: float):  # type: ignore[no-untyped-def]
+        env = self.env
+        plan = a.plan
+        assert plan is not None
+        reply = env.event()
+        env.process(self._serve(a.model, slots, a.cmd, plan, a.delay, reply))
+        yield reply | env.timeout(max(0.0, deadline - env.now))
+        if reply.triggered:
+            self._result(a, plan.outcome, plan.status, plan.retry_after)
+        else:
+            self._result(a, "timeout", 0, None)
 
     def _completed(
         self, model: EndpointModel, req: Request, plan: Plan, changes: list[Any]
