@@ -22,6 +22,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from harness.domain.basket import Basket
@@ -29,6 +30,9 @@ from harness.domain.dialects import REFERENCE, Dialect
 from harness.domain.pricing import StoreContext, price_basket
 from harness.domain.promotion import Promotion
 from harness.scenario import CurveSpec, TrafficSpec
+
+if TYPE_CHECKING:
+    from harness.runtime.replay import Trace
 from simulators.endpoint import EndpointModel
 from simulators.erp import Product
 
@@ -287,9 +291,14 @@ class ShopperTraffic:
         t0: dt.datetime,
         duration: float,
         seed: int,
+        trace: Trace | None = None,
+        trace_path: str = "",
     ) -> None:
         self.traffic = traffic
         self.duration = duration
+        self.trace = trace
+        self.trace_path = trace_path
+        self._catalog = list(catalog)
         self.columns = Columns()
         self.pricer = PricePoint(t0)
         self.rng = random.Random(f"{seed}:shoppers")
@@ -316,11 +325,38 @@ class ShopperTraffic:
         self._samples = 0
 
     def arrivals(self) -> Iterator[tuple[float, EndpointModel, int]]:
+        if self.trace is not None:
+            yield from self._replayed()
+            return
         rng = self.rng
         n = len(self.baskets)
         pick = self.sellers.pick
         for t in arrival_times(self.rate, self.traffic.curve, self.duration, rng):
             yield t, pick(rng), rng.randrange(n)
+
+    def _replayed(self) -> Iterator[tuple[float, EndpointModel, int]]:
+        """The trace's sales, in time order, each basket given a pool id."""
+        from harness.runtime.replay import basket_of
+
+        assert self.trace is not None
+        by_id = {m.id: m for m in self.sellers.models}
+        products = {p.sku: p for p in self._catalog}
+        ids: dict[str, int] = {}
+        for t, endpoint, key in self.trace.sales:
+            if t >= self.duration:
+                break
+            basket_id = ids.get(key)
+            if basket_id is None:
+                if key.startswith("b") and key[1:].isdigit():
+                    basket_id = int(key[1:])
+                    basket_of(key, self.baskets, products, self.trace_path)  # range check
+                else:
+                    self.baskets.append(basket_of(key, self.baskets, products, self.trace_path))
+                    basket_id = len(self.baskets) - 1
+                ids[key] = basket_id
+            model = by_id.get(endpoint)
+            if model is not None:
+                yield t, model, basket_id
 
     def sell(self, t: float, model: EndpointModel, basket_id: int) -> None:
         total, given = self.pricer.price(model, basket_id, self.baskets[basket_id], t)

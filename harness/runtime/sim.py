@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import simpy
@@ -101,8 +102,17 @@ class SimRuntime:
         self._timers: dict[str, object] = {}
         self._polled: dict[tuple[str, str], tuple[int, str]] = {}
         self.shoppers: ShopperTraffic | None = None
+        self.steps = list(world.scenario.timeline)
         traffic = world.scenario.traffic
-        if traffic.kind == "generated":
+        trace = None
+        if traffic.kind == "replay":
+            from harness.runtime.replay import load_trace
+
+            path = resolve_trace(traffic.file or "")
+            trace = load_trace(path, list(self._models))
+            if trace.steps:
+                self.steps = trace.steps  # the recorded operator timeline replaces the file's
+        if traffic.kind != "none":
             self.shoppers = ShopperTraffic(
                 traffic,
                 list(world.models.values()),
@@ -111,6 +121,8 @@ class SimRuntime:
                 world.scenario.start,
                 world.scenario.duration,
                 world.seed,
+                trace,
+                str(traffic.file or ""),
             )
 
     # --- the run --------------------------------------------------------------------------
@@ -157,7 +169,7 @@ class SimRuntime:
 
     def _timeline(self):  # type: ignore[no-untyped-def]
         promotions = {p.id: p for p in self.world.scenario.promotions}
-        for step in sorted(self.world.scenario.timeline, key=lambda s: s.at):
+        for step in sorted(self.steps, key=lambda s: s.at):
             if step.at > self.env.now:
                 yield self.env.timeout(step.at - self.env.now)
             event = operator_event(step, promotions)
@@ -370,6 +382,17 @@ class SimRuntime:
                 break
             yield env.timeout(max(gated.retry_after or 0.0, 1.0) + rng.uniform(0.0, 2.0))
         self.feed(ValidationResult(cmd.promo, cmd.version, ok, tuple(reasons)))
+
+
+def resolve_trace(name: str) -> Path:
+    """A replay trace path: as given (relative to the working directory), else beside the
+    scenario library."""
+    from harness.scenario import SCENARIO_DIR
+
+    path = Path(name)
+    if not path.exists() and not path.is_absolute() and (SCENARIO_DIR / path).exists():
+        return SCENARIO_DIR / path
+    return path
 
 
 def serve_request(
