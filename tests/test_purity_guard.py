@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PURE_DIRS: dict[str, frozenset[str]] = {
     "harness/domain": frozenset(),
     "harness/orchestrator": frozenset(),
-    "simulators": frozenset({"apps.py"}),  # the FastAPI apps serving the models
+    "simulators": frozenset({"apps.py", "app_runtime.py", "app_admin.py"}),  # the FastAPI apps serving the models
 }
 FORBIDDEN_MODULES = frozenset(
     {

@@ -1,0 +1,162 @@
+"""Switching faults on and off while a simulator app runs (``POST /admin/faults``).
+
+Rate faults (error rate, lost acks, quota) go through ``World.set_fault``, exactly as the
+SimPy driver switches a scheduled fault. Outages (a region or some endpoints offline) are
+opened "from now until switched off": an extra ``Outage(now, 1e9)`` window in the target's
+profile, removed again at switch-off. Only that window is removed, so an outage and a
+rate fault on the same endpoint can be switched independently.
+
+Each switched fault becomes one event-log record when it is switched off — ``outage`` or
+``fault`` with ``t`` = its start and ``value`` = its duration, the shape the vocabulary
+(``harness/domain/eventlog.py``) and the retry-storm metric expect — because only then is
+its duration known.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.domain.eventlog import Record
+from harness.runtime.world import OUTAGE_FAULTS
+from harness.scenario import FaultSpec
+from simulators.endpoint import EndpointModel
+from simulators.profiles import Outage
+
+if TYPE_CHECKING:
+    from simulators.app_runtime import SimState
+
+# "Until switched off": later than any scenario (30 days at most) can run.
+OPEN_END = 1e9
+
+
+class FaultSwitchBody(BaseModel):
+    """The body of ``POST /admin/faults``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["region_offline", "endpoint_offline", "error_rate", "lost_acks", "quota"]
+    on: bool
+    region: str | None = None
+    channel: Literal["erp", "pos", "ecommerce", "loyalty", "marketplace"] | None = None
+    endpoints: list[str] = Field(default_factory=list)
+    rate: float | None = Field(default=None, ge=0)
+    mode: Literal["refuse", "hang"] = "refuse"
+
+    def spec(self) -> FaultSpec:
+        """The scenario's own fault type (its validator names a missing region or rate)."""
+        return FaultSpec(
+            kind=self.kind,
+            region=self.region,
+            channel=self.channel,
+            endpoints=self.endpoints,
+            rate=self.rate,
+            mode=self.mode,
+        )
+
+
+class FaultSwitch:
+    """The faults switched through the admin API, and their records."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+        self._outages: dict[str, Outage] = {}  # endpoint id -> its open admin window
+        self._faults: dict[tuple[str, str], tuple[float, float | None]] = {}
+
+    def targets(self, spec: FaultSpec) -> list[EndpointModel]:
+        """The models ``spec`` hits; ``LookupError`` names unknown ids or an empty match."""
+        world = self.state.world
+        missing = sorted(set(spec.endpoints) - set(world.models))
+        if missing:
+            raise LookupError(f"unknown endpoints {missing}")
+        targets = world.fault_targets(spec)
+        if not targets:
+            raise LookupError(f"no endpoint matches fault {spec.kind!r}")
+        return targets
+
+    def switch(self, spec: FaultSpec, on: bool) -> list[EndpointModel]:
+        targets = self.targets(spec)
+        now = self.state.clock.now()
+        if spec.kind in OUTAGE_FAULTS:
+            for model in targets:
+                if on:
+                    self._open_outage(model, now, spec.mode)
+                else:
+                    self._close_outage(model, now)
+            return targets
+        self.state.world.set_fault(spec, on)
+        for model in targets:
+            # set_fault rebuilt the profile from the base one: keep an open outage open.
+            window = self._outages.get(model.id)
+            if window is not None and window not in model.profile.outages:
+                self._reconfigure(model, (*model.profile.outages, window))
+            key = (spec.kind, model.id)
+            if key in self._faults:
+                self._close_fault(model, key, now)
+            if on:
+                self._faults[key] = (now, spec.rate)
+        return targets
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        slots = self.state.slots
+        return [
+            {
+                "id": m.id,
+                "channel": m.channel,
+                "region": m.region,
+                "capacity": m.profile.capacity,
+                "profile": m.profile.name,
+                "in_flight": slots[m.id].in_flight,
+                "queued": slots[m.id].waiting,
+                "offline": m.id in self._outages,
+                "faults": sorted(kind for kind, mid in self._faults if mid == m.id),
+            }
+            for m in self.state.models.values()
+        ]
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _open_outage(self, model: EndpointModel, now: float, mode: str) -> None:
+        if model.id in self._outages:
+            return  # already offline: the first switch-on's start stands
+        window = Outage(now, OPEN_END, mode)  # type: ignore[arg-type]
+        self._outages[model.id] = window
+        self._reconfigure(model, (*model.profile.outages, window))
+
+    def _close_outage(self, model: EndpointModel, now: float) -> None:
+        window = self._outages.pop(model.id, None)
+        if window is None:
+            return
+        self._reconfigure(model, tuple(o for o in model.profile.outages if o is not window))
+        self.state.records.append(
+            Record(
+                window.start,
+                "outage",
+                endpoint=model.id,
+                channel=model.channel,
+                region=model.region,
+                value=now - window.start,
+                detail=window.mode,
+            )
+        )
+
+    def _close_fault(self, model: EndpointModel, key: tuple[str, str], now: float) -> None:
+        start, rate = self._faults.pop(key)
+        self.state.records.append(
+            Record(
+                start,
+                "fault",
+                endpoint=model.id,
+                channel=model.channel,
+                region=model.region,
+                value=now - start,
+                detail=f"{key[0]}:{rate}",
+            )
+        )
+
+    def _reconfigure(self, model: EndpointModel, outages: tuple[Any, ...]) -> None:
+        world = self.state.world
+        profile = dataclasses.replace(model.profile, outages=outages)
+        model.reconfigure(profile, seed=world.seed, horizon=world.scenario.duration)

@@ -1,0 +1,314 @@
+"""FastAPI apps serving every endpoint model of a world over HTTP, on the wall clock.
+
+``create_sim_app(world)`` is the asyncio twin of the server side of
+``harness/runtime/sim.py``: one app hosts the ERP, every POS store, the web shop, loyalty
+and the marketplace; latencies are real sleeps (virtual seconds / ``speed``), capacity is
+a semaphore per endpoint, and every decision comes from the same pure models
+(``simulators/endpoint.py``; the asyncio runtime is ``app_runtime.py``, fault switching
+``app_admin.py``). ``run_sim_server(app)`` serves it in-process on 127.0.0.1: it binds
+the socket itself (a port in use is an ``OSError`` for the caller, not uvicorn's
+``sys.exit`` inside a task) and returns once the server accepts connections.
+
+Routes (bodies and answers are JSON):
+
+* deliveries — ``POST /stores/{store_id}/promotions``, ``/erp/pricebook``,
+  ``/web/promotions``, ``/loyalty/promotions``, ``/marketplace/offers`` and the uniform
+  ``/endpoints/{endpoint_id}/deliveries``; body ``DeliveryBody``. Answers: 200
+  ``{"outcome":"ok"}``, 202 ``{"outcome":"accepted"}``, 429 ``{"outcome":"throttled",
+  "retry_after": s}`` + ``Retry-After``, 503 ``{"outcome":"unavailable","detail"}``, 500
+  ``{"outcome":"error"}``, 422 ``{"outcome":"rejected","detail": reason}``; a hang or a
+  lost reply never answers (the client times out). Unknown store/endpoint: 404.
+* ``POST /erp/validate`` (a canonical promotion) -> ``{"ok", "reasons"}``, through the
+  ERP's front door (429 / 503 like a delivery).
+* ``GET /marketplace/offers/{promo}`` -> ``{"promo","state","version","pending_op",
+  "pending_version"}`` (a poll; it meets the marketplace's rate limit and outages).
+* ground truth — ``GET /truth?since=N[&limit=L]`` -> ``{"next", "records"}``,
+  ``GET /truth/active`` -> ``{endpoint: {promo: version}}``, ``GET /truth/inventory`` ->
+  ``{"records"}`` (inventory and scheduled outages, as the SimPy run writes at t=0).
+* admin — ``POST /admin/faults`` (``FaultSwitchBody``) -> ``{"kind","on","targets"}``;
+  ``GET /admin/endpoints``; ``GET /healthz`` -> ``{"ok": true}``.
+
+Times on the wire (record ``t``, ``Retry-After``, ``retry_after``) are scenario seconds,
+like everything the models decide; at ``speed`` != 1 a client honouring Retry-After must
+scale it as the orchestrator's own clock does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Query
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response
+
+from harness.domain.promotion import Promotion
+from harness.runtime.world import World
+from simulators.app_admin import FaultSwitch, FaultSwitchBody
+from simulators.app_runtime import SimState, json_response, record_dict
+from simulators.endpoint import EndpointModel, Request
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+__all__ = ["HOST", "DeliveryBody", "SimServer", "create_sim_app", "run_sim_server"]
+
+HOST = "127.0.0.1"  # loopback only, always: these apps are test doubles, not services
+
+Resolver = Callable[[StarletteRequest], EndpointModel | None]
+
+
+class DeliveryBody(BaseModel):
+    """One delivery attempt on the wire. Unknown extra fields are ignored on purpose:
+    an orchestrator may send more (its own endpoint id, a trace id) than a channel reads."""
+
+    delivery_id: str
+    idempotency_key: str
+    op: Literal["apply", "revoke"]
+    promo: str
+    version: int
+    attempt: int = 1
+    payload: Promotion | None = None
+
+    def request(self) -> Request:
+        return Request(
+            self.delivery_id,
+            self.idempotency_key,
+            self.op,
+            self.promo,
+            self.version,
+            self.attempt,
+            self.payload,
+        )
+
+
+def create_sim_app(
+    world: World,
+    *,
+    callback_url: str | None = None,
+    callback_key: str = "",
+    speed: float = 1.0,
+    t0: float | None = None,
+) -> FastAPI:
+    """One app serving every endpoint model of ``world``.
+
+    ``speed``: virtual seconds per wall second (10 runs a scenario ten times faster).
+    ``t0``: the ``time.monotonic()`` instant that is scenario t=0 (share it with the
+    orchestrator so both clocks agree); by default the moment the server starts.
+    ``callback_url`` / ``callback_key``: where asynchronous endpoints push their webhook
+    acks (header ``X-API-Key``); without a URL nothing is pushed.
+    """
+    state = SimState(
+        world, callback_url=callback_url, callback_key=callback_key, speed=speed, t0=t0
+    )
+    faults = FaultSwitch(state)
+    models = state.models
+    estate = world.estate
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(
+        title="promoharness endpoint simulators",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.sim = state
+    app.state.faults = faults
+
+    # --- deliveries ------------------------------------------------------------------------
+    # Plain Starlette routes, not FastAPI ones: the fan-out hot path skips FastAPI's
+    # dependency machinery (about a third of the server's CPU per request) and validates
+    # the raw bytes in one pydantic call; errors keep FastAPI's 422 shape.
+
+    def by_path(param: str, channel: str | None) -> Resolver:
+        def resolve(request: StarletteRequest) -> EndpointModel | None:
+            model = models.get(request.path_params[param])
+            return model if channel is None or (model and model.channel == channel) else None
+
+        return resolve
+
+    def fixed(model: EndpointModel) -> Resolver:
+        return lambda _: model
+
+    routes: list[tuple[str, Resolver]] = [
+        ("/stores/{store_id}/promotions", by_path("store_id", "pos")),
+        ("/erp/pricebook", fixed(estate.erp)),
+        ("/web/promotions", fixed(estate.web)),
+        ("/loyalty/promotions", fixed(estate.loyalty)),
+        ("/marketplace/offers", fixed(estate.marketplace)),
+        ("/endpoints/{endpoint_id}/deliveries", by_path("endpoint_id", None)),
+    ]
+    for path, resolve in routes:
+        app.add_route(path, delivery_handler(state, resolve), methods=["POST"])
+
+    @app.post("/erp/validate", response_model=None)
+    async def erp_validate(promotion: Promotion) -> Response | dict[str, Any]:
+        result = await state.validate(promotion)
+        if isinstance(result, Response):
+            return result
+        ok, reasons = result
+        return {"ok": ok, "reasons": list(reasons)}
+
+    @app.get("/marketplace/offers/{promo}", response_model=None)
+    async def marketplace_poll(promo: str) -> Response | dict[str, Any]:
+        return await state.poll(promo)
+
+    # --- ground truth ----------------------------------------------------------------------
+
+    @app.get("/truth")
+    async def truth(
+        since: int = Query(0, ge=0), limit: int | None = Query(None, ge=1)
+    ) -> dict[str, Any]:
+        records = state.records
+        end = len(records) if limit is None else min(len(records), since + limit)
+        chunk = records[since:end]
+        return {"next": since + len(chunk), "records": [record_dict(r) for r in chunk]}
+
+    @app.get("/truth/active")
+    async def truth_active() -> dict[str, dict[str, int]]:
+        return {m.id: m.active() for m in world.delivery_models}
+
+    @app.get("/truth/inventory")
+    async def truth_inventory() -> dict[str, Any]:
+        return {"records": [record_dict(r) for r in state.inventory]}
+
+    # --- admin -----------------------------------------------------------------------------
+
+    @app.post("/admin/faults")
+    async def admin_faults(body: FaultSwitchBody) -> dict[str, Any]:
+        try:
+            spec = body.spec()
+        except ValidationError as exc:
+            raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+        try:
+            targets = faults.switch(spec, body.on)
+        except LookupError as exc:
+            raise HTTPException(422, str(exc.args[0])) from None
+        return {"kind": body.kind, "on": body.on, "targets": [m.id for m in targets]}
+
+    @app.get("/admin/endpoints")
+    async def admin_endpoints() -> list[dict[str, Any]]:
+        return faults.endpoints()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def delivery_handler(
+    state: SimState, resolve: Resolver
+) -> Callable[[StarletteRequest], Awaitable[Response]]:
+    """A Starlette endpoint: find the model (404), validate the body (422), deliver."""
+
+    async def handle(request: StarletteRequest) -> Response:
+        model = resolve(request)
+        if model is None:
+            return json_response(404, b'{"detail":"unknown endpoint"}')
+        try:
+            body = DeliveryBody.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return validation_response(exc)
+        return await state.deliver(model, body.request())
+
+    return handle
+
+
+def validation_response(exc: ValidationError) -> Response:
+    """FastAPI's 422 shape: ``{"detail": [{"loc": ["body", field...], "msg", ...}]}``."""
+    errors = exc.errors(include_url=False)
+    for error in errors:
+        error["loc"] = ("body", *error["loc"])
+    # default=str: a validator's ValueError sits in "ctx" and is not JSON by itself.
+    return json_response(422, json.dumps({"detail": errors}, default=str).encode())
+
+
+# --- serving in-process ------------------------------------------------------------------
+
+
+class SimServer(uvicorn.Server):
+    """A uvicorn server embedded in a running event loop (``run_sim_server``).
+
+    It leaves signal handling to the host program, wakes hung requests before shutting
+    down (uvicorn would otherwise wait for them, an hour of virtual time), and knows its
+    port and serving task.
+    """
+
+    def __init__(self, config: uvicorn.Config, state: SimState | None) -> None:
+        super().__init__(config)
+        self.sim = state
+        self.port = 0
+        self.task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.sim is not None:
+            self.sim.release()
+        await super().shutdown(sockets)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    async def stop(self) -> None:
+        """Shut down and wait for it (idempotent)."""
+        self.should_exit = True
+        if self.task is not None:
+            await self.task
+
+
+async def run_sim_server(app: ASGIApp, port: int = 0) -> SimServer:
+    """Serve ``app`` on 127.0.0.1:``port`` (0: a free port) in a task of the running loop.
+
+    Returns once the server accepts connections; ``server.port`` / ``server.url`` tell
+    where, ``await server.stop()`` ends it. The socket is bound here, so a port in use is
+    an ``OSError`` for the caller rather than uvicorn's ``sys.exit``.
+    """
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says
+    # TCP; without it a response written in two parts waits out the client's delayed ACK
+    # (about 40 ms a request on loopback).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+    except OSError:
+        sock.close()
+        raise
+    config = uvicorn.Config(
+        app,
+        host=HOST,
+        port=sock.getsockname()[1],
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        backlog=4096,
+        timeout_graceful_shutdown=10,
+    )
+    state = getattr(getattr(app, "state", None), "sim", None)
+    server = SimServer(config, state)
+    server.port = sock.getsockname()[1]
+    server.task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if server.task.done():
+            sock.close()
+            server.task.result()  # raises what stopped it
+            raise RuntimeError("the simulator server stopped during start-up")
+        await asyncio.sleep(0.01)
+    return server
