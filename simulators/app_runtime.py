@@ -17,6 +17,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
@@ -115,7 +116,7 @@ class SimState:
         world: World,
         *,
         callback_url: str | None = None,
-        callback_key: str = "",
+        callback_key: str | Mapping[str, str] = "",
         speed: float = 1.0,
         t0: float | None = None,
     ) -> None:
@@ -222,15 +223,21 @@ class SimState:
                 "op": req.op,
                 "detail": "webhook",
             }
-            await self.push(body)
+            await self.push(body, model.channel)
 
-    async def push(self, body: dict[str, Any]) -> bool:
-        """POST one webhook; retried on connection errors; never raises."""
+    async def push(self, body: dict[str, Any], channel: str = "") -> bool:
+        """POST one webhook; retried on connection errors; never raises.
+
+        ``callback_key`` is one key, or channel -> key: each channel's adapter has its
+        own key, scoped to that channel's callbacks."""
         import aiohttp  # lazily: an app without a callback URL never needs it
 
         if self.session is None:
             self.session = _new_session()
-        headers = {"X-API-Key": self.callback_key}
+        key = self.callback_key
+        if not isinstance(key, str):
+            key = key.get(channel, "")
+        headers = {"X-API-Key": key}
         for attempt in range(WEBHOOK_RETRIES + 1):
             try:
                 async with self.session.post(

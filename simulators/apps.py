@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import uvicorn
@@ -92,7 +92,7 @@ def create_sim_app(
     world: World,
     *,
     callback_url: str | None = None,
-    callback_key: str = "",
+    callback_key: str | Mapping[str, str] = "",
     speed: float = 1.0,
     t0: float | None = None,
 ) -> FastAPI:
