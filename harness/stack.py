@@ -104,10 +104,17 @@ async def start_service(
     port: int = 0,
     rate: float = 200.0,
     burst: int = 400,
+    poll_seconds: float = 60.0,
 ) -> tuple[LiveRuntime, SimServer]:
     """The live runtime over ``store`` (recovering its journal) and the API serving it."""
     polled = frozenset(m.id for m in world.delivery_models if m.ack_via == "poll")
-    runtime = LiveRuntime(world.orchestrator, store, EndpointDirectory(sim_url, polled), clock)
+    runtime = LiveRuntime(
+        world.orchestrator,
+        store,
+        EndpointDirectory(sim_url, polled),
+        clock,
+        poll_seconds=poll_seconds,
+    )
     await runtime.start()
     api = await run_sim_server(create_app(runtime, KeyRing.demo(), rate=rate, burst=burst), port)
     return runtime, api
@@ -123,6 +130,7 @@ async def start_stack(
     sim_port: int = 0,
     rate: float = 200.0,
     burst: int = 400,
+    poll_seconds: float = 60.0,
 ) -> Stack:
     """Start simulators, runtime and API; ``state`` is the SQLite file (resumed if it has a
     journal: a restarted service continues its clock and its deliveries)."""
@@ -133,7 +141,14 @@ async def start_stack(
         world, api_url=f"http://{HOST}:{api_port}", clock=clock, port=sim_port
     )
     runtime, api = await start_service(
-        world, store, clock, sim_url=sim.url, port=api_port, rate=rate, burst=burst
+        world,
+        store,
+        clock,
+        sim_url=sim.url,
+        port=api_port,
+        rate=rate,
+        burst=burst,
+        poll_seconds=poll_seconds,
     )
     return Stack(world, runtime, store, clock, sim, api, KeyRing.demo())
 

@@ -122,6 +122,7 @@ class LiveRuntime:
         clock: LiveClock,
         *,
         connections: int = 1000,
+        poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self._make = make_orchestrator
         self.orchestrator = make_orchestrator()
@@ -129,6 +130,7 @@ class LiveRuntime:
         self.endpoints = endpoints
         self.clock = clock
         self._connections = connections
+        self._poll_seconds = poll_seconds
         self._session: aiohttp.ClientSession | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -301,7 +303,7 @@ class LiveRuntime:
         """Learn an asynchronous activation by polling (marketplace offers)."""
         assert self._session is not None
         while True:
-            await asyncio.sleep(self.clock.wall(POLL_SECONDS))
+            await asyncio.sleep(self.clock.wall(self._poll_seconds))
             try:
                 async with self._session.get(self.endpoints.poll_url(cmd.promo)) as resp:
                     if resp.status != 200:
