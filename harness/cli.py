@@ -410,34 +410,7 @@ def serve(
         state = state or _run_dir(f"serve-{chosen.name}") / "orchestrator.db"
         state.parent.mkdir(parents=True, exist_ok=True)
 
-    async @bench_app.command("live")
-def bench_live_cmd(
-    repeats: Annotated[int, typer.Option(min=1, help="Best of N for both sides.")] = 3,
-) -> None:
-    """Live stack: publish-to-acknowledged-activation of 604 endpoints vs a bare
-    aiohttp-to-uvicorn fan-out (target <= 2x); status reads/s during the publish (>= 500)."""
-    import asyncio
-
-    from harness.bench.live import bench_live
-
-    def verdict(ok: bool) -> str:
-        return "[green]OK[/green]" if ok else "[red]MISSED[/red]"
-
-    f = asyncio.run(bench_live(repeats=repeats))
-    console.print(
-        f"publish to {f['targets']} endpoints, acknowledged: {f['activation_s'] * 1000:.0f} ms"
-        f" vs bare aiohttp->uvicorn fan-out {f['bare_fan_out_s'] * 1000:.0f} ms = "
-        f"{f['ratio']:.2f}x   target <= {f['target_ratio']:.1f}x   "
-        f"{verdict(f['ratio'] <= f['target_ratio'])}"
-    )
-    console.print(
-        f"status reads during the publish: {f['reads_per_s']:,.0f}/s ({f['read_errors']} "
-        f"errors)   target >= {f['target_reads_per_s']:.0f}/s   "
-        f"{verdict(f['reads_per_s'] >= f['target_reads_per_s'])}"
-    )
-
-
-def main() -> None:
+    async def main() -> None:
         world = build_world(chosen, seed)
         servers = []
         try:
@@ -614,6 +587,33 @@ def bench_sim(
             f"< 2048 MiB   "
             f"{verdict(bf['wall_s'] < 60 and bf['sales'] >= 1e6 and bf['peak_rss_mib'] < 2048)}"
         )
+
+
+@bench_app.command("live")
+def bench_live_cmd(
+    repeats: Annotated[int, typer.Option(min=1, help="Best of N for both sides.")] = 3,
+) -> None:
+    """Live stack: publish-to-acknowledged-activation of 604 endpoints vs a bare
+    aiohttp-to-uvicorn fan-out (target <= 2x); status reads/s during the publish (>= 500)."""
+    import asyncio
+
+    from harness.bench.live import bench_live
+
+    def verdict(ok: bool) -> str:
+        return "[green]OK[/green]" if ok else "[red]MISSED[/red]"
+
+    f = asyncio.run(bench_live(repeats=repeats))
+    console.print(
+        f"publish to {f['targets']} endpoints, acknowledged: {f['activation_s'] * 1000:.0f} ms"
+        f" vs bare aiohttp->uvicorn fan-out {f['bare_fan_out_s'] * 1000:.0f} ms = "
+        f"{f['ratio']:.2f}x   target <= {f['target_ratio']:.1f}x   "
+        f"{verdict(f['ratio'] <= f['target_ratio'])}"
+    )
+    console.print(
+        f"status reads during the publish: {f['reads_per_s']:,.0f}/s ({f['read_errors']} "
+        f"errors)   target >= {f['target_reads_per_s']:.0f}/s   "
+        f"{verdict(f['reads_per_s'] >= f['target_reads_per_s'])}"
+    )
 
 
 def main() -> None:
