@@ -136,6 +136,7 @@ class LiveRuntime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._payloads: dict[tuple[str, int], Any] = {}
         self.counters: dict[str, float] = {"sends": 0, "results": 0, "acks": 0, "resent": 0}
+        self._closing = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -154,6 +155,9 @@ class LiveRuntime:
         return replayed
 
     async def close(self) -> None:
+        # Results and timers arriving while the tasks are cancelled must not start new
+        # sends on a closing session or write to a closing store.
+        self._closing = True
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -207,6 +211,8 @@ class LiveRuntime:
     def handle(self, event: Any) -> None:
         """Core decision, journal, then side effects — with no await in between, so events
         are handled one at a time and nothing runs on a decision not yet durable."""
+        if self._closing:
+            return
         now = self.clock.now()
         commands = self.orchestrator.handle(event, now)  # raises before anything is written
         records = [c.record for c in commands if type(c) is WriteRecord]

@@ -1,0 +1,105 @@
+"""``create_app``: the orchestrator's HTTP API around a running ``LiveRuntime``.
+
+HTTP <-> events: each governed command becomes one orchestrator event handed to
+``runtime.submit``; reads go to the orchestrator's read-only views and the runtime's
+records. The app does not start or stop the runtime: whoever runs the server does
+(``await runtime.start()`` on the server's loop before serving, ``close()`` after).
+
+Status codes: 401 missing/unknown key (``WWW-Authenticate: ApiKey``), 403 wrong role,
+429 over the key's rate (``Retry-After``), 413 body over ``max_body``, 422 invalid body
+or parameter (``loc`` names the field), 404 unknown promotion, 409 a command the
+promotion's state does not allow. A refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+
+from harness.domain.lifecycle import IllegalTransition
+from harness.orchestrator.core import UnknownPromotion
+from harness.service import metrics as metrics_routes
+from harness.service import routes, routes_ops
+from harness.service.auth import KeyRing, RateLimiter
+from harness.service.deps import ServiceState
+from harness.service.metrics import ServiceMetrics
+from harness.service.middleware import Guard
+from harness.service.models import Health
+from harness.service.views import Runtime
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """Governed promotion services of the promoharness reference orchestrator.
+
+Every route but `/healthz` needs an `X-API-Key` header; the key's role decides what it
+may do: merchandiser (create, submit, validate), approver (validate, approve, reject),
+operator (schedule, publish, pause, resume, rollback, end, replay dead letters), finance
+(settle, reconcile), viewer (read), channel (acknowledge its own channel's deliveries).
+Any key may read. Times are scenario seconds.
+"""
+
+
+def create_app(
+    runtime: Runtime,
+    keys: KeyRing,
+    *,
+    rate: float = 50.0,
+    burst: int = 100,
+    max_body: int = 256 * 1024,
+) -> FastAPI:
+    """The API for ``runtime``: ``rate``/``burst`` per key (token bucket), bodies up to
+    ``max_body`` bytes."""
+    app = FastAPI(
+        title="promoharness orchestrator",
+        version="1",
+        description=DESCRIPTION,
+    )
+    app.state.service = ServiceState(runtime, keys, RateLimiter(rate, burst))
+    app.state.metrics = ServiceMetrics(runtime.stats)
+    app.add_middleware(Guard, max_body=max_body, metrics=app.state.metrics)
+
+    @app.exception_handler(IllegalTransition)
+    async def illegal(_: Request, exc: IllegalTransition) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), "state": exc.state, "event": exc.event}, status_code=409
+        )
+
+    @app.exception_handler(UnknownPromotion)
+    async def unknown(_: Request, exc: UnknownPromotion) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette's Allow names only the first route matching the path; a path with
+            # a GET route and a POST route (/v1/promotions) must list both.
+            exc = HTTPException(405, exc.detail, {"Allow": _allowed(request)})
+        return await http_exception_handler(request, exc)
+
+    @app.get("/healthz", response_model=Health, tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, object]:
+        return {"status": "ok", "now": runtime.now()}
+
+    app.include_router(routes.router)
+    app.include_router(routes_ops.router)
+    app.include_router(metrics_routes.router)
+    return app
+
+
+_ROUTERS = (routes.router, routes_ops.router, metrics_routes.router)
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route of the request's path takes."""
+    methods: set[str] = set()
+    # The routers' own routes rather than the app's: how FastAPI nests included routers
+    # has changed across versions, the routers' lists of APIRoutes have not.
+    candidates = [*request.app.routes, *(r for router in _ROUTERS for r in router.routes)]
+    for route in candidates:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))

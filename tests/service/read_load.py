@@ -1,0 +1,58 @@
+"""A status-read load generator, run in a process of its own so it does not share the
+server's GIL: ``python -m tests.service.read_load URL KEY PROMO SECONDS CONCURRENCY``.
+
+Plain HTTP/1.1 keep-alive over asyncio streams, one request at a time per connection:
+on a small machine a full client library costs about as much CPU per request as the
+server does, and the test would measure the client. Prints one JSON line: reads
+completed, errors, wall seconds, and the promotion states the reads saw, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from urllib.parse import urlsplit
+
+
+async def main(url: str, key: str, promo: str, seconds: float, concurrency: int) -> None:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = (
+        f"GET /v1/promotions/{promo}?endpoints=false HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\nX-API-Key: {key}\r\n\r\n"
+    ).encode()
+    states: list[str] = []
+    errors = 0
+    began = time.perf_counter()
+    end = began + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.perf_counter() < end:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = await reader.readexactly(length)
+                if status == 200:
+                    states.append(json.loads(body)["state"])
+                else:
+                    errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - began
+    print(json.dumps({"reads": len(states), "errors": errors, "wall": wall, "states": states}))
+
+
+if __name__ == "__main__":
+    url, key, promo, seconds, concurrency = sys.argv[1:]
+    asyncio.run(main(url, key, promo, float(seconds), int(concurrency)))
