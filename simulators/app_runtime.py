@@ -195,6 +195,40 @@ class SimState:
             due = self.clock.now() + plan.ack_delay
             self.spawn(self._settle(model, req, plan, due))
 
+    def sale(self, model: EndpointModel, receipt: Any, now: float) -> None:
+        """A checkout: a ``sale`` record and one ``discount`` record per promotion that gave
+        money (the same rows the virtual-time shoppers write), for leakage and funding."""
+        key = f"live{len(self.records)}"
+        self.records.append(
+            Record(
+                now,
+                "sale",
+                endpoint=model.id,
+                channel=model.channel,
+                region=model.region,
+                value=float(receipt.total),
+                detail=key,
+            )
+        )
+        given: dict[tuple[str, int], float] = {}
+        for line in receipt.lines:
+            for d in line.discounts:
+                given[(d.promo, d.version)] = given.get((d.promo, d.version), 0.0) + float(d.amount)
+        for (promo, version), amount in given.items():
+            self.records.append(
+                Record(
+                    now,
+                    "discount",
+                    promo,
+                    version,
+                    model.id,
+                    model.channel,
+                    model.region,
+                    value=amount,
+                    detail=key,
+                )
+            )
+
     def truth(self, model: EndpointModel, changes: list[TruthChange]) -> None:
         if changes:
             now = self.clock.now()

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -48,6 +49,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
+from harness.domain.basket import Basket
 from harness.domain.promotion import Promotion
 from harness.runtime.world import World
 from simulators.app_admin import FaultSwitch, FaultSwitchBody
@@ -153,6 +155,41 @@ def create_sim_app(
     ]
     for path, resolve in routes:
         app.add_route(path, delivery_handler(state, resolve), methods=["POST"])
+
+    # --- shelf prices and checkouts ---------------------------------------------------------
+
+    pricers = {m.id: m for m in models.values() if hasattr(m, "price")}
+
+    async def price_at(model: EndpointModel | None, basket: Basket, checkout: bool) -> Any:
+        if model is None or model.id not in pricers:
+            raise HTTPException(404, "no such pricing endpoint (a store, web or the marketplace)")
+        now = state.clock.now()
+        at = world.scenario.start + dt.timedelta(seconds=now)
+        receipt = model.price(basket, at)  # type: ignore[attr-defined]
+        if checkout:
+            state.sale(model, receipt, now)
+        body = receipt.model_dump(mode="json")
+        body["at"] = now
+        body["endpoint"] = model.id
+        body["active"] = [f"{p}@{v}" for p, v in sorted(model.active().items())]
+        return body
+
+    @app.post("/stores/{store_id}/price")
+    async def store_price(store_id: str, basket: Basket, checkout: bool = False) -> Any:
+        model = models.get(store_id)
+        return await price_at(model if model and model.channel == "pos" else None, basket, checkout)
+
+    @app.post("/web/price")
+    async def web_price(basket: Basket, checkout: bool = False) -> Any:
+        return await price_at(estate.web, basket, checkout)
+
+    @app.post("/marketplace/price")
+    async def marketplace_price(basket: Basket, checkout: bool = False) -> Any:
+        return await price_at(estate.marketplace, basket, checkout)
+
+    @app.post("/endpoints/{endpoint_id}/price")
+    async def endpoint_price(endpoint_id: str, basket: Basket, checkout: bool = False) -> Any:
+        return await price_at(models.get(endpoint_id), basket, checkout)
 
     @app.post("/erp/validate", response_model=None)
     async def erp_validate(promotion: Promotion) -> Response | dict[str, Any]:

@@ -14,6 +14,7 @@ import json
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -400,3 +401,43 @@ async def test_lost_reply_applies_and_a_hang_does_not_block_shutdown(tmp_path: P
         r = await waiting
         assert r.status_code == 503
     assert world.models["loyalty"].active() == {}
+
+
+def test_price_checks_follow_what_is_applied_and_checkouts_write_sales(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A store prices with its applied promotions at that instant; a checkout is recorded."""
+    tiny = Path(__file__).parents[1] / "runtime" / "tiny.yaml"
+    scenario = load_scenario(tiny)
+    world = build_world(scenario)
+    product = world.estate.catalog[0]
+    basket = {"tax_mode": "net", "lines": [product.to_line(2).model_dump(mode="json")]}
+    promo = scenario.promotions[0].model_dump(mode="json", by_alias=True)
+
+    async def scenario_run() -> tuple[dict, dict, list]:
+        server = await run_sim_server(create_sim_app(world, speed=10.0), 0)
+        try:
+            async with httpx.AsyncClient(base_url=server.url) as http:
+                before = (await http.post("/stores/S0001/price", json=basket)).json()
+                body = {
+                    "delivery_id": "d1",
+                    "idempotency_key": "d1",
+                    "op": "apply",
+                    "promo": "P1",
+                    "version": 1,
+                    "payload": promo,
+                }
+                assert (await http.post("/stores/S0001/promotions", json=body)).status_code == 200
+                after = (await http.post("/stores/S0001/price?checkout=true", json=basket)).json()
+                assert (await http.post("/stores/S9999/price", json=basket)).status_code == 404
+                truth = (await http.get("/truth")).json()["records"]
+        finally:
+            await server.stop()
+        return before, after, truth
+
+    before, after, truth = asyncio.run(scenario_run())
+    list_amount = Decimal(str(product.price)) * 2
+    assert Decimal(before["discount_total"]) == 0 and before["active"] == []
+    # 10% off everything, by hand: the line's discount is a tenth of its list amount.
+    assert Decimal(after["discount_total"]) == (list_amount / 10).quantize(Decimal("0.01"))
+    assert after["active"] == ["P1@1"]
+    kinds = [r["kind"] for r in truth]
+    assert kinds.count("sale") == 1 and kinds.count("discount") == 1
