@@ -1,0 +1,117 @@
+"""Virtual-time commands: ``run`` one scenario, ``sweep`` a grid of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.cli.common import (
+    ScenarioArg,
+    SetOption,
+    _print_verdicts,
+    _progress,
+    app,
+    console,
+    err,
+)
+from harness.inputs import InputError
+
+
+@app.command()
+def run(
+    scenario: ScenarioArg = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default reports/<scenario>-<UTC time>).")
+    ] = None,
+    overrides: SetOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a flash-sale scenario in virtual time and write its report.
+
+    Exit code 0 when every SLO passed, 1 when one failed, 2 for bad input.
+    """
+    from harness.runner import run_scenario
+    from harness.scenario import load_scenario
+
+    chosen = load_scenario(scenario, overrides or [])
+    with _progress(quiet, f"simulating {chosen.name}") as tick:
+        result = run_scenario(chosen, seed=seed, out=out, progress=tick)
+    _print_verdicts(result.summary)
+    console.print(f"report: {result.out_dir}/report.html", highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if result.summary["passed"] else 1)
+
+
+@app.command()
+def sweep(
+    scenario: ScenarioArg = None,
+    vary: Annotated[
+        list[str] | None,
+        typer.Option(help="A scenario path and its values: key=v1,v2,... (repeatable)."),
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Runs per cell, with seeds seed, seed+1, ...")
+    ] = 1,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: CPU count).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="First seed (default: the scenario's).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder (default reports/sweep-<scenario>-<UTC time>)."),
+    ] = None,
+    overrides: SetOption = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="Another summary.json dotted path to report (repeatable)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario over a grid of values (cartesian product of --vary), repeated per seed.
+
+    Writes sweep.csv, summary.csv, one PNG per figure and report.html. Exit code 0 when
+    every run passed its SLOs, 1 when one failed, 2 for bad input.
+    """
+    import time
+
+    from harness import sweep as sw
+    from harness.report.sweep_report import write_sweep
+    from harness.runner import default_out_dir
+
+    if not vary:
+        raise InputError("give at least one --vary key=v1,v2,...", field="--vary")
+    varies = [sw.parse_vary(text) for text in vary]
+    figures = sw.figures_of(metric or [])
+    base = overrides or []
+    path, chosen = sw.validate_grid(scenario, base, varies)
+    first = chosen.seed if seed is None else seed
+    specs = sw.expand_grid(varies, repeats, first)
+    started = time.perf_counter()
+    with sw.RunProgress(len(specs), err, quiet=quiet) as on_done:
+        runs = sw.run_grid(path, base, specs, figures, jobs=jobs, on_done=on_done)
+    wall = time.perf_counter() - started
+    keys = [v.key for v in varies]
+    cells = sw.cell_table(runs, keys, figures)
+    out_dir = out or default_out_dir(f"sweep-{chosen.name}")
+    seeds = list(range(first, first + repeats))
+    write_sweep(
+        out_dir,
+        runs,
+        cells,
+        grid=[(v.key, v.values) for v in varies],
+        figures=figures,
+        seeds=seeds,
+        title=f"sweep of {chosen.name}",
+        description=chosen.description,
+        notes=[f"{len(specs)} runs in {wall:.1f} s wall time"],
+    )
+    failed = sw.failed_cells(cells)
+    console.print(
+        f"{len(specs)} runs ({len(cells)} cells x {repeats} seeds) in {wall:.1f} s; "
+        + (f"{failed} of {len(cells)} cells failed an SLO" if failed else "every run passed"),
+        highlight=False,
+    )
+    console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if failed else 0)
