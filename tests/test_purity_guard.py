@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PURE_DIRS: dict[str, frozenset[str]] = {
     "harness/domain": frozenset(),
     "harness/orchestrator": frozenset(),
-    "simulators": frozenset({"apps.py", "app_runtime.py", "app_admin.py"}),  # the FastAPI apps serving the models
+    # The FastAPI apps serving the models (the asyncio twin of the SimPy server side).
+    "simulators": frozenset({"apps.py", "app_runtime.py", "app_admin.py"}),
 }
 FORBIDDEN_MODULES = frozenset(
     {
