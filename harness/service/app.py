@@ -24,6 +24,7 @@ from harness.orchestrator.core import UnknownPromotion
 from harness.service import metrics as metrics_routes
 from harness.service import routes, routes_ops
 from harness.service.auth import KeyRing, RateLimiter
+from harness.service.dashboard import router as dashboard_router
 from harness.service.deps import ServiceState
 from harness.service.metrics import ServiceMetrics
 from harness.service.middleware import Guard
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(routes_ops.router)
     app.include_router(metrics_routes.router)
+    app.include_router(dashboard_router)
     return app
 
 
