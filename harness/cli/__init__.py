@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import sys
 
+from harness.certify.cli import certify_app
+
 from harness.cli.common import app, err  # isort: skip
 from harness.cli import runs, live, pricing, bench  # noqa: F401, I001  (register, in --help order)
 from harness.inputs import InputError
+
+# `promoharness contract CHANNEL` and `promoharness certify URL`, at the top level.
+app.registered_commands.extend(certify_app.registered_commands)
 
 
 def main() -> None:
