@@ -11,12 +11,15 @@ import sys
 
 from harness.certify.cli import certify_app
 
-from harness.cli.common import app, err  # isort: skip
+from harness.cli.common import app, bench_app, err  # isort: skip
 from harness.cli import runs, live, pricing, bench  # noqa: F401, I001  (register, in --help order)
 from harness.inputs import InputError
+from harness.load.cli import bench_load_command, load_command
 
 # `promoharness contract CHANNEL` and `promoharness certify URL`, at the top level.
 app.registered_commands.extend(certify_app.registered_commands)
+app.command("load")(load_command)
+bench_app.command("load")(bench_load_command)
 
 
 def main() -> None:

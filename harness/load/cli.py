@@ -1,0 +1,114 @@
+"""The ``load`` and ``bench load`` commands (Typer), kept out of ``harness/cli`` so that
+they can be mounted where the CLI owner chooses::
+
+    from harness.load.cli import bench_load_command, load_command
+    app.command("load")(load_command)
+    bench_app.command("load")(bench_load_command)
+
+``load_app`` carries both on its own (``python -m harness.load.cli load ...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.inputs import InputError
+
+console = Console()
+load_app = typer.Typer(help="Peak-load campaigns with Locust.", no_args_is_help=True)
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    load = summary["load"]
+    table = Table(title=f"load: {load['campaign']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key in (
+        "requests", "rps_mean", "rps_peak", "rate_target_peak", "p50_ms", "p95_ms", "p99_ms",
+        "error_rate", "stale_price_rate", "missed_arrivals", "operator_steps",
+        "operator_refused", "callbacks",
+    ):  # fmt: skip
+        value = load.get(key)
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+    for reason, count in sorted(load["failures_by_reason"].items()):
+        console.print(f"  failures: {reason}: {count}")
+    for slo in summary["slos"]:
+        mark = "[green]PASS[/green]" if slo["passed"] else "[red]FAIL[/red]"
+        console.print(f"  {mark} {slo['name']}: {slo['metric']} = {slo['value']!r} "
+                      f"(required {slo['op']} {slo['threshold']})")  # fmt: skip
+    console.print(f"report: {out}/report.html", highlight=False, soft_wrap=True)
+
+
+@load_app.command("load")
+def load_command(
+    scenario: Annotated[
+        str, typer.Argument(help="A campaign (loadtests/campaigns) or a scenario name/file.")
+    ] = "ci-smoke",
+    users: Annotated[int | None, typer.Option(min=1, help="Concurrent shopper ceiling.")] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=0.1, help="Shopper requests/s at the curve's peak.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=1, max=3600, help="Wall seconds of load.")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=0, max=64, help="Local Locust workers (0: one process).")
+    ] = 0,
+    host: Annotated[
+        str | None, typer.Option(help="A running orchestrator API (default: start the stack).")
+    ] = None,
+    sim_host: Annotated[
+        str | None, typer.Option(help="Its simulators (default: the API port + 1).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Scenario override path.to.key=value.")
+    ] = None,
+) -> None:
+    """Run a peak-load campaign with Locust against the live stack; exit 0 when every
+    scenario SLO and load gate passed, 1 when one failed, 2 for bad input."""
+    from harness.load.campaign import load_campaign
+    from harness.load.run import LoadOptions, run_load
+    from harness.runner import default_out_dir
+
+    try:
+        campaign = load_campaign(scenario)
+        out_dir = out or default_out_dir(f"{campaign.name}-load")
+        options = LoadOptions(
+            users, rate, duration, workers, host, sim_host, tuple(overrides or ())
+        )
+        summary = run_load(campaign, out_dir, options)
+    except InputError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    _print_summary(summary, out_dir)
+    raise typer.Exit(0 if summary["passed"] else 1)
+
+
+@load_app.command("bench-load")
+def bench_load_command(
+    seconds: Annotated[float, typer.Option(min=2, max=120, help="Seconds per target.")] = 10,
+    users: Annotated[int, typer.Option(min=1, max=1000, help="Locust users.")] = 20,
+    workers: Annotated[int, typer.Option(min=0, max=64, help="Local Locust workers.")] = 0,
+) -> None:
+    """Requests/s the harness's Locust shoppers reach against a bare uvicorn endpoint and
+    against the stack, in one run (closed loop, no pacing, same users and checks)."""
+    from harness.load.bench import bench_load
+
+    rows = bench_load(seconds=seconds, users=users, workers=workers)
+    table = Table(title=f"bench load: {users} users, {seconds:g} s each, workers {workers}")
+    for col in ("target", "requests", "req/s", "p50 ms", "p95 ms", "failures"):
+        table.add_column(col, justify="right" if col != "target" else "left")
+    for row in rows:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    load_app()

@@ -1,0 +1,196 @@
+"""One load run: stack, Locust, figures, gates, report (``promoharness load``).
+
+1. resolve the campaign's scenario and write it to ``out/scenario.yaml``;
+2. unless ``host`` is given, start ``promoharness serve`` on loopback, its state primed so
+   scenario t=0 is the moment Locust starts (the stack's start-up costs no scenario time);
+3. write ``out/locust-config.json`` and run Locust headless (``out/locust*``), bounded by
+   the campaign duration (``--run-time``) and a timeout;
+4. pull the orchestrator's records (``GET /v1/audit``, paged) and the simulators' ground
+   truth (``/truth/inventory``, ``/truth``), summarise them like any live run, add the
+   ``load`` figures, evaluate the scenario's SLOs and the load gates, and write the report
+   (summary.json, junit.xml, report.html with the load plots and tables).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.domain.eventlog import Record
+from harness.load import figures
+from harness.load.campaign import (
+    Campaign,
+    dump_scenario,
+    gates_of,
+    locust_config,
+    resolve_scenario,
+)
+from harness.load.plots import CAPTIONS, plot_latency, plot_propagation, plot_rps
+from harness.load.procs import (
+    StackProcess,
+    http_json,
+    prime_state,
+    run_locust,
+    start_stack_process,
+)
+from harness.metrics import summarise, to_frame
+from harness.metrics.slo import evaluate_slos
+from harness.report import write_report
+from harness.report.html import render_html
+from harness.runner import validity_starts
+from harness.runtime.world import build_world
+
+READER_KEY = "operator-demo-key"
+STACK_START = 4.0  # wall seconds ``promoharness serve`` takes to answer
+LOCUST_START = 2.5  # wall seconds from launching Locust to its first request
+
+
+@dataclass
+class LoadOptions:
+    users: int | None = None
+    rate: float | None = None
+    duration: float | None = None
+    workers: int = 0
+    host: str | None = None
+    sim_host: str | None = None
+    overrides: tuple[str, ...] = ()
+
+
+def fetch_records(api_url: str, sim_url: str, page: int = 10_000) -> list[Record]:
+    out: list[Record] = []
+    out.extend(Record(**r) for r in http_json(f"{sim_url}/truth/inventory")["records"])
+    for url, key in ((f"{sim_url}/truth", None), (f"{api_url}/v1/audit", READER_KEY)):
+        since = 0
+        for _ in range(10_000):  # bounded: 10k pages
+            data = http_json(f"{url}?since={since}&limit={page}", key=key, timeout=60)
+            out.extend(Record(**r) for r in data["records"])
+            if not data["records"] or data["next"] == since:
+                break
+            since = data["next"]
+    return out
+
+
+def run_load(campaign: Campaign, out: Path, options: LoadOptions) -> dict[str, Any]:
+    """Run the campaign into ``out``; returns the summary (``passed`` decides the exit)."""
+    out.mkdir(parents=True, exist_ok=True)
+    scenario = resolve_scenario(campaign, list(options.overrides))
+    world = build_world(scenario, None)
+    scenario_file = dump_scenario(scenario, out / "scenario.yaml")
+    stack: StackProcess | None = None
+    if options.host:
+        api_url = options.host.rstrip("/")
+        sim_url = (options.sim_host or "").rstrip("/") or _sibling(api_url)
+    else:
+        epoch = time.time() + STACK_START + LOCUST_START
+        state = out / "orchestrator.db"
+        state.unlink(missing_ok=True)
+        prime_state(state, scenario.name, world.seed, campaign.speed, epoch)
+        stack = start_stack_process(scenario_file, state, campaign.speed, out / "stack.log")
+        api_url, sim_url = stack.api_url, stack.sim_url
+    try:
+        epoch = _epoch(sim_url, campaign.speed, world) if options.host else epoch
+        config = locust_config(
+            campaign,
+            scenario,
+            world,
+            api_url=api_url,
+            sim_url=sim_url,
+            epoch=epoch,
+            workers=max(1, options.workers),
+            rate=options.rate,
+            users=options.users,
+            duration=options.duration,
+        )
+        config_path = out / "locust-config.json"
+        config_path.write_text(json.dumps(config), encoding="utf-8")
+        time.sleep(max(0.0, epoch - LOCUST_START - time.time()))
+        code = run_locust(
+            config_path, out / "locust", run_time=config["duration"], workers=options.workers
+        )
+        records = fetch_records(api_url, sim_url)
+    finally:
+        if stack is not None:
+            stack.stop()
+    return report(campaign, scenario, world, config, records, out, locust_code=code)
+
+
+def _sibling(api_url: str) -> str:
+    """``promoharness serve``'s default layout: simulators on the API port + 1."""
+    base, _, port = api_url.rpartition(":")
+    return f"{base}:{int(port) + 1}"
+
+
+def _epoch(sim_url: str, speed: float, world: Any) -> float:
+    """Wall time of scenario t=0 on a running stack, from one price check's ``at``."""
+    basket = world.estate.catalog[0].to_line(1).model_dump(mode="json")
+    answer = http_json(f"{sim_url}/web/price", {"lines": [basket]})
+    return time.time() - float(answer["at"]) / speed
+
+
+def report(
+    campaign: Campaign,
+    scenario: Any,
+    world: Any,
+    config: dict[str, Any],
+    records: list[Record],
+    out: Path,
+    *,
+    locust_code: int,
+) -> dict[str, Any]:
+    events = to_frame(records).sort_values("t", kind="stable", ignore_index=True)
+    events = events[events["t"] >= 0].reset_index(drop=True)  # before t=0: start-up only
+    summary = summarise(
+        events,
+        scenario=scenario.name,
+        seed=world.seed,
+        mode="load",
+        budgets=world.budgets(),
+        starts=validity_starts(world),
+    )
+    prefix = out / "locust"
+    summary["load"] = {
+        "campaign": campaign.name,
+        "speed": campaign.speed,
+        "locust_exit": locust_code,
+        **figures.load_figures(prefix, config),
+    }
+    summary["slos"] = evaluate_slos(summary, gates_of(campaign, scenario))
+    summary["passed"] = all(s["passed"] for s in summary["slos"])
+    requests = figures.request_table(prefix)
+    reasons = pd.DataFrame(
+        sorted(summary["load"]["failures_by_reason"].items()), columns=["reason", "failures"]
+    )
+    tables = [("Load: requests", requests), ("Load: failures by reason", reasons)]
+    title = f"{campaign.name} — load on {scenario.name} at {campaign.speed:g}x"
+    paths = write_report(
+        out, summary, events, title=title, description=campaign.description, extra_tables=tables
+    )
+    entries = figures.read_json(prefix)
+    images = {k[:-4]: v for k, v in paths.items() if k.endswith(".png")}
+    mine = {
+        "load — requests per second": plot_rps(
+            figures.per_second(entries),
+            figures.per_second(entries, "num_fail_per_sec"),
+            config,
+            out / "load_rps.png",
+        ),
+        "load — latency percentiles": plot_latency(
+            figures.history(prefix), out / "load_latency.png"
+        ),
+        "load — propagation over time": plot_propagation(events, out / "load_propagation.png"),
+    }
+    images.update({k: v for k, v in mine.items() if v is not None})
+    page = render_html(
+        summary, images, title=title, description=campaign.description, extra_tables=tables
+    )
+    for name, caption in CAPTIONS.items():  # captions: the page falls back to the name
+        page = page.replace(
+            f"<figcaption>{name}</figcaption>", f"<figcaption>{caption}</figcaption>"
+        )
+    (out / "report.html").write_text(page, encoding="utf-8")
+    return summary

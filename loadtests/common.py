@@ -1,0 +1,166 @@
+"""What every locustfile process shares: the run config, the scenario clock, the flash-sale
+curve as a target arrival rate, and the open-model pacer. No Locust import here.
+
+The config is the JSON ``promoharness load`` writes (``harness/load/campaign.py``) and
+names in ``PROMO_LOAD_CONFIG``; a worker on another machine needs the same file.
+
+Arrival rate, not user count: ``target_rate(t)`` is the campaign's peak ``rate`` scaled by
+the scenario's curve (``multiple(t) / peak_multiple``; 1 x base before the sale, linear
+ramp, hold, exponential decay — ``harness.runtime.shoppers.curve_multiple``), evaluated
+on the scenario clock. The ``Pacer`` hands each idle shopper the next arrival slot of
+that rate (per process: the rate divided by the worker count), so arrivals follow the
+curve whatever the response times are — an open model; users are only the concurrency
+ceiling. When every shopper is busy the slots fall behind: those are *missed arrivals*,
+reported apart (request type ``PACER``) instead of silently lowering the rate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.domain.basket import Basket
+from harness.domain.promotion import Promotion
+from loadtests.oracle import Endpoint, Oracle, Timeline
+
+CONFIG_ENV = "PROMO_LOAD_CONFIG"
+MAX_LAG = 0.25  # wall seconds behind schedule before slots count as missed
+MAX_MISSED_PER_CALL = 1000
+
+ROLE_OF = {
+    "create": "merch-demo-key",
+    "submit": "merch-demo-key",
+    "validate": "merch-demo-key",
+    "approve": "approver-demo-key",
+    "reject": "approver-demo-key",
+    "settle": "finance-demo-key",
+    "reconcile": "finance-demo-key",
+}
+OPERATOR_KEY = "operator-demo-key"
+CHANNEL_KEYS = {
+    "pos": "channel-pos-demo-key",
+    "ecommerce": "channel-ecommerce-demo-key",
+    "marketplace": "channel-marketplace-demo-key",
+}
+
+
+def curve_multiple(curve: dict[str, float], t: float) -> float:
+    """Demand multiple at scenario time ``t`` (same law as the SimPy shoppers)."""
+    if t < curve["start"]:
+        return 1.0
+    peak, x = curve["peak_multiple"], t - curve["start"]
+    if x < curve["ramp"]:
+        return 1.0 + (peak - 1.0) * x / curve["ramp"]
+    x -= curve["ramp"]
+    if x < curve["hold"]:
+        return peak
+    return 1.0 + (peak - 1.0) * math.exp(-(x - curve["hold"]) / curve["decay"])
+
+
+def request_of(step: dict[str, Any], promotions: dict[str, Any]) -> tuple[str, str, Any]:
+    """(path, API key, JSON body) for a timeline step (as ``harness.live_run.request_of``)."""
+    promo, action = step.get("promo") or "", step["action"]
+    scope = step.get("scope") or {}
+    if action == "create":
+        return "/v1/promotions", ROLE_OF[action], promotions[promo]
+    if action == "replay":
+        return "/v1/dead-letters/replay", OPERATOR_KEY, {"promo": promo or None}
+    body: Any = None
+    if action == "publish":
+        body = scope
+    elif action == "rollback":
+        body = {**scope, "deadline": step.get("deadline", 300.0)}
+    elif action == "schedule":
+        body = {**scope, "publish_at": step["publish_at"]}
+    elif action in ("pause", "resume"):
+        body = {"channel": step["channel"]}
+    elif action == "reject":
+        body = {"reason": step.get("reason", "")}
+    return f"/v1/promotions/{promo}/{action}", ROLE_OF.get(action, OPERATOR_KEY), body
+
+
+@dataclass
+class LoadConfig:
+    raw: dict[str, Any]
+    oracle: Oracle
+    baskets: list[tuple[Basket, bytes]]
+    stores: list[Endpoint]
+    web: Endpoint
+    marketplace: Endpoint
+    seen: deque[tuple[str, str, str, int]] = field(default_factory=lambda: deque(maxlen=2000))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    def scenario_now(self) -> float:
+        return (time.time() - self.raw["epoch"]) * self.raw["speed"]
+
+    def target_rate(self, wall: float | None = None) -> float:
+        """Shopper requests/s the whole campaign aims at now (all workers together)."""
+        now = time.time() if wall is None else wall
+        t = (now - self.raw["epoch"]) * self.raw["speed"]
+        curve = self.raw["curve"]
+        return self.raw["rate"] * curve_multiple(curve, t) / curve["peak_multiple"]
+
+    def pick_endpoint(self, rng: random.Random) -> tuple[str, Endpoint]:
+        mix = self.raw["mix"]
+        kind = rng.choices(
+            ("pos", "web", "marketplace"), (mix["pos"], mix["web"], mix["marketplace"])
+        )
+        if kind[0] == "pos":
+            store = self.stores[rng.randrange(len(self.stores))]
+            return f"/stores/{store.id}/price", store
+        if kind[0] == "web":
+            return "/web/price", self.web
+        return "/marketplace/price", self.marketplace
+
+
+def load_config(path: str | Path | None = None) -> LoadConfig:
+    source = path or os.environ.get(CONFIG_ENV)
+    if not source:
+        raise RuntimeError(f"set {CONFIG_ENV} to the JSON that `promoharness load` writes")
+    raw = json.loads(Path(source).read_text(encoding="utf-8"))
+    promotions = {p["id"]: Promotion.model_validate(p) for p in raw["promotions"]}
+    timeline = Timeline(promotions, raw["timeline"], grace=raw["grace"])
+    oracle = Oracle(timeline, dt.datetime.fromisoformat(raw["start"]))
+    baskets = []
+    for b in raw["baskets"]:
+        basket = Basket.model_validate(b)
+        baskets.append((basket, json.dumps(b).encode()))
+    stores = [
+        Endpoint(s["id"], "pos", s["region"], s["timezone"], s["interval"], tuple(s["dialects"]))
+        for s in raw["stores"]
+    ]
+    web = Endpoint(raw["web"]["id"], "ecommerce", dialects=tuple(raw["web"]["dialects"]))
+    market = raw["marketplace"]
+    marketplace = Endpoint(market["id"], "marketplace", dialects=tuple(market["dialects"]))
+    return LoadConfig(raw, oracle, baskets, stores, web, marketplace)
+
+
+@dataclass
+class Pacer:
+    """Arrival slots at ``rate_of()`` per second, shared by the shoppers of one process."""
+
+    rate_of: Any  # () -> requests/s for this process
+    next_at: float = 0.0
+
+    def wait(self) -> tuple[float, int, float]:
+        """(seconds until this shopper's slot, missed arrivals, how late they were)."""
+        now = time.time()
+        rate = max(self.rate_of(), 1e-3)
+        missed, late = 0, 0.0
+        if self.next_at and self.next_at < now - MAX_LAG:
+            late = now - self.next_at
+            missed = min(int(late * rate), MAX_MISSED_PER_CALL)
+            self.next_at = now
+        slot = max(self.next_at, now)
+        self.next_at = slot + 1.0 / rate
+        return slot - now, missed, late

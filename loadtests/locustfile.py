@@ -1,0 +1,169 @@
+"""Locust load for the live stack: shoppers, operators and channel callbacks.
+
+Run by ``promoharness load`` (which writes the config named in ``PROMO_LOAD_CONFIG``)::
+
+    python -m locust -f loadtests/locustfile.py --headless --csv out/locust ...
+
+* ``Shopper`` — price checks and checkouts (``?checkout=true``) at POS stores, the web
+  shop and the marketplace, with baskets from the scenario's catalog; the open-model
+  ``Pacer`` (``loadtests/common.py``) times each arrival; each answer is checked by the
+  price oracle (``loadtests/oracle.py``) and a wrong price is a Locust failure named
+  "stale after rollback", "not yet active", "unexpected promotion" or "dialect mismatch".
+* ``Operator`` (one) — walks the scenario timeline on the scenario clock through the
+  orchestrator API (create, submit, approve, publish, rollback...), with each role's key.
+* ``ChannelCallback`` (one) — channel adapters acknowledging what they hold
+  (``POST /v1/callbacks/ack``), at ``callback_rate`` per second.
+* ``FlashSaleShape`` — runs for the campaign's duration; the shopper count (the
+  concurrency ceiling) follows the curve while the pacer holds the arrival rate on it.
+
+``check`` in the config: "full" (default), "compute" (price the reference, ignore the
+verdict: ``bench load`` against a bare endpoint) or "off". ``mode`` "bench": no shape and
+no pacing (closed loop, as fast as the users go), shoppers only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+
+from locust import FastHttpUser, LoadTestShape, constant_throughput, events, task
+
+from loadtests.common import CHANNEL_KEYS, LoadConfig, Pacer, load_config, request_of
+
+CONFIG: LoadConfig = load_config()
+BENCH = CONFIG.raw.get("mode") == "bench"
+CHECK = CONFIG.raw.get("check", "full")
+PROMOS = {p["id"]: p for p in CONFIG["promotions"]}
+FIXED = 0 if BENCH else 1 + (1 if CONFIG["callback_rate"] > 0 else 0)
+PACER = Pacer(lambda: CONFIG.target_rate() / max(1, CONFIG["workers"]))
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _pace(user: Shopper) -> float:
+    if BENCH:
+        return 0.0
+    early = CONFIG["epoch"] - time.time()
+    if early > 0:  # the stack's clock has not reached t=0 yet
+        return early
+    wait, missed, late = PACER.wait()
+    for _ in range(missed):
+        events.request.fire(
+            request_type="PACER",
+            name="missed arrival",
+            response_time=late * 1000.0,
+            response_length=0,
+            exception=None,
+            context={},
+        )
+    return wait
+
+
+class Shopper(FastHttpUser):
+    host = CONFIG["sim_url"]
+    wait_time = _pace
+    weight = 100
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+
+    @task
+    def price_check(self) -> None:
+        path, endpoint = CONFIG.pick_endpoint(self.rng)
+        basket, body = CONFIG.baskets[self.rng.randrange(len(CONFIG.baskets))]
+        checkout = self.rng.random() < CONFIG["checkout_share"]
+        kind = "checkout" if checkout else "price"
+        name = f"{kind} {endpoint.channel}"
+        url = f"{path}?checkout=true" if checkout else path
+        with self.client.post(
+            url, data=body, headers=JSON_HEADERS, name=name, catch_response=True
+        ) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"HTTP {resp.status_code}")
+                return
+            if CHECK == "off":
+                return
+            try:
+                answer = json.loads(resp.content or b"{}")
+                verdict = CONFIG.oracle.check(basket, answer, endpoint)
+            except (ValueError, KeyError) as exc:
+                resp.failure(f"bad response: {type(exc).__name__}")
+                return
+            if CHECK == "full" and verdict is not None:
+                resp.failure(verdict.message())
+                return
+            for item in answer.get("active", ()):
+                promo, _, version = item.rpartition("@")
+                CONFIG.seen.append((endpoint.channel, endpoint.id, promo, int(version or 0)))
+
+
+class Operator(FastHttpUser):
+    """Plays the timeline; a refused step is a failure and leaves the oracle's view."""
+
+    host = CONFIG["api_url"]
+    fixed_count = 0 if BENCH else 1
+    wait_time = constant_throughput(1.0)
+
+    def on_start(self) -> None:
+        self.next_step = 0
+
+    @task
+    def walk(self) -> None:
+        steps = CONFIG.oracle.timeline.steps
+        deadline = time.time() + 1.0
+        while self.next_step < len(steps) and time.time() < deadline:
+            step = steps[self.next_step]
+            if step["at"] > CONFIG.scenario_now():
+                return
+            path, key, body = request_of(step, PROMOS)
+            with self.client.post(
+                path,
+                json=body,
+                headers={"X-API-Key": key},
+                name=f"operator {step['action']}",
+                catch_response=True,
+            ) as resp:
+                if resp.status_code >= 400:
+                    CONFIG.oracle.timeline.refused.add(self.next_step)
+                    resp.failure(
+                        f"refused {step['action']} {step.get('promo')}: HTTP {resp.status_code}"
+                    )
+            self.next_step += 1
+
+
+class ChannelCallback(FastHttpUser):
+    """A channel adapter confirming a promotion it holds (idempotent for the orchestrator)."""
+
+    host = CONFIG["api_url"]
+    fixed_count = 1 if FIXED == 2 else 0
+    wait_time = constant_throughput(max(CONFIG["callback_rate"], 0.01))
+
+    @task
+    def ack(self) -> None:
+        if not CONFIG.seen:
+            return
+        channel, endpoint, promo, version = CONFIG.seen.popleft()
+        body = {"endpoint": endpoint, "promo": promo, "version": version, "op": "apply"}
+        with self.client.post(
+            "/v1/callbacks/ack",
+            json=body,
+            headers={"X-API-Key": CHANNEL_KEYS[channel]},
+            name=f"callback {channel}",
+            catch_response=True,
+        ) as resp:
+            if resp.status_code >= 400:
+                resp.failure(f"HTTP {resp.status_code}")
+
+
+if not BENCH:
+
+    class FlashSaleShape(LoadTestShape):
+        """Users follow the curve (a ceiling); the pacer makes the arrival rate."""
+
+        def tick(self) -> tuple[int, float] | None:
+            if self.get_run_time() >= CONFIG["duration"]:
+                return None
+            share = CONFIG.target_rate() / CONFIG["rate"]
+            shoppers = max(1, math.ceil(CONFIG["users"] * share))
+            return FIXED + shoppers, float(max(10, CONFIG["users"]))

@@ -1,0 +1,125 @@
+"""Load campaigns: the price oracle, the curve, Locust's figures, and two live runs — the
+CI campaign passing its gates, and the same campaign failing one when the web shop is
+made slow by a fault profile (a fixed 120 s delivery latency, beyond the timeout)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from harness.load.campaign import gates_of, load_campaign, resolve_scenario
+from harness.load.figures import percentile
+from harness.runtime.shoppers import curve_multiple as sim_curve
+from loadtests.common import curve_multiple, request_of
+from loadtests.oracle import DIALECT, NOT_YET, STALE, Endpoint, Oracle, Timeline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def oracle() -> Oracle:
+    scenario = resolve_scenario(load_campaign("ci-smoke"))
+    promos = {p.id: p for p in scenario.promotions}
+    steps = [s.model_dump(mode="json") for s in scenario.timeline]
+    return Oracle(Timeline(promos, steps, grace=120), scenario.start)
+
+
+STORE = Endpoint("S0001", "pos", "northeast", "America/New_York")
+WEB = Endpoint("web", "ecommerce")
+
+
+def _basket() -> object:
+    from harness.domain.basket import Basket
+
+    line = {"sku": "T1", "category": "toys", "quantity": 2, "unit_price": "20.00"}
+    return Basket.model_validate({"lines": [line], "tax_mode": "net"})
+
+
+def _answer(oracle: Oracle, at: float, active: list[str], e: Endpoint) -> dict[str, object]:
+    receipt = oracle.reference(_basket(), [a.split("@")[0] for a in active], e, at)
+    return {**receipt.model_dump(mode="json"), "at": at, "active": active}
+
+
+def test_allowed_states_follow_publish_grace_and_rollback_deadline(oracle: Oracle) -> None:
+    tl = oracle.timeline
+    assert tl.allowed("TOYS-30", STORE, 500)[0] == {False}
+    assert tl.allowed("TOYS-30", STORE, 650)[0] == {False, True}  # publish at 600, in flight
+    assert tl.allowed("TOYS-30", STORE, 800)[0] == {True}
+    assert tl.allowed("TOYS-30", STORE, 1600)[0] == {False, True}  # rollback 1500, deadline 300
+    assert tl.allowed("TOYS-30", STORE, 1900)[0] == {False}
+    assert tl.allowed("TOYS-30", WEB, 1900)[0] == {True}  # the rollback was POS only
+    batch = Endpoint("S0002", "pos", "northeast", "America/New_York", interval=900)
+    assert tl.allowed("TOYS-30", batch, 1500)[0] == {False, True}  # 600 + 120 + 900 > 1500
+
+
+def test_oracle_names_each_kind_of_wrong_price(oracle: Oracle) -> None:
+    basket = _basket()
+    assert oracle.check(basket, _answer(oracle, 900, ["TOYS-30@1"], STORE), STORE) is None
+    assert oracle.check(basket, _answer(oracle, 650, [], STORE), STORE) is None  # in flight
+    verdict = oracle.check(basket, _answer(oracle, 900, [], STORE), STORE)
+    assert verdict is not None and verdict.reason == NOT_YET
+    verdict = oracle.check(basket, _answer(oracle, 1900, ["TOYS-30@1"], STORE), STORE)
+    assert verdict is not None and verdict.message() == f"{STALE}: TOYS-30"
+    wrong = {**_answer(oracle, 900, ["TOYS-30@1"], STORE), "total": "1.00"}
+    verdict = oracle.check(basket, wrong, STORE)
+    assert verdict is not None and verdict.reason == DIALECT
+    assert Decimal(str(_answer(oracle, 900, ["TOYS-30@1"], STORE)["total"])) < Decimal("40")
+
+
+def test_curve_matches_the_simulated_shoppers() -> None:
+    scenario = resolve_scenario(load_campaign("black-friday-peak"))
+    curve = scenario.traffic.curve
+    for t in (0, 1200, 1800, 2400, 4000, 6000, 9000, 20000):
+        assert curve_multiple(curve.model_dump(), t) == pytest.approx(sim_curve(curve, t))
+
+
+def test_timeline_requests_use_each_role() -> None:
+    step = {"at": 5, "action": "rollback", "promo": "P", "scope": {"channels": ["pos"]}}
+    path, key, body = request_of({**step, "deadline": 60}, {})
+    assert (path, key, body["deadline"]) == ("/v1/promotions/P/rollback", "operator-demo-key", 60)
+    assert request_of({"at": 0, "action": "approve", "promo": "P"}, {})[1] == "approver-demo-key"
+
+
+def test_histogram_percentiles_and_gates() -> None:
+    hist = Counter({1.0: 90, 10.0: 9, 100.0: 1})
+    assert (percentile(hist, 0.5), percentile(hist, 0.95), percentile(hist, 1.0)) == (1, 10, 100)
+    campaign = load_campaign("black-friday-peak")
+    names = [g["metric"] for g in gates_of(campaign, resolve_scenario(campaign))]
+    assert {"load.p95_ms", "load.stale_price_rate", "propagation.overall.t99"} <= set(names)
+
+
+def _load(tmp_path: Path, *args: str) -> tuple[int, dict[str, object], str]:
+    if importlib.util.find_spec("locust") is None:  # never import it here: gevent patching
+        pytest.skip("locust is not installed")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "harness.load.cli", "load", "ci-smoke", "--out", str(out), *args]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    summary = json.loads((out / "summary.json").read_text())
+    return proc.returncode, summary, (out / "junit.xml").read_text()
+
+
+def test_ci_campaign_passes_its_gates(tmp_path: Path) -> None:
+    code, summary, junit = _load(tmp_path)
+    load = summary["load"]
+    assert code == 0, summary["slos"]
+    assert load["requests"] > 300 and load["operator_steps"] == 6 and load["operator_refused"] == 0
+    assert summary["mode"] == "load" and 'failures="0"' in junit
+    assert (tmp_path / "run" / "report.html").read_text().count("<img") >= 3
+
+
+def test_a_slow_web_shop_fails_the_propagation_gate(tmp_path: Path) -> None:
+    slow = "endpoints.ecommerce.latency={kind: fixed, mean: 120}"
+    code, summary, junit = _load(tmp_path, "--set", slow, "--duration", "20")
+    failed = {s["name"] for s in summary["slos"] if not s["passed"]}
+    assert code == 1
+    assert "web shop propagation T99" in failed
+    assert "stale price rate" in failed  # the web shop kept its old prices past the grace
+    assert summary["load"]["failures_by_reason"].get(NOT_YET, 0) > 0
+    assert 'type="SLOViolation"' in junit
