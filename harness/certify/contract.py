@@ -124,8 +124,29 @@ def _header(name: str, required: bool, description: str, fmt: str | None = None)
     }
 
 
+# The patterns some pydantic releases attach to decimals serialised as strings, and others
+# do not: dropped, so the shipped contract does not depend on the installed pydantic.
+_DECIMAL_PATTERN_PREFIX = "^(?!^[-+.]*$)[+-]?0*"
+
+
+def _without_decimal_patterns(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _without_decimal_patterns(v)
+            for k, v in node.items()
+            if not (k == "pattern" and str(v).startswith(_DECIMAL_PATTERN_PREFIX))
+        }
+    if isinstance(node, list):
+        return [_without_decimal_patterns(v) for v in node]
+    return node
+
+
 def contract_document(channel: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document for an adapter of ``channel`` (a ValueError if unknown)."""
+    return _without_decimal_patterns(_document(channel))
+
+
+def _document(channel: str) -> dict[str, Any]:
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}; known: {', '.join(CHANNELS)}")
     sync = channel in ("pos", "loyalty")
