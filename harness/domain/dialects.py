@@ -75,9 +75,10 @@ DIALECT_DESCRIPTIONS: dict[str, str] = {
     ),
     "half-up-rounding": (
         "Every discount step rounds half-up instead of the promotion's mode (half-even by "
-        "default), as most POS firmware does. Only exact half-cent cases move: the discount "
-        "is a cent LARGER where half-even would round to an even cent below, so the total "
-        "goes DOWN by a cent (never up, for a single step)."
+        "default), as most POS firmware does. Against half-even only exact half-cent cases "
+        "move: the discount is a cent LARGER where half-even would round to an even cent "
+        "below, so the total goes DOWN by a cent (never up, for a single step). Against a "
+        "promotion that rounds down (or up), any fraction of a cent can move, up (or down)."
     ),
     "round-once-at-end": (
         "Discounts are kept at full precision and each line is rounded once at the end, as "
@@ -87,10 +88,11 @@ DIALECT_DESCRIPTIONS: dict[str, str] = {
         "equal lines gives 3 x 3.33 = 9.99 off: the total goes UP a cent)."
     ),
     "unit-level-rounding": (
-        "Every percent/fixed-price discount is rounded per unit and multiplied by the "
-        "quantity, as item-by-item tills do. A multi-unit line moves by up to quantity/2 "
-        "cents in either direction; a sub-cent per-unit discount at half a cent or more "
-        "becomes a whole cent per unit, so the discount grows and the total goes DOWN."
+        "Every percent, fixed-price and buy-x-get-y discount is rounded per unit and "
+        "multiplied by the quantity, as item-by-item tills do. A multi-unit line moves by "
+        "up to quantity/2 cents in either direction; a sub-cent per-unit discount at half a "
+        "cent or more becomes a whole cent per unit, so the discount grows and the total "
+        "goes DOWN."
     ),
     "window-in-utc": (
         "The validity window's wall times are read as UTC instead of the store's (or the "

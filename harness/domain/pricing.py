@@ -133,10 +133,12 @@ are the reference (no dialect), and each dialect's deviation is noted in bracket
 Speed (``harness.bench.pricing``: a 10-line basket under 20 promotions). A channel prices
 every basket of the day under the same promotions, so each promotion is compiled once to
 flat attributes and sets (cached by identity), and a promotion list once per endpoint to
-its in-scope candidates (cached by the identities of its promotions). Per-line arithmetic
-runs as ``map()`` pipelines over Decimal operations with fixed contexts, and the receipt's
-models are built without re-validation (what ``model_construct`` does, minus its per-field
-loop). Nothing about a basket is cached between calls.
+its in-scope candidates, its selections indexed by category and SKU, and its application
+plan (cached by the identities of its promotions). A call then selects every candidate's
+lines in one pass over the basket, rounds with ``Decimal.quantize(CENT, mode)`` under one
+fixed context (the cheapest rounding in CPython's decimal), and builds the receipt's models
+without re-validation (what ``model_construct`` does, minus its per-field loop). Nothing
+about a basket is cached between calls.
 """
 
 from __future__ import annotations
@@ -189,11 +191,11 @@ _QUANT: dict[str, str] = {
 }
 _NO_KEY = (float("inf"), "", 0)
 _CLASS_INDEX = {name: index for index, name in enumerate(CLASS_ORDER)}
-_NO_LINES: frozenset[int] = frozenset()
-_NO_HIT: tuple[tuple[int, ...], int] = ((), 0)
-# Runs an iterator to its end at C speed: the hot loops below are written as map()
-# pipelines because, in CPython, per-line bytecode is what a pricing call spends its time on.
+# Runs an iterator to its end at C speed. Where a loop is a map() pipeline rather than a
+# for statement, it measured cheaper (cachegrind instruction counts on the bench); for a
+# few lines with branches the plain loop won and stayed.
 _consume = deque(maxlen=0).extend
+_first = itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,7 @@ def spread(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
 def _largest_remainder(
     amount: Decimal, weights: Sequence[Decimal], total: Decimal | None = None
 ) -> list[Decimal]:
-    """Largest remainder in whole cents; ``weights`` must have a positive sum, ``total``."""
+    """:func:`spread` without the checks; ``total`` is the weights' (positive) sum if known."""
     # Decimal divmod is exact (integer quotient, exact remainder) at this precision, so the
     # floors and remainders are exact whatever the weights' digits.
     if len(weights) == 1:
@@ -265,13 +267,8 @@ def _largest_remainder(
     if left:  # < len(parts): each floor loses less than a cent
         # sorted() is stable, even reversed: equal remainders keep the earlier line first.
         for k in sorted(range(len(parts)), key=remainders.__getitem__, reverse=True)[: int(left)]:
-            parts[k] += 1
+            parts[k] += _ONE
     return [q * CENT for q in parts]
-
-
-_first = itemgetter(0)
-_second = itemgetter(1)
-_third = itemgetter(2)
 
 
 def _fill(
@@ -324,6 +321,49 @@ class _Tier:
         self.amount = amount
 
 
+class _Selection:
+    """Which lines a promotion's conditions select and its exclusions keep out (rule 1).
+
+    Interned: promotions with the same conditions and exclusions share one, so a pricing
+    call selects lines once per distinct selection.
+    """
+
+    __slots__ = ("c_cats", "c_skus", "open", "x_cats", "x_nd", "x_skus")
+
+    def __init__(
+        self,
+        c_skus: frozenset[str],
+        c_cats: frozenset[str],
+        x_skus: frozenset[str],
+        x_cats: frozenset[str],
+        x_nd: bool,
+    ) -> None:
+        self.c_skus, self.c_cats = c_skus, c_cats
+        self.x_skus, self.x_cats, self.x_nd = x_skus, x_cats, x_nd
+        self.open = not (c_skus or c_cats)  # no condition: every line not excluded
+
+
+_SELECTIONS: dict[
+    tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str], bool], _Selection
+] = {}
+
+
+def _selection(
+    c_skus: frozenset[str],
+    c_cats: frozenset[str],
+    x_skus: frozenset[str],
+    x_cats: frozenset[str],
+    x_nd: bool,
+) -> _Selection:
+    key = (c_skus, c_cats, x_skus, x_cats, x_nd)
+    found = _SELECTIONS.get(key)
+    if found is None:
+        if len(_SELECTIONS) >= _CACHE_MAX:
+            _SELECTIONS.clear()
+        found = _SELECTIONS[key] = _Selection(*key)
+    return found
+
+
 class _Promo:
     """A promotion flattened for the hot path: plain attributes, sets, precomputed keys."""
 
@@ -350,12 +390,12 @@ class _Promo:
         "order",
         "price",
         "promo",
-        "qc",
         "quantity",
         "regions",
         "reverse_order",
-        "sig",
-        "sig_no_exclusions",
+        "rnd",
+        "selection",
+        "selection_no_exclusions",
         "stacking",
         "start",
         "step",
@@ -389,18 +429,14 @@ class _Promo:
         cond = promo.conditions
         excl = promo.exclusions
         c_skus, c_cats = frozenset(cond.skus), frozenset(cond.categories)
-        self.sig = (
-            c_skus,
-            c_cats,
-            frozenset(excl.skus),
-            frozenset(excl.categories),
-            excl.non_discountable,
+        self.selection = _selection(
+            c_skus, c_cats, frozenset(excl.skus), frozenset(excl.categories), excl.non_discountable
         )
-        self.sig_no_exclusions = (c_skus, c_cats, frozenset(), frozenset(), False)
+        self.selection_no_exclusions = _selection(c_skus, c_cats, frozenset(), frozenset(), False)
         self.min_qty = cond.min_quantity
         self.min_value = cond.min_basket_value
         self.gross_mode = promo.price_mode == "gross"
-        self.qc = _QUANT[promo.rounding.mode]
+        self.rnd = _QUANT[promo.rounding.mode]
         self.unit = promo.rounding.level == "unit"
         self.factor: Decimal | None = None
         self.amount: Decimal | None = None
@@ -482,43 +518,37 @@ def _compile(promo: Promotion) -> _Promo:
 # ------------------------------------------------------------------------ basket context
 
 
-_Sig = tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str], bool]
-
-
 class _Ctx:
     """One pricing call: the basket flattened, the dialect's switches, per-call caches."""
 
     __slots__ = (
-        "all_lines",
         "at",
-        "by_cat",
-        "by_sku",
         "channel",
         "conv_gross",
         "conv_net",
         "dialect",
         "elig",
-        "elig_cache",
         "factors",
         "forced_zone",
         "gross",
         "ignore_exclusions",
         "keys",
-        "lines",
         "list_amounts",
         "member",
         "n",
-        "nd_lines",
-        "qc_override",
+        "prices",
         "qty",
         "rates",
         "region",
+        "rnd_override",
         "round_once",
         "ship",
         "ship_factor",
         "ship_rate",
+        "skus",
         "store_id",
         "store_zone",
+        "tax_mode",
         "unit_all",
         "values",
     )
@@ -545,82 +575,32 @@ class _Ctx:
         self.round_once = dialect.round_once_at_end
         self.unit_all = dialect.unit_level_rounding
         mode = dialect.rounding_mode
-        self.qc_override = None if mode is None else _QUANT[mode]
-        lines = basket.lines
-        self.lines = lines
+        self.rnd_override = None if mode is None else _QUANT[mode]
+        # Fields are read from the models' __dict__, one C call per line rather than six
+        # lookups through pydantic's attribute hook.
+        fields = vars(basket)
+        lines = fields["lines"]
         self.n = len(lines)
-        self.keys = list(map(_line_key, lines))
-        self.qty = qty = list(map(_quantity, lines))
-        self.list_amounts = list(map(mul, map(_unit_price, lines), qty))
-        self.rates = rates = list(map(_tax_rate, lines))
+        columns = zip(*map(_line_fields, map(vars, lines)), strict=True)
+        skus, cats, nds, qty, prices, rates = columns
+        self.keys = list(zip(skus, cats, nds, strict=True))
+        self.skus = skus
+        self.prices = prices
+        self.qty = qty
+        self.list_amounts = list(map(mul, prices, qty))
+        self.rates = rates
         self.factors = list(map(_ONE.__add__, rates))
-        self.gross = gross = basket.tax_mode == "gross"
+        self.tax_mode = fields["tax_mode"]
+        self.gross = gross = self.tax_mode == "gross"
         # How a promotion's money values reach the basket's basis (see _to_basket).
         self.conv_gross = 0 if gross else 1
         self.conv_net = 2 if gross else 0
-        self.ship = basket.shipping
-        self.ship_rate = basket.shipping_tax_rate
-        self.ship_factor = _ONE + basket.shipping_tax_rate
-        self.member = basket.loyalty_member
-        self.elig: dict[_Promo, tuple[int, ...]] = {}
-        self.elig_cache: dict[_Sig, tuple[tuple[int, ...], int]] = {}
+        self.ship = fields["shipping"]
+        self.ship_rate = fields["shipping_tax_rate"]
+        self.ship_factor = _ONE + self.ship_rate
+        self.member = fields["loyalty_member"]
+        self.elig: dict[_Promo, list[int]] = {}
         self.values: dict[bool, Decimal] = {}
-        self.by_sku: dict[str, int] | None = None
-        self.by_cat: dict[str, set[int]] | None = None
-        self.all_lines: frozenset[int] = frozenset()
-        self.nd_lines: frozenset[int] = frozenset()
-
-    def eligible(self, sig: _Sig) -> tuple[tuple[int, ...], int]:
-        """The eligible line indices (basket order) and their units (cached by caller)."""
-        c_skus, c_cats, x_skus, x_cats, x_nd = sig
-        if self.by_sku is None:
-            self._index()
-        by_sku, by_cat = self.by_sku, self.by_cat
-        assert by_sku is not None and by_cat is not None
-        if len(c_cats) == 1 and not (c_skus or x_skus or x_cats):
-            # The commonest shape, one category and the default exclusions.
-            (cat,) = c_cats
-            lines = by_cat.get(cat)
-            if lines is None:
-                hit = _NO_HIT
-            else:
-                idxs = tuple(sorted(lines - self.nd_lines if x_nd else lines))
-                hit = (idxs, sum(map(self.qty.__getitem__, idxs)))
-            self.elig_cache[sig] = hit
-            return hit
-        # Set algebra over line indices: C-level work, whatever the number of lines.
-        if c_skus or c_cats:
-            found = set(map(by_sku.get, c_skus))
-            found.discard(None)
-            if c_cats:
-                found.update(*map(by_cat.get, c_cats, repeat(_NO_LINES)))
-        else:
-            found = self.all_lines
-        if x_skus or x_cats:
-            excluded = set(map(by_sku.get, x_skus))
-            if x_cats:
-                excluded.update(*map(by_cat.get, x_cats, repeat(_NO_LINES)))
-            if x_nd:
-                excluded |= self.nd_lines
-            found = found - excluded
-        elif x_nd:
-            found = found - self.nd_lines
-        idxs = tuple(sorted(found))
-        hit = (idxs, sum(map(self.qty.__getitem__, idxs)))
-        self.elig_cache[sig] = hit
-        return hit
-
-    def _index(self) -> None:
-        by_cat: dict[str, set[int]] = {}
-        for i, (_, cat, _) in enumerate(self.keys):
-            if cat in by_cat:
-                by_cat[cat].add(i)
-            else:
-                by_cat[cat] = {i}
-        self.by_sku = dict(zip(map(_first, self.keys), range(self.n), strict=True))
-        self.by_cat = by_cat
-        self.all_lines = frozenset(range(self.n))
-        self.nd_lines = frozenset(compress(range(self.n), map(_third, self.keys)))
 
     def list_value(self, gross_mode: bool) -> Decimal:
         """The basket's list value in a promotion's basis, at full precision."""
@@ -648,34 +628,56 @@ def _in_scope(cp: _Promo, channel: str, store_id: str | None, region: str | None
     return True
 
 
-_line_key = attrgetter("sku", "category", "non_discountable")
-_quantity = attrgetter("quantity")
-_unit_price = attrgetter("unit_price")
-_tax_rate = attrgetter("tax_rate")
+_line_fields = itemgetter(
+    "sku", "category", "non_discountable", "quantity", "unit_price", "tax_rate"
+)
 
 
 class _Candidates:
-    """The promotions in scope of one endpoint, their window inputs in parallel lists.
+    """The promotions in scope of one endpoint, laid out for a pricing call.
 
-    Laid out so that a pricing call tests every window with map() pipelines; cached per
-    endpoint (and window-reading dialect) on the promotion set.
+    Windows in parallel lists (tested with map() pipelines), and the distinct selections
+    indexed by the categories and SKUs they name, so that one pass over the basket's lines
+    selects the lines of every candidate. Cached per endpoint on the promotion set.
     """
 
-    __slots__ = ("ends", "open_to_all", "rows", "starts", "zone_names", "zones")
+    __slots__ = (
+        "by_cat",
+        "by_sku",
+        "ends",
+        "open",
+        "open_to_all",
+        "plans",
+        "rows",
+        "selections",
+        "starts",
+        "zone_names",
+        "zones",
+    )
 
     def __init__(self, cps: list[_Promo], ctx: _Ctx) -> None:
         forced_zone, store_zone = ctx.forced_zone, ctx.store_zone
+        ignore = ctx.ignore_exclusions
         # What the conditions test, per candidate (the selection as the dialect reads it).
         self.rows = [
             (
                 cp,
-                cp.sig_no_exclusions if ctx.ignore_exclusions else cp.sig,
+                cp.selection_no_exclusions if ignore else cp.selection,
                 cp.min_qty,
                 cp.min_value,
                 cp.gross_mode,
             )
             for cp in cps
         ]
+        self.selections = list(dict.fromkeys(row[1] for row in self.rows))
+        self.by_cat: dict[str, list[_Selection]] = {}
+        self.by_sku: dict[str, list[_Selection]] = {}
+        self.open = [sel for sel in self.selections if sel.open]
+        for sel in self.selections:
+            for cat in sel.c_cats:
+                self.by_cat.setdefault(cat, []).append(sel)
+            for sku in sel.c_skus:
+                self.by_sku.setdefault(sku, []).append(sel)
         # The zone that reads each window (rule 1): UTC under window-in-utc, else the
         # store's for a store-local window when a store prices, else the promotion's.
         self.zones = [forced_zone or (cp.store_local and store_zone) or cp.zone for cp in cps]
@@ -683,27 +685,63 @@ class _Candidates:
         self.starts = [cp.start for cp in cps]
         self.ends = [cp.end for cp in cps]
         self.open_to_all = [not cp.loyalty_only for cp in cps]
+        self.plans: dict[bool, _Plan] = {}
+
+    def plan(self, applicable: list[_Promo], reverse: bool) -> _Plan:
+        """The plan for ``applicable``; kept when every candidate applies, the usual case."""
+        if len(applicable) != len(self.rows):
+            return _Plan(applicable, reverse)
+        plan = self.plans.get(reverse)
+        if plan is None:
+            plan = self.plans[reverse] = _Plan(applicable, reverse)
+        return plan
+
+
+def _select(cand: _Candidates, ctx: _Ctx) -> dict[_Selection, list[int]]:
+    """The eligible lines (basket order) of every candidate selection, in one pass."""
+    found: dict[_Selection, list[int]] = {sel: [] for sel in cand.selections}
+    by_cat, by_sku, open_ = cand.by_cat, cand.by_sku, cand.open
+    for i, (sku, cat, nd) in enumerate(ctx.keys):
+        for group in (by_cat.get(cat), by_sku.get(sku), open_):
+            if not group:
+                continue
+            for sel in group:
+                if (nd and sel.x_nd) or sku in sel.x_skus or cat in sel.x_cats:
+                    continue  # an exclusion always beats an inclusion
+                lines = found[sel]
+                if not lines or lines[-1] != i:  # a line named by SKU and by category
+                    lines.append(i)
+    return found
 
 
 def _applicable(cand: _Candidates, ctx: _Ctx) -> list[_Promo]:
     """Rule 1 past the scope: window, loyalty, conditions. Records the eligible lines."""
     at = ctx.at
-    local = {name: at.astimezone(_zone(name)).replace(tzinfo=None) for name in cand.zone_names}
-    wall = list(map(local.__getitem__, cand.zones))
+    if len(cand.zone_names) == 1:  # the usual case: every window read in one zone
+        wall: Iterable[dt.datetime] = repeat(
+            at.astimezone(_zone(cand.zone_names[0])).replace(tzinfo=None)
+        )
+    else:
+        local = {z: at.astimezone(_zone(z)).replace(tzinfo=None) for z in cand.zone_names}
+        wall = list(map(local.__getitem__, cand.zones))
     # start <= local < end, for every candidate at once.
     live = map(and_, map(le, cand.starts, wall), map(gt, cand.ends, wall))
     if not ctx.member:
         live = map(and_, live, cand.open_to_all)
-    cache = ctx.elig_cache
+    found = _select(cand, ctx)
+    units: dict[_Selection, int] = {}
+    qty = ctx.qty
     elig = ctx.elig
     out: list[_Promo] = []
-    for cp, sig, min_qty, min_value, gross_mode in compress(cand.rows, live):
-        idxs, units = cache.get(sig) or ctx.eligible(sig)
-        if units < min_qty:
+    for cp, sel, min_qty, min_value, gross_mode in compress(cand.rows, live):
+        n = units.get(sel)
+        if n is None:
+            n = units[sel] = sum(map(qty.__getitem__, found[sel]))
+        if n < min_qty:
             continue
         if min_value and ctx.list_value(gross_mode) < min_value:
             continue
-        elig[cp] = idxs
+        elig[cp] = found[sel]
         out.append(cp)
     return out
 
@@ -715,7 +753,7 @@ class _PromoSet:
     under the same list, so compiling and scoping it once per endpoint is enough.
     """
 
-    __slots__ = ("candidates", "compiled", "promos")
+    __slots__ = ("by_endpoint", "by_scope", "compiled", "promos")
 
     def __init__(self, promos: tuple[Promotion, ...]) -> None:
         seen: dict[str, _Promo] = {}
@@ -728,7 +766,10 @@ class _PromoSet:
                 raise ValueError(f"two different definitions of {cp.label}")
         self.promos = promos
         self.compiled = list(seen.values())
-        self.candidates: dict[tuple[str | bool | None, ...], _Candidates] = {}
+        # Endpoint -> candidates, through the scoped promotions: the 600 stores of a region
+        # share one _Candidates, each store costs a dictionary entry.
+        self.by_endpoint: dict[tuple[str | bool | None, ...], _Candidates] = {}
+        self.by_scope: dict[tuple[object, ...], _Candidates] = {}
 
     def for_endpoint(self, ctx: _Ctx) -> _Candidates:
         key = (
@@ -739,19 +780,24 @@ class _PromoSet:
             ctx.forced_zone,
             ctx.ignore_exclusions,
         )
-        hit = self.candidates.get(key)
+        hit = self.by_endpoint.get(key)
         if hit is None:
-            if len(self.candidates) >= _CACHE_MAX:
-                self.candidates.clear()
-            scoped = [
+            if len(self.by_endpoint) >= _CACHE_MAX:
+                self.by_endpoint.clear()
+                self.by_scope.clear()
+            scoped = tuple(
                 cp for cp in self.compiled if _in_scope(cp, ctx.channel, ctx.store_id, ctx.region)
-            ]
-            hit = _Candidates(scoped, ctx)
-            self.candidates[key] = hit
+            )
+            scope_key = (scoped, ctx.store_zone, ctx.forced_zone, ctx.ignore_exclusions)
+            hit = self.by_scope.get(scope_key)
+            if hit is None:
+                hit = self.by_scope[scope_key] = _Candidates(list(scoped), ctx)
+            self.by_endpoint[key] = hit
         return hit
 
 
 _SETS: dict[tuple[int, ...], _PromoSet] = {}
+_SETS_MAX = 64  # promotion lists kept; each keeps its candidates per endpoint
 
 
 def _promo_set(promotions: Iterable[Promotion]) -> _PromoSet:
@@ -762,7 +808,7 @@ def _promo_set(promotions: Iterable[Promotion]) -> _PromoSet:
     if hit is not None and all(map(is_, hit.promos, promos)):
         return hit
     hit = _PromoSet(promos)
-    if len(_SETS) >= _CACHE_MAX:
+    if len(_SETS) >= _SETS_MAX:
         _SETS.clear()
     _SETS[key] = hit
     return hit
@@ -797,9 +843,10 @@ class _State:
         return _State(self.amounts[:], self.ship, self.log[:], self.points[:], self.ran[:])
 
 
-# A step applies one promotion to the state. ``qc`` is the rounding context of the step, or
-# None when the dialect rounds once at the end. Money conversions (rule 7): ``conv`` 0 =
-# same basis, 1 = promotion gross / basket net, 2 = promotion net / basket gross.
+# A step applies one promotion to the state. ``rnd`` is the step's rounding mode (a decimal
+# ROUND_* constant), or None when the dialect rounds once at the end. Money conversions
+# (rule 7): ``conv`` 0 = same basis, 1 = promotion gross / basket net, 2 = promotion net /
+# basket gross.
 # Divisions come last in every formula (cur x factor / qty, not cur / qty x factor): a
 # quotient rounded to 34 digits would otherwise miss an exact half cent by 1e-34 and round
 # the other way.
@@ -822,15 +869,15 @@ def _to_promo(value: Decimal, factor: Decimal, conv: int) -> Decimal:
 
 
 def _percent_lines(
-    cp: _Promo, st: _State, ctx: _Ctx, idxs: Sequence[int], factor: Decimal, qc: str | None
+    cp: _Promo, st: _State, ctx: _Ctx, idxs: Sequence[int], factor: Decimal, rnd: str | None
 ) -> None:
     amounts = st.amounts
     if cp.unit or ctx.unit_all:
-        _percent_units(cp, st, ctx, idxs, factor, qc)
+        _percent_units(cp, st, ctx, idxs, factor, rnd)
         return
     # Line level: d = round(current x factor) never exceeds a whole-cent current (factor <= 1).
     log = st.log
-    if qc is None:
+    if rnd is None:
         for i in idxs:
             cur = amounts[i]
             d = cur * factor
@@ -840,14 +887,14 @@ def _percent_lines(
         return
     for i in idxs:
         cur = amounts[i]
-        d = (cur * factor).quantize(CENT, qc)
+        d = (cur * factor).quantize(CENT, rnd)
         if d:
             amounts[i] = cur - d
             log.append((cp, i, d))
 
 
 def _percent_units(
-    cp: _Promo, st: _State, ctx: _Ctx, idxs: Sequence[int], factor: Decimal, qc: str | None
+    cp: _Promo, st: _State, ctx: _Ctx, idxs: Sequence[int], factor: Decimal, rnd: str | None
 ) -> None:
     amounts = st.amounts
     log = st.log
@@ -858,8 +905,8 @@ def _percent_units(
             continue
         q = qty[i]
         d = cur * factor / q
-        if qc is not None:
-            d = d.quantize(CENT, qc)
+        if rnd is not None:
+            d = d.quantize(CENT, rnd)
         d *= q
         if d > cur:  # a rounded-up unit share times the quantity can overshoot
             d = cur
@@ -875,7 +922,7 @@ def _spread_lines(
     idxs: Sequence[int],
     amount: Decimal,
     weights: list[Decimal] | None,
-    qc: str | None,
+    rnd: str | None,
     bounded: bool = False,
 ) -> None:
     """Spread a promotion-basis amount over lines; ``weights`` None = proportional.
@@ -887,7 +934,7 @@ def _spread_lines(
     conv = ctx.conv_gross if cp.gross_mode else ctx.conv_net
     if conv == 0:
         values = list(map(amounts.__getitem__, idxs))
-        if qc is not None and (weights is None or bounded):
+        if rnd is not None and (weights is None or bounded):
             # Same basis, whole cents, each weight <= its line: a share never exceeds its
             # weight, and a leftover cent only goes to a share with a fraction, which is
             # then below a whole-cent line. No water filling is needed.
@@ -897,9 +944,28 @@ def _spread_lines(
                 return
             if amount > total:
                 amount = total.quantize(CENT, ROUND_DOWN)
-            parts = _largest_remainder(amount, ws, total)
-            for i, cur, d in zip(idxs, values, parts, strict=True):
-                if d:
+            if len(ws) == 1:
+                if amount:
+                    amounts[idxs[0]] = values[0] - amount
+                    log.append((cp, idxs[0], amount))
+                return
+            # _largest_remainder, inlined to write the parts straight to the lines.
+            cents = amount * _HUNDRED
+            floors: list[Decimal] = []
+            remainders: list[Decimal] = []
+            left = cents
+            for w in ws:
+                q, r = divmod(cents * w, total)
+                floors.append(q)
+                remainders.append(r)
+                left -= q
+            if left:
+                order = sorted(range(len(ws)), key=remainders.__getitem__, reverse=True)
+                for k in order[: int(left)]:
+                    floors[k] += _ONE
+            for i, cur, q in zip(idxs, values, floors, strict=True):
+                if q:
+                    d = q * CENT
                     amounts[i] = cur - d
                     log.append((cp, i, d))
             return
@@ -910,32 +976,53 @@ def _spread_lines(
         # To the promotion's basis: x (1 + r) when it is gross (basket net), / when net.
         values = list(map(mul if conv == 1 else truediv, current, factors))
         # Whole-cent parts must fit under the converted amount: floor the caps to the cent.
-        caps = values if qc is None else [v.quantize(CENT, ROUND_DOWN) for v in values]
-        parts = _fill(amount, values if weights is None else weights, caps, qc is None)
+        caps = values if rnd is None else [v.quantize(CENT, ROUND_DOWN) for v in values]
+        parts = _fill(amount, values if weights is None else weights, caps, rnd is None)
         ds = map(truediv if conv == 1 else mul, parts, factors)
-        if qc is not None:
-            ds = [d.quantize(CENT, qc) for d in ds]
+        if rnd is not None:
+            ds = [d.quantize(CENT, rnd) for d in ds]
         ds = list(map(min, ds, current))  # a rounded-up part may not pass the line
         _consume(map(amounts.__setitem__, idxs, map(sub, current, ds)))
         log.extend(compress(zip(repeat(cp), idxs, ds), ds))
         return
-    parts = _fill(amount, values if weights is None else weights, caps, qc is None)
+    parts = _fill(amount, values if weights is None else weights, caps, rnd is None)
     _consume(map(amounts.__setitem__, idxs, map(sub, values, parts)))
     log.extend(compress(zip(repeat(cp), idxs, parts), parts))
 
 
-def _step_percent(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
+def _step_percent(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
     assert cp.factor is not None
-    _percent_lines(cp, st, ctx, ctx.elig[cp], cp.factor, qc)
+    _percent_lines(cp, st, ctx, ctx.elig[cp], cp.factor, rnd)
 
 
-def _step_spread(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
-    assert cp.amount is not None
+def _step_spread(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
+    amount = cp.amount
+    assert amount is not None
     idxs = ctx.elig[cp]
-    _spread_lines(cp, st, ctx, idxs, cp.amount, [_ONE] * len(idxs) if cp.even else None, qc)
+    if not cp.even:
+        _spread_lines(cp, st, ctx, idxs, amount, None, rnd)
+        return
+    if rnd is not None and not (ctx.conv_gross if cp.gross_mode else ctx.conv_net):
+        # Even, same basis, whole cents: equal remainders, so the leftover cents go to the
+        # first lines; when every share fits its line that is the whole computation.
+        amounts = st.amounts
+        values = [amounts[i] for i in idxs]
+        q, r = divmod(amount * _HUNDRED, len(idxs))
+        low = q * CENT
+        high = low + CENT
+        if (high if r else low) <= min(values):
+            log = st.log
+            r = int(r)
+            for k, (i, cur) in enumerate(zip(idxs, values, strict=True)):
+                d = high if k < r else low
+                if d:
+                    amounts[i] = cur - d
+                    log.append((cp, i, d))
+            return
+    _spread_lines(cp, st, ctx, idxs, amount, [_ONE] * len(idxs), rnd)
 
 
-def _step_per_line(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
+def _step_per_line(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
     amount = cp.amount
     assert amount is not None
     amounts = st.amounts
@@ -948,8 +1035,8 @@ def _step_per_line(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
         d = amount
         if conv:
             d = _to_basket(amount, factors[i], conv)
-            if qc is not None:
-                d = d.quantize(CENT, qc)
+            if rnd is not None:
+                d = d.quantize(CENT, rnd)
         if d > cur:
             d = cur
         if d > 0:
@@ -957,7 +1044,7 @@ def _step_per_line(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
             st.log.append((cp, i, d))
 
 
-def _step_fixed(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
+def _step_fixed(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
     price = cp.price
     assert price is not None
     amounts = st.amounts
@@ -974,15 +1061,15 @@ def _step_fixed(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
             d = (cur - at_price) / q
             if d <= 0:
                 continue
-            if qc is not None:
-                d = d.quantize(CENT, qc)
+            if rnd is not None:
+                d = d.quantize(CENT, rnd)
             d *= q
         else:
             d = cur - at_price
             if d <= 0:
                 continue
-            if qc is not None:
-                d = d.quantize(CENT, qc)
+            if rnd is not None:
+                d = d.quantize(CENT, rnd)
         if d > cur:
             d = cur
         if d > 0:
@@ -1015,7 +1102,7 @@ def _take(idxs: Sequence[int], prices: list[Decimal], qty: list[int], need: int,
     return taken
 
 
-def _step_bxgy(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
+def _step_bxgy(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
     idxs = ctx.elig[cp]
     qty = ctx.qty
     amounts = st.amounts
@@ -1031,13 +1118,13 @@ def _step_bxgy(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
         cur = amounts[i]
         if unit:
             d = cur * factor / qty[i]
-            if qc is not None:
-                d = d.quantize(CENT, qc)
+            if rnd is not None:
+                d = d.quantize(CENT, rnd)
             d *= n
         else:
             d = cur * n * factor / qty[i]
-            if qc is not None:
-                d = d.quantize(CENT, qc)
+            if rnd is not None:
+                d = d.quantize(CENT, rnd)
         if d > cur:
             d = cur
         if d > 0:
@@ -1045,7 +1132,7 @@ def _step_bxgy(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
             st.log.append((cp, i, d))
 
 
-def _step_bundle(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
+def _step_bundle(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
     idxs = ctx.elig[cp]
     qty = ctx.qty
     amounts = st.amounts
@@ -1061,7 +1148,7 @@ def _step_bundle(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
         prices = [amounts[i] / qty[i] for i in idxs]
     taken = _take(idxs, prices, qty, occ * cp.quantity, cheapest=False)
     # Each line's taken value, cur x n / q, in the promotion's basis.
-    values = [amounts[i] * n / qty[i] for i, n, _ in taken]
+    values = [amounts[i] if n == qty[i] else amounts[i] * n / qty[i] for i, n, _ in taken]
     if conv:
         values = [
             _to_promo(v, ctx.factors[i], conv) for v, (i, _, _) in zip(values, taken, strict=True)
@@ -1071,13 +1158,13 @@ def _step_bundle(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
     discount = sum(values, _ZERO) - price * occ
     if discount <= 0:
         return
-    if qc is not None:
-        discount = discount.quantize(CENT, qc)
+    if rnd is not None:
+        discount = discount.quantize(CENT, rnd)
     # The taken value of a line never exceeds the line: bounded weights.
-    _spread_lines(cp, st, ctx, [i for i, _, _ in taken], discount, values, qc, bounded=True)
+    _spread_lines(cp, st, ctx, [i for i, _, _ in taken], discount, values, rnd, bounded=True)
 
 
-def _step_tiered(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
+def _step_tiered(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
     idxs = ctx.elig[cp]
     if cp.by_quantity:
         qty = ctx.qty
@@ -1085,21 +1172,24 @@ def _step_tiered(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
     else:
         conv = ctx.conv_gross if cp.gross_mode else ctx.conv_net
         amounts = st.amounts
-        factors = ctx.factors
-        measure = sum([_to_promo(amounts[i], factors[i], conv) for i in idxs], _ZERO)
+        if conv:
+            factors = ctx.factors
+            measure = sum([_to_promo(amounts[i], factors[i], conv) for i in idxs], _ZERO)
+        else:
+            measure = sum(map(amounts.__getitem__, idxs), _ZERO)
     for tier in cp.tiers:  # highest threshold first
         if tier.threshold <= measure:
             if tier.factor is not None:
-                _percent_lines(cp, st, ctx, idxs, tier.factor, qc)
+                _percent_lines(cp, st, ctx, idxs, tier.factor, rnd)
             else:
                 assert tier.amount is not None
-                _spread_lines(cp, st, ctx, idxs, tier.amount, None, qc)
+                _spread_lines(cp, st, ctx, idxs, tier.amount, None, rnd)
             return
 
 
-def _ship_discount(cp: _Promo, st: _State, d: Decimal, qc: str | None) -> None:
-    if qc is not None:
-        d = d.quantize(CENT, qc)
+def _ship_discount(cp: _Promo, st: _State, d: Decimal, rnd: str | None) -> None:
+    if rnd is not None:
+        d = d.quantize(CENT, rnd)
     ship = st.ship
     if d > ship:
         d = ship
@@ -1108,18 +1198,18 @@ def _ship_discount(cp: _Promo, st: _State, d: Decimal, qc: str | None) -> None:
         st.log.append((cp, -1, d))
 
 
-def _ship_percent(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
+def _ship_percent(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
     assert cp.factor is not None
-    _ship_discount(cp, st, st.ship * cp.factor, qc)
+    _ship_discount(cp, st, st.ship * cp.factor, rnd)
 
 
-def _ship_amount(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
+def _ship_amount(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
     assert cp.amount is not None
     conv = ctx.conv_gross if cp.gross_mode else ctx.conv_net
-    _ship_discount(cp, st, _to_basket(cp.amount, ctx.ship_factor, conv), qc)
+    _ship_discount(cp, st, _to_basket(cp.amount, ctx.ship_factor, conv), rnd)
 
 
-def _step_points(cp: _Promo, st: _State, ctx: _Ctx, qc: str | None) -> None:
+def _step_points(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
     st.points.append(cp)
 
 
@@ -1128,24 +1218,51 @@ def _apply_all(promos: list[_Promo], st: _State, ctx: _Ctx) -> None:
     if ctx.round_once:
         for cp in promos:
             cp.step(cp, st, ctx, None)
-    elif ctx.qc_override is not None:
+    elif ctx.rnd_override is not None:
         for cp in promos:
-            cp.step(cp, st, ctx, ctx.qc_override)
+            cp.step(cp, st, ctx, ctx.rnd_override)
     else:
         for cp in promos:
-            cp.step(cp, st, ctx, cp.qc)
+            cp.step(cp, st, ctx, cp.rnd)
 
 
-def _run_class(group: list[_Promo], st: _State, ctx: _Ctx) -> _State:
-    exclusive = [cp for cp in group if cp.stacking == "exclusive_class"]
-    if not exclusive:
-        _apply_all(group, st, ctx)
+class _ClassPlan:
+    """One class's applicable promotions, sorted, split by stacking (rule 3)."""
+
+    __slots__ = ("exclusive", "members", "stack_key", "stackable")
+
+    def __init__(self, members: list[_Promo]) -> None:
+        self.members = members
+        self.exclusive = [cp for cp in members if cp.stacking == "exclusive_class"]
+        self.stackable = [cp for cp in members if cp.stacking != "exclusive_class"]
+        # A stacked set ranks by its lowest member in ties.
+        self.stack_key = min((cp.key for cp in self.stackable), default=_NO_KEY)
+
+
+class _Plan:
+    """How to run a set of applicable promotions: the classes in order, and aside the
+    exclusive_global ones, each to be priced alone."""
+
+    __slots__ = ("classes", "exclusive_global")
+
+    def __init__(self, applicable: list[_Promo], reverse: bool) -> None:
+        ordered = sorted(applicable, key=_reverse_key if reverse else _order_key)
+        groups: tuple[list[_Promo], ...] = ([], [], [])
+        self.exclusive_global: list[_Promo] = []
+        for cp in ordered:
+            if cp.stacking == "exclusive_global":
+                self.exclusive_global.append(cp)
+            else:
+                groups[cp.cls].append(cp)
+        self.classes = [_ClassPlan(group) for group in groups if group]
+
+
+def _run_class(plan: _ClassPlan, st: _State, ctx: _Ctx) -> _State:
+    if not plan.exclusive:
+        _apply_all(plan.members, st, ctx)
         return st
-    stackable = [cp for cp in group if cp.stacking != "exclusive_class"]
-    candidates: list[tuple[list[_Promo], tuple[Any, ...]]] = [
-        (stackable, min((cp.key for cp in stackable), default=_NO_KEY))
-    ]
-    candidates.extend(([cp], cp.key) for cp in exclusive)
+    candidates: list[tuple[list[_Promo], tuple[Any, ...]]] = [(plan.stackable, plan.stack_key)]
+    candidates.extend(([cp], cp.key) for cp in plan.exclusive)
     best = st
     best_rank: tuple[Any, ...] = ()
     start = len(st.log)
@@ -1159,18 +1276,12 @@ def _run_class(group: list[_Promo], st: _State, ctx: _Ctx) -> _State:
     return best
 
 
-def _run(promos: list[_Promo], ctx: _Ctx) -> _State:
-    """Apply promotions already sorted in application order, class by class."""
+def _run(classes: list[_ClassPlan], ctx: _Ctx) -> _State:
+    """Apply the classes' promotions in order, each class from the state the last left."""
     st = _State(ctx.list_amounts[:], ctx.ship, [], [], [])
-    groups: tuple[list[_Promo], ...] = ([], [], [])
-    _consume(map(list.append, map(groups.__getitem__, map(_class_of, promos)), promos))
-    for group in groups:
-        if group:
-            st = _run_class(group, st, ctx)
+    for plan in classes:
+        st = _run_class(plan, st, ctx)
     return st
-
-
-_class_of = attrgetter("cls")
 
 
 # ---------------------------------------------------------------------------- settlement
@@ -1182,29 +1293,29 @@ class _Settled:
     __slots__ = (
         "amounts",
         "applied",
-        "discounts",
+        "line_total",
         "log",
         "points",
         "ship",
-        "ship_discounts",
         "ship_tax",
+        "tax_total",
         "taxes",
         "total",
     )
 
 
 def _round_running(
-    entries: list[tuple[_Promo, Decimal]], qc: str | None
+    entries: list[tuple[_Promo, Decimal]], rnd: str | None
 ) -> list[tuple[_Promo, Decimal]]:
     """round-once-at-end: round the running total once, discounts = its differences."""
-    if qc is None:
-        qc = entries[0][0].qc
+    if rnd is None:
+        rnd = entries[0][0].rnd
     out: list[tuple[_Promo, Decimal]] = []
     running = _ZERO
     before = _ZERO_CENTS
     for cp, d in entries:
         running += d
-        after = running.quantize(CENT, qc)
+        after = running.quantize(CENT, rnd)
         if after != before:
             out.append((cp, after - before))
         before = after
@@ -1219,13 +1330,13 @@ def _settle(st: _State, ctx: _Ctx) -> _Settled:
         ship_entries: list[tuple[_Promo, Decimal]] = []
         for cp, i, d in st.log:
             (per_line[i] if i >= 0 else ship_entries).append((cp, d))
-        qc = ctx.qc_override
-        per_line = [_round_running(e, qc) if e else e for e in per_line]
+        rnd = ctx.rnd_override
+        per_line = [_round_running(e, rnd) if e else e for e in per_line]
         amounts = [
             a - sum([d for _, d in e], _ZERO) for a, e in zip(list_amounts, per_line, strict=True)
         ]
         if ship_entries:
-            ship_entries = _round_running(ship_entries, qc)
+            ship_entries = _round_running(ship_entries, rnd)
         ship = ctx.ship - sum([d for _, d in ship_entries], _ZERO)
         # The rounded discounts, as log entries again (line -1: shipping).
         log = [(cp, i, d) for i, e in enumerate(per_line) for cp, d in e]
@@ -1252,9 +1363,11 @@ def _settle(st: _State, ctx: _Ctx) -> _Settled:
         base = ctx.ship if after_tax else ship
         tax = base - base / ctx.ship_factor if gross else base * ctx.ship_rate
         ship_tax = tax.quantize(CENT, ROUND_HALF_EVEN)
-    total = sum(amounts, _ZERO) + ship
+    line_total = sum(amounts, _ZERO)
+    tax_total = sum(taxes, _ZERO) + ship_tax
+    total = line_total + ship
     if not gross:
-        total += sum(taxes, _ZERO) + ship_tax
+        total += tax_total
     gave = set(map(_first, log))
     points = _ZERO
     if ctx.member:
@@ -1274,8 +1387,14 @@ def _settle(st: _State, ctx: _Ctx) -> _Settled:
     out.taxes = taxes
     out.total = total
     out.points = points
-    out.applied = [cp.label for cp in st.ran if cp in gave]
+    out.line_total = line_total
+    out.tax_total = tax_total
+    ran = st.ran
+    out.applied = list(compress(map(_label, ran), map(gave.__contains__, ran)))
     return out
+
+
+_label = attrgetter("label")
 
 
 # ------------------------------------------------------------------------------- receipt
@@ -1322,40 +1441,52 @@ def _receipt(s: _Settled, ctx: _Ctx, basket: Basket) -> Receipt:
     log = s.log
     # One list per line, and one more at index -1 for the shipping (its log index is -1).
     per_line: list[list[AppliedDiscount]] = [[] for _ in range(ctx.n + 1)]
-    if log:
-        values = [{"promo": cp.id, "version": cp.version, "amount": d} for cp, _, d in log]
-        applied = _trusted_many(AppliedDiscount, values, _DISCOUNT_FIELDS)
-        _consume(map(list.append, map(per_line.__getitem__, map(_second, log)), applied))
+    new, cls = _new, AppliedDiscount
+    for cp, i, d in log:
+        # _trusted inlined: one of these per discount, the bulk of a receipt.
+        obj = new(cls)
+        _set_dict(obj, {"promo": cp.id, "version": cp.version, "amount": d})
+        _set_fields_set(obj, {"promo", "version", "amount"})
+        _set_extra(obj, None)
+        _set_private(obj, None)
+        per_line[i].append(obj)
     ship_discounts = per_line.pop()
     values = [
         {
-            "sku": ln.sku,
+            "sku": sku,
             "quantity": q,
-            "unit_price": ln.unit_price,
+            "unit_price": unit_price,
             "list_amount": list_amount,
             "discounts": discounts,
             "amount": amount,
             "tax": tax,
         }
-        for ln, q, list_amount, discounts, amount, tax in zip(
-            ctx.lines, ctx.qty, ctx.list_amounts, per_line, s.amounts, s.taxes, strict=True
+        for sku, q, unit_price, list_amount, discounts, amount, tax in zip(
+            ctx.skus,
+            ctx.qty,
+            ctx.prices,
+            ctx.list_amounts,
+            per_line,
+            s.amounts,
+            s.taxes,
+            strict=True,
         )
     ]
     receipt_lines = _trusted_many(ReceiptLine, values, _LINE_FIELDS)
     subtotal = sum(ctx.list_amounts, _ZERO)
     # Every discount is a whole step off a line or the shipping, so this is their sum.
-    discount_total = subtotal - sum(s.amounts, _ZERO) + ctx.ship - s.ship
+    discount_total = subtotal - s.line_total + ctx.ship - s.ship
     values = {
         "channel": ctx.channel,
         "store": ctx.store_id,
-        "tax_mode": basket.tax_mode,
+        "tax_mode": ctx.tax_mode,
         "lines": receipt_lines,
         "shipping": s.ship,
         "shipping_discounts": ship_discounts,
         "shipping_tax": s.ship_tax,
         "subtotal": subtotal,
         "discount_total": discount_total,
-        "tax_total": sum(s.taxes, _ZERO) + s.ship_tax,
+        "tax_total": s.tax_total,
         "total": s.total,
         "points": s.points,
         "applied": s.applied,
@@ -1401,18 +1532,15 @@ def price_basket(
     dialect = dialect or REFERENCE
     with localcontext(_ARITH):
         ctx = _Ctx(basket, channel, at, store, dialect)
-        applicable = _applicable(_promo_set(promotions).for_endpoint(ctx), ctx)
-        applicable.sort(key=_reverse_key if dialect.reverse_priority else _order_key)
-        normal = [cp for cp in applicable if cp.stacking != "exclusive_global"]
-        settled = _settle(_run(normal, ctx), ctx)
-        if len(normal) != len(applicable):
-            # rule 3: each exclusive_global alone against the normal result; lowest total
-            # wins, ties to the normal result (0 < 1), then to the lowest key.
-            best_rank: tuple[Any, ...] = (settled.total, 0, ())
-            for cp in applicable:
-                if cp.stacking == "exclusive_global":
-                    alone = _settle(_run([cp], ctx), ctx)
-                    rank = (alone.total, 1, cp.key)
-                    if rank < best_rank:
-                        settled, best_rank = alone, rank
+        candidates = _promo_set(promotions).for_endpoint(ctx)
+        plan = candidates.plan(_applicable(candidates, ctx), dialect.reverse_priority)
+        settled = _settle(_run(plan.classes, ctx), ctx)
+        # rule 3: each exclusive_global alone against the normal result; lowest total
+        # wins, ties to the normal result (0 < 1), then to the lowest key.
+        best_rank: tuple[Any, ...] = (settled.total, 0, ())
+        for cp in plan.exclusive_global:
+            alone = _settle(_run([_ClassPlan([cp])], ctx), ctx)
+            rank = (alone.total, 1, cp.key)
+            if rank < best_rank:
+                settled, best_rank = alone, rank
         return _receipt(settled, ctx, basket)

@@ -203,6 +203,9 @@ def test_receipt_invariants(basket: Basket, promos: list[Promotion], dialect: Di
     assert r.dialects == list(dialect.names)
     assert len(r.applied) == len(set(r.applied))
     assert set(r.applied) <= {f"{p.id}@{p.version}" for p in promos}
+    kw: dict[str, Any] = {"channel": "pos", "at": AT, "store": STORE, "dialect": dialect}
+    applicable = {f"{p.id}@{p.version}" for p in promos if is_applicable(p, basket, **kw)}
+    assert set(r.applied) <= applicable
 
 
 @PROPS
