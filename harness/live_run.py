@@ -22,18 +22,11 @@ from harness.metrics import summarise, to_frame
 from harness.metrics.slo import resolve
 from harness.runner import validity_starts
 from harness.scenario import Scenario, StepSpec
+from harness.service.auth import DEMO_KEY_FOR_ACTION, DEMO_OPERATOR_KEY
 from harness.stack import Stack, fetch_truth, start_stack
 
-ROLE_OF = {
-    "create": "merch-demo-key",
-    "submit": "merch-demo-key",
-    "validate": "merch-demo-key",
-    "approve": "approver-demo-key",
-    "reject": "approver-demo-key",
-    "settle": "finance-demo-key",
-    "reconcile": "finance-demo-key",
-}
-OPERATOR_KEY = "operator-demo-key"
+ROLE_OF = DEMO_KEY_FOR_ACTION
+OPERATOR_KEY = DEMO_OPERATOR_KEY
 HEADLINES = (
     "propagation.overall.t50",
     "propagation.overall.t95",

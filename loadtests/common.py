@@ -29,22 +29,13 @@ from typing import Any
 
 from harness.domain.basket import Basket
 from harness.domain.promotion import Promotion
+from harness.live_run import OPERATOR_KEY, ROLE_OF
 from loadtests.oracle import Endpoint, Oracle, Timeline
 
 CONFIG_ENV = "PROMO_LOAD_CONFIG"
 MAX_LAG = 0.25  # wall seconds behind schedule before slots count as missed
 MAX_MISSED_PER_CALL = 1000
 
-ROLE_OF = {
-    "create": "merch-demo-key",
-    "submit": "merch-demo-key",
-    "validate": "merch-demo-key",
-    "approve": "approver-demo-key",
-    "reject": "approver-demo-key",
-    "settle": "finance-demo-key",
-    "reconcile": "finance-demo-key",
-}
-OPERATOR_KEY = "operator-demo-key"
 CHANNEL_KEYS = {
     "pos": "channel-pos-demo-key",
     "ecommerce": "channel-ecommerce-demo-key",

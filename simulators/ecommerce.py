@@ -13,20 +13,18 @@ zone only serves to label local times.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from harness.domain.dialects import REFERENCE, Dialect
 from simulators.endpoint import EndpointModel
-from simulators.pos import PriceCache
+from simulators.pos import PriceCache, ShelfPricing
 from simulators.profiles import Profile, profile
 
 if TYPE_CHECKING:
-    from harness.domain.basket import Basket, Receipt
+    pass
 
 
-class EcommerceSite(EndpointModel):
+class EcommerceSite(ShelfPricing, EndpointModel):
     """One storefront, an endpoint of channel ``ecommerce`` (asynchronous, webhook acks)."""
 
     ack_via = "push"
@@ -47,22 +45,3 @@ class EcommerceSite(EndpointModel):
         self.timezone = timezone
         self.dialect = dialect if dialect is not None else REFERENCE
         self._prices = PriceCache()
-
-    def price(
-        self, basket: Basket, at_utc: dt.datetime, *, basket_key: Hashable | None = None
-    ) -> Receipt:
-        """What the checkout charges at ``at_utc`` (aware)."""
-
-        def compute() -> Receipt:
-            from harness.domain.pricing import price_basket
-
-            return price_basket(
-                basket,
-                list(self.promotions()),
-                channel="ecommerce",
-                at=at_utc,
-                store=None,
-                dialect=self.dialect,
-            )
-
-        return self._prices.get(basket, at_utc, self, self.timezone, compute, basket_key)

@@ -13,18 +13,16 @@ if it would rather not keep per-request timers, ``activate_due(now)`` before eac
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from harness.domain.dialects import REFERENCE, Dialect
 from simulators.endpoint import EndpointModel, TruthChange
-from simulators.pos import PriceCache
+from simulators.pos import PriceCache, ShelfPricing
 from simulators.profiles import Profile, profile
 
 if TYPE_CHECKING:
-    from harness.domain.basket import Basket, Receipt
+    pass
 
 OfferState = Literal["unknown", "pending", "active", "inactive"]
 
@@ -45,7 +43,7 @@ class PollStatus:
     pending_version: int | None = None
 
 
-class Marketplace(EndpointModel):
+class Marketplace(ShelfPricing, EndpointModel):
     """A marketplace seller account, an endpoint of channel ``marketplace``."""
 
     ack_via = "poll"
@@ -85,22 +83,3 @@ class Marketplace(EndpointModel):
         if newest is not None:
             return PollStatus(promo, "inactive", newest, op, version)
         return PollStatus(promo, "unknown", 0, op, version)
-
-    def price(
-        self, basket: Basket, at_utc: dt.datetime, *, basket_key: Hashable | None = None
-    ) -> Receipt:
-        """What the marketplace listing charges at ``at_utc`` (aware)."""
-
-        def compute() -> Receipt:
-            from harness.domain.pricing import price_basket
-
-            return price_basket(
-                basket,
-                list(self.promotions()),
-                channel="marketplace",
-                at=at_utc,
-                store=None,
-                dialect=self.dialect,
-            )
-
-        return self._prices.get(basket, at_utc, self, self.timezone, compute, basket_key)

@@ -67,7 +67,47 @@ def pos_version(name: str) -> PosVersion:
         raise ValueError(f"unknown POS version {name!r}; known: {known}") from None
 
 
-class PosStore(EndpointModel):
+class ShelfPricing:
+    """Mixin for endpoints that sell: price a basket with the promotion versions applied at
+    this endpoint, in its dialect, at an instant — cached per applied set and per stretch
+    between validity-window edges. Needs ``promotions()``, ``channel``, ``dialect``,
+    ``timezone`` and ``_prices`` (a ``PriceCache``); ``store_context()`` gives the store
+    (None for a channel without one)."""
+
+    def store_context(self) -> object | None:
+        return None
+
+    def price(
+        self, basket: Basket, at_utc: dt.datetime, *, basket_key: Hashable | None = None
+    ) -> Receipt:
+        """What this endpoint charges at ``at_utc`` (aware).
+
+        ``basket_key``: a caller's id for a basket it re-uses, saving the content key.
+        """
+
+        def compute() -> Receipt:
+            from harness.domain.pricing import price_basket
+
+            return price_basket(
+                basket,
+                list(self.promotions()),  # type: ignore[attr-defined]
+                channel=self.channel,  # type: ignore[attr-defined]
+                at=at_utc,
+                store=self.store_context(),  # type: ignore[arg-type]
+                dialect=self.dialect,  # type: ignore[attr-defined]
+            )
+
+        return self._prices.get(  # type: ignore[attr-defined]
+            basket,
+            at_utc,
+            self,
+            self.timezone,
+            compute,
+            basket_key,  # type: ignore[attr-defined]
+        )
+
+
+class PosStore(ShelfPricing, EndpointModel):
     """One store's POS, an endpoint of channel ``pos``."""
 
     def __init__(
@@ -135,28 +175,6 @@ class PosStore(EndpointModel):
 
             self._context = StoreContext(self.id, self.region, self.timezone)
         return self._context
-
-    def price(
-        self, basket: Basket, at_utc: dt.datetime, *, basket_key: Hashable | None = None
-    ) -> Receipt:
-        """What the till charges at ``at_utc`` (aware), cached per applied set and segment.
-
-        ``basket_key``: a caller's id for a basket it re-uses, saving the content key.
-        """
-
-        def compute() -> Receipt:
-            from harness.domain.pricing import price_basket
-
-            return price_basket(
-                basket,
-                list(self.promotions()),
-                channel="pos",
-                at=at_utc,
-                store=self.store_context(),  # type: ignore[arg-type]
-                dialect=self.dialect,
-            )
-
-        return self._prices.get(basket, at_utc, self, self.timezone, compute, basket_key)
 
     def describe(self) -> dict[str, object]:
         """A flat view for inventories and reports."""

@@ -3,7 +3,8 @@ not share the server's interpreter: ``python readload.py URL KEY PROMO SECONDS C
 
 Plain HTTP/1.1 keep-alive over asyncio streams, one request at a time per connection (a
 full client library would cost as much CPU per request as the server and measure the
-client). Prints one JSON line: the wall-clock time of every completed read, and errors.
+client). Prints one JSON line: the wall-clock time of every completed read, the promotion
+state each read saw, in order, and the errors.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ async def main(url: str, key: str, promo: str, seconds: float, concurrency: int)
         f"Host: {host}:{port}\r\nX-API-Key: {key}\r\n\r\n"
     ).encode()
     done: list[float] = []
+    states: list[str] = []
     errors = 0
     end = time.monotonic() + seconds
 
@@ -38,16 +40,17 @@ async def main(url: str, key: str, promo: str, seconds: float, concurrency: int)
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":", 1)[1])
-                await reader.readexactly(length)
+                body = await reader.readexactly(length)
                 if status == 200:
                     done.append(time.time())
+                    states.append(str(json.loads(body).get("state", "")))
                 else:
                     errors += 1
         finally:
             writer.close()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    print(json.dumps({"times": done, "errors": errors}))
+    print(json.dumps({"times": done, "states": states, "errors": errors}))
 
 
 if __name__ == "__main__":

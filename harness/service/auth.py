@@ -126,6 +126,19 @@ def _demo_keys() -> dict[str, Principal]:
 
 DEMO_KEYS: Mapping[str, Principal] = _demo_keys()
 
+# Which demo key may carry out each timeline action (`live` and the load campaigns play
+# scenario timelines through the API with these); the rest need the operator.
+DEMO_KEY_FOR_ACTION: Mapping[str, str] = {
+    "create": "merch-demo-key",
+    "submit": "merch-demo-key",
+    "validate": "merch-demo-key",
+    "approve": "approver-demo-key",
+    "reject": "approver-demo-key",
+    "settle": "finance-demo-key",
+    "reconcile": "finance-demo-key",
+}
+DEMO_OPERATOR_KEY = "operator-demo-key"
+
 
 class TokenBucket:
     """``rate`` tokens a second up to ``burst``; starts full."""

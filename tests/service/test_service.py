@@ -301,7 +301,7 @@ def test_status_reads_answer_throughout_a_600_store_publish(tmp_path: Path) -> N
             wait_for(lambda: _get(viewer, promo, endpoints="false")["state"] == "validated")
         with big.client("approver") as approver:
             approver.post(f"/v1/promotions/{promo}/approve").raise_for_status()
-        load = ["tests.service.read_load", big.url, KEYS["viewer"], promo, "2.5", "32"]
+        load = ["harness.bench.readload", big.url, KEYS["viewer"], promo, "2.5", "32"]
         readers = subprocess.Popen(
             [sys.executable, "-m", *load],
             cwd=ROOT,
