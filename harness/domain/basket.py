@@ -1,7 +1,7 @@
 """Baskets in, receipts out: the value types around the pricing engine.
 
 A basket is what a shopper brings to a till or a checkout; a receipt is what the pricing
-engine (``pricing.py``) or a channel dialect makes of it. Both are pydantic models so that
+engine (``pricing``) or a channel dialect makes of it. Both are pydantic models so that
 basket files and HTTP bodies are validated at the edge, and both are frozen so that a
 priced basket can be cached and shared.
 """

@@ -5,7 +5,7 @@ pydantic v2 model so that files and HTTP bodies are validated at the edge with e
 name the field (``benefit.percent``, ``validity.end``...), and so that
 ``promoharness schema promotion`` can print its JSON Schema.
 
-Semantics that the pricing engine (``pricing.py``) relies on:
+Semantics that the pricing engine (``pricing``) relies on:
 
 * **Validity window** — ``start`` inclusive, ``end`` exclusive, both wall-clock times
   without an offset. With ``store_local`` (the default, as a store-run flash sale "from

@@ -1,7 +1,7 @@
 """Worked examples of the reference pricing semantics, every figure computed by hand.
 
 Each expectation is preceded by the arithmetic that produces it; none was copied from the
-engine's output. Together they pin the rules of ``harness/domain/pricing.py``'s docstring.
+engine's output. Together they pin the rules of ``harness/domain/pricing/``'s docstring.
 """
 
 from __future__ import annotations
