@@ -274,7 +274,10 @@ class SimRuntime:
             and (idle or not plan.needs_capacity)
         ):
             if plan.needs_capacity:
-                a.slot = slots.request()  # granted at once: the endpoint is idle
+                # The endpoint is idle: take a slot directly in the Resource's user list
+                # (what a granted request does) without the request and release events.
+                a.slot = a
+                slots.users.append(a)
             env.timeout(plan.service_time).callbacks.append(a.served_cb(self))
             return
         env.process(self._race(a, slots, deadline))
@@ -284,7 +287,10 @@ class SimRuntime:
         assert plan is not None
         changes = a.model.complete(a.cmd, plan, self.env.now)
         if a.slot is not None:
-            self._slots[a.model.id].release(a.slot)
+            slots = self._slots[a.model.id]
+            slots.users.remove(a.slot)
+            if slots.put_queue:
+                slots._trigger_put(None)  # grant the next waiting request, as a release does
         self._completed(a.model, a.cmd, plan, changes)
         self.env.timeout(a.delay).callbacks.append(a.replied_cb(self))
 
