@@ -69,7 +69,6 @@ def request_of(step: StepSpec, promotions: dict[str, Any]) -> tuple[str, str, An
 class LiveResult:
     summary: dict[str, Any]
     events: pd.DataFrame
-    comparison: pd.DataFrame
     refused: list[str]
 
 
@@ -127,7 +126,7 @@ async def run_live(
         budgets=stack.world.budgets(),
         starts=validity_starts(stack.world),
     )
-    return LiveResult(summary, events, pd.DataFrame(), refused)
+    return LiveResult(summary, events, refused)
 
 
 def sim_vs_live(sim: dict[str, Any], live: dict[str, Any]) -> pd.DataFrame:

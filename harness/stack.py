@@ -46,7 +46,6 @@ class Stack:
     clock: LiveClock
     sim: SimServer
     api: SimServer
-    keys: KeyRing
 
     @property
     def api_url(self) -> str:
@@ -150,7 +149,7 @@ async def start_stack(
         burst=burst,
         poll_seconds=poll_seconds,
     )
-    return Stack(world, runtime, store, clock, sim, api, KeyRing.demo())
+    return Stack(world, runtime, store, clock, sim, api)
 
 
 async def fetch_truth(session: Any, sim_url: str) -> list[Record]:

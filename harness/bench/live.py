@@ -24,7 +24,6 @@ import aiohttp
 from harness.scenario import Scenario, StepSpec, load_scenario
 from simulators.apps import run_sim_server
 
-NO_LATENCY = {"kind": "fixed", "mean": 0.0005}
 READER = Path(__file__).with_name("readload.py")
 
 

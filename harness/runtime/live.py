@@ -36,9 +36,7 @@ from harness.orchestrator.core import Orchestrator, UnknownPromotion
 from harness.orchestrator.events import Ack, DeliveryResult, TimerFired, ValidationResult
 from harness.runtime import codec
 from harness.runtime.store import Store
-
-POLL_SECONDS = 60.0  # how often an asynchronous marketplace is polled (scenario seconds)
-VALIDATION_PATIENCE = 600.0
+from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
 
 
 class LiveClock:

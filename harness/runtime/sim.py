@@ -35,15 +35,12 @@ from harness.orchestrator.events import (
 )
 from harness.runtime.shoppers import ShopperTraffic
 from harness.runtime.timeline import operator_event
+from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
 from harness.runtime.world import OUTAGE_FAULTS, World
 from simulators.endpoint import EndpointModel, Plan, Request
 
 Progress = Callable[[float, float], None]
 
-# How often the orchestrator polls an asynchronous marketplace for offer status.
-MARKETPLACE_POLL_SECONDS = 60.0
-# How long the orchestrator keeps asking a throttled or unavailable ERP to validate.
-VALIDATION_PATIENCE = 600.0
 # One-way network delay between the orchestrator and an endpoint, per channel (s).
 NETWORK_DELAY = {
     "pos": 0.02,
@@ -362,7 +359,7 @@ class SimRuntime:
                 self.feed(Ack(model.id, req.promo, req.version, req.op, detail="webhook"))
         elif model.ack_via == "poll":
             # The orchestrator learns of the activation at its next status poll.
-            wait = MARKETPLACE_POLL_SECONDS - (env.now % MARKETPLACE_POLL_SECONDS)
+            wait = POLL_SECONDS - (env.now % POLL_SECONDS)
             yield env.timeout(wait)
             self.feed(Ack(model.id, req.promo, req.version, req.op, detail="poll"))
 

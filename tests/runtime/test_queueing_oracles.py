@@ -1,5 +1,6 @@
 """The SimPy serving path against queueing theory: Erlang C (M/M/c) and Pollaczek–Khinchine
-(M/D/1). The endpoint, its capacity Resource and ``serve_request`` are the runtime's own."""
+(M/D/1). The endpoint model, its capacity Resource and ``serve_request`` are the runtime's
+own serving code: the path every attempt takes when it has to queue."""
 
 from __future__ import annotations
 
