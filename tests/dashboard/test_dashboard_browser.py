@@ -10,9 +10,8 @@ key. Screenshots go to ``reports/dashboard/``. Without ``/usr/bin/chromium`` (ap
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +20,7 @@ import pytest
 
 from harness.scenario import load_scenario
 from harness.stack import Stack, start_stack
+from tests.service.live_stack import LoopThread
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -38,23 +38,6 @@ SPEED = 5.0
 WAIT_MS = 20_000
 PROMO = "FLASH-1"
 T = TypeVar("T")
-
-
-class LoopThread:
-    """An asyncio loop in a daemon thread; ``run`` executes a coroutine on it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Awaitable[T], timeout: float = 60.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
