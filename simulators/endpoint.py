@@ -36,12 +36,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.domain.eventlog import Record
+from harness.domain.fastinit import fast_init
 from harness.domain.promotion import Promotion
 from simulators.profiles import OutageSchedule, Profile, RandomOutages
 
 AckVia = Literal["reply", "push", "poll"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Request:
     """One delivery attempt as the endpoint receives it (a ``SendDelivery`` on the wire)."""
@@ -68,6 +70,7 @@ class Request:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What one request will meet, decided on arrival.
@@ -95,6 +98,7 @@ class Plan:
     detail: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TruthChange:
     """Ground truth: the endpoint's own state changed. Becomes an event-log record."""
@@ -370,15 +374,20 @@ class EndpointModel:
 
     def truth_record(self, change: TruthChange, t: float) -> Record:
         """The ``applied`` / ``removed`` record for a change returned at ``t``."""
-        return Record(
-            t,
-            change.kind,
-            change.promo,
-            change.version,
-            change.endpoint,
-            self.channel,
-            self.region,
-            detail=change.detail,
+        return Record._make(
+            (
+                t,
+                change.kind,
+                change.promo,
+                change.version,
+                change.endpoint,
+                self.channel,
+                self.region,
+                0,
+                "",
+                0.0,
+                change.detail,
+            )
         )
 
     def outage_records(self) -> list[Record]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.domain.eventlog import Record
+from harness.domain.fastinit import fast_init
 from harness.domain.promotion import Promotion
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendDelivery:
     """Deliver ``op`` (apply a version / revoke it) to one endpoint.
@@ -33,6 +35,7 @@ class SendDelivery:
     payload: Promotion | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StartTimer:
     timer_id: str
@@ -45,6 +48,7 @@ class CancelTimer:
     timer_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WriteRecord:
     record: Record

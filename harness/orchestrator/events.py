@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.domain.fastinit import fast_init
 from harness.domain.promotion import Promotion
 
 DeliveryOp = str  # "apply" | "revoke"
@@ -159,6 +160,7 @@ class ValidationResult:
     reasons: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
     """What came back for one SendDelivery attempt.
@@ -181,6 +183,7 @@ class DeliveryResult:
     detail: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Ack:
     """An asynchronous acknowledgement (webhook, poll result, batch pick-up report)."""

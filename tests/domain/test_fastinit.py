@@ -1,0 +1,89 @@
+"""``fast_init`` keeps every promise of a frozen dataclass while building it faster."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from dataclasses import FrozenInstanceError, dataclass, field, replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.domain.fastinit import fast_init
+from harness.orchestrator.commands import SendDelivery, StartTimer, WriteRecord
+from harness.orchestrator.events import Ack, DeliveryResult
+from simulators.endpoint import Plan, Request, TruthChange
+
+
+@dataclass(frozen=True, slots=True)
+class Plain:
+    a: str
+    b: int = 2
+    c: tuple = ()
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class Fast:
+    a: str
+    b: int = 2
+    c: tuple = ()
+
+
+@given(st.text(), st.integers(), st.tuples(st.integers()))
+def test_same_values_positional_and_keyword(a: str, b: int, c: tuple) -> None:
+    for args, kwargs in (((a, b, c), {}), ((a,), {"c": c, "b": b}), ((), {"a": a})):
+        fast, plain = Fast(*args, **kwargs), Plain(*args, **kwargs)
+        assert (fast.a, fast.b, fast.c) == (plain.a, plain.b, plain.c)
+        assert repr(fast).removeprefix("Fast") == repr(plain).removeprefix("Plain")
+
+
+def test_still_frozen_comparable_hashable_and_picklable() -> None:
+    x = Fast("x", 3)
+    with pytest.raises(FrozenInstanceError):
+        x.a = "y"  # type: ignore[misc]
+    assert x == Fast("x", 3) and x != Fast("x", 4)
+    assert hash(x) == hash(Fast("x", 3))
+    assert replace(x, b=5) == Fast("x", 5)
+    assert pickle.loads(pickle.dumps(x)) == x
+    assert copy.deepcopy(x) == x
+
+
+def test_bad_calls_fail_like_the_generated_init() -> None:
+    with pytest.raises(TypeError):
+        Fast()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Fast("a", 1, (), 4)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Fast("a", d=1)  # type: ignore[call-arg]
+
+
+def test_refuses_what_it_cannot_keep_the_meaning_of() -> None:
+    @dataclass(slots=True)
+    class Mutable:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class Factory:
+        a: list = field(default_factory=list)
+
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            pass
+
+    for cls in (Mutable, Factory, Checked):
+        with pytest.raises(TypeError):
+            fast_init(cls)
+
+
+@pytest.mark.parametrize(
+    "cls", [SendDelivery, StartTimer, WriteRecord, DeliveryResult, Ack, Request, Plan, TruthChange]
+)
+def test_hot_path_types_use_it_and_stay_frozen(cls: type) -> None:
+    assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
+    assert "_set_" in cls.__init__.__code__.co_names[0]
+    assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
