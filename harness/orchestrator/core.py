@@ -83,6 +83,7 @@ __all__ = [
 _PHASE_EVENT = {target: event for event, target in DELIVERY_EVENTS.items()}
 # Operator commands that only move the lifecycle: event class -> event name (= record kind).
 _SIMPLE = {Submit: "submit", Approve: "approve", Settle: "settle", Reconcile: "reconcile"}
+_KNOWN_OUTCOMES = frozenset(OUTCOMES)
 
 
 class UnknownPromotion(LookupError):
@@ -323,7 +324,7 @@ class Orchestrator:
     # --- endpoint events --------------------------------------------------------------------
 
     def _on_result(self, event: DeliveryResult, out: Out) -> None:
-        if event.outcome not in OUTCOMES:
+        if event.outcome not in _KNOWN_OUTCOMES:
             # A driver or adapter bug: refuse it before anything changes.
             raise ValueError(f"outcome: unknown delivery outcome {event.outcome!r}")
         ep = self._endpoints.get(event.endpoint)

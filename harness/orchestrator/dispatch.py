@@ -117,8 +117,9 @@ class Dispatcher:
     def enqueue(self, d: Delivery, out: Out) -> None:
         """Make ``d`` ready to send (callers pump its channel afterwards)."""
         ch = self._channels[d.channel]
-        if self.is_batch(d.endpoint):
-            window = ch.policy.distribution.next_window(out.now, d.endpoint.batch_offset)
+        distribution = ch.policy.distribution
+        if distribution.kind != "push" and distribution.is_batch_for(d.endpoint.realtime):
+            window = distribution.next_window(out.now, d.endpoint.batch_offset)
             if window > out.now:
                 d.state = "held"
                 if window not in ch.windows:
@@ -143,6 +144,9 @@ class Dispatcher:
         """Send what the gates let through, in queue order."""
         ch = self._channels[channel]
         policy, now, queue = ch.policy, out.now, ch.queue
+        if not queue:  # the common case after a result
+            ch.hold = None
+            return
         blocked: str | None = None
         i = 0
         while i < len(queue):
@@ -220,14 +224,20 @@ class Dispatcher:
             out.delivery_record("result", d, outcome=ev.outcome, value=out.now - d.sent_at)
         else:
             out.delivery_record("stale", d, attempt=ev.attempt, outcome=ev.outcome)
-        # A stale answer still tells the truth about the endpoint's health, and while
-        # half-open it may be the probe the breaker is waiting for.
-        self._feed_breaker(ep, ev.outcome, out)
+        gate = self._gates.get(ep.id)
+        if gate is not None:
+            # A stale answer still tells the truth about the endpoint's health, and while
+            # half-open it may be the probe the breaker is waiting for.
+            self._feed_breaker(ep, gate, ev.outcome, out)
         if current:
-            out.touch(d.promo)
+            out.touched[d.promo] = None
             self._settle(d, ch, ev, out)
-        self._wake(ep, out)
-        self.pump(ep.channel, out)
+        if gate is not None and gate.waiting:
+            self._wake(ep, gate, out)
+        if ch.queue:
+            self.pump(ep.channel, out)
+        else:
+            ch.hold = None  # what pump does with an empty queue
 
     def on_ack(self, d: Delivery, out: Out) -> None:
         """An async acknowledgement the core matched to ``d``, the current delivery."""
@@ -305,7 +315,7 @@ class Dispatcher:
             )
         )
         out.delivery_record("send", d, outcome=d.op)
-        out.touch(d.promo)
+        out.touched[d.promo] = None
 
     def _settle(self, d: Delivery, ch: _Channel, ev: DeliveryResult, out: Out) -> None:
         """What the current attempt's outcome does to its delivery."""
@@ -375,10 +385,7 @@ class Dispatcher:
         out.delivery_record("dlq", d, outcome=reason)
         out.emit(DeadLetter(d.delivery_id, ep.id, d.promo, d.version, d.op, d.attempt, reason))
 
-    def _feed_breaker(self, ep: EndpointInfo, outcome: str, out: Out) -> None:
-        gate = self._gates.get(ep.id)
-        if gate is None:
-            return
+    def _feed_breaker(self, ep: EndpointInfo, gate: _Gate, outcome: str, out: Out) -> None:
         breaker = gate.breaker
         if outcome in FAILURE_OUTCOMES_FOR_BREAKER:
             change = breaker.record_failure(out.now)
@@ -394,11 +401,8 @@ class Dispatcher:
                 "breaker", endpoint=ep.id, channel=ep.channel, region=ep.region, outcome=change
             )
 
-    def _wake(self, ep: EndpointInfo, out: Out) -> None:
+    def _wake(self, ep: EndpointInfo, gate: _Gate, out: Out) -> None:
         """After a result, give the deliveries its breaker holds a way out."""
-        gate = self._gates.get(ep.id)
-        if gate is None or not gate.waiting:
-            return
         if gate.breaker.state == "open":
             self._arm_breaker_timer(ep.id, gate, out)
         else:

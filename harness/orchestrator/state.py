@@ -61,6 +61,22 @@ def bucket(state: str) -> str:
     return "dead" if state == "dead_lettered" else "open"
 
 
+_STATES = (
+    "pending",
+    "held",
+    "in_flight",
+    "awaiting_ack",
+    "retry_wait",
+    "acked",
+    "revoked",
+    "dead_lettered",
+    "superseded",
+)
+# op -> state -> the promotion tally's key, built once: a state change on the hot path is
+# then two look-ups, not two calls and two tuples.
+_TALLY_KEYS = {op: {s: (op, bucket(s)) for s in _STATES} for op in ("apply", "revoke")}
+
+
 @dataclass(slots=True, eq=False)
 class Delivery:
     """One delivery (apply or revoke of one version to one endpoint) and its progress.
@@ -73,6 +89,7 @@ class Delivery:
     base_id: str  # delivery_id without the "#rN" replay suffix
     promo: str
     endpoint: EndpointInfo
+    channel: str  # the endpoint's, kept here because the hot path asks for it often
     op: str  # "apply" | "revoke"
     version: int
     previous_delay: float  # last backoff delay (decorrelated jitter grows from it)
@@ -91,25 +108,23 @@ class Delivery:
 
     @state.setter
     def state(self, value: str) -> None:
-        if self.tally is not None:
-            old, new = (self.op, bucket(self._state)), (self.op, bucket(value))
-            if old != new:
-                self.tally[old] -= 1
-                self.tally[new] = self.tally.get(new, 0) + 1
+        tally = self.tally
+        if tally is not None:
+            keys = _TALLY_KEYS[self.op]
+            old, new = keys[self._state], keys[value]
+            if old is not new:
+                tally[old] -= 1
+                tally[new] = tally.get(new, 0) + 1
         self._state = value
 
     def count_in(self, tally: dict[tuple[str, str], int] | None) -> None:
         """Start (a dict) or stop (None) counting this delivery in a promotion's tally."""
+        key = _TALLY_KEYS[self.op][self._state]
         if self.tally is not None:
-            self.tally[(self.op, bucket(self._state))] -= 1
+            self.tally[key] -= 1
         if tally is not None:
-            key = (self.op, bucket(self._state))
             tally[key] = tally.get(key, 0) + 1
         self.tally = tally
-
-    @property
-    def channel(self) -> str:
-        return self.endpoint.channel
 
     @property
     def done_state(self) -> str:
@@ -162,22 +177,25 @@ class Out:
         attempt: int | None = None,
     ) -> None:
         """A delivery-level record: who, which version, which attempt, which delivery."""
-        # Built positionally: this runs several times per delivery on the hot path.
+        # Built from a tuple (``_make`` skips the keyword handling of ``Record(...)``):
+        # this runs several times per delivery on the hot path.
         ep = d.endpoint
         self.commands.append(
             WriteRecord(
-                Record(
-                    self.now,
-                    kind,
-                    d.promo,
-                    d.version,
-                    ep.id,
-                    ep.channel,
-                    ep.region,
-                    d.attempt if attempt is None else attempt,
-                    outcome,
-                    value,
-                    d.delivery_id,
+                Record._make(
+                    (
+                        self.now,
+                        kind,
+                        d.promo,
+                        d.version,
+                        ep.id,
+                        ep.channel,
+                        ep.region,
+                        d.attempt if attempt is None else attempt,
+                        outcome,
+                        value,
+                        d.delivery_id,
+                    )
                 )
             )
         )

@@ -113,17 +113,17 @@ class Targets:
 
     def phase(self, promo: str) -> str:
         """The lifecycle phase the promotion's deliveries put it in (see domain.lifecycle)."""
-        tally = self._tallies[promo]
-        revoked = any(tally.get(("revoke", b), 0) for b in ("done", "dead", "open"))
-        applied = any(tally.get(("apply", b), 0) for b in ("done", "dead", "open"))
-        if tally.get(("revoke", "open"), 0):
+        count = self._tallies[promo].get  # (op, bucket) -> intents; absent or 0 = none
+        if count(("revoke", "open")):
             return "rolling_back"
-        if tally.get(("apply", "open"), 0):
+        if count(("apply", "open")):
             return "publishing"
-        if applied:
-            return "partially_active" if tally.get(("apply", "dead"), 0) else "active"
+        if count(("apply", "dead")):
+            return "partially_active"
+        if count(("apply", "done")):
+            return "active"
         # Nothing anywhere: all taken back, or (vacuously) active after an empty publish.
-        return "rolled_back" if revoked else "active"
+        return "rolled_back" if count(("revoke", "done")) or count(("revoke", "dead")) else "active"
 
     def _covered(self, p: Promotion, scope: TargetScope, op: str) -> list[EndpointInfo]:
         """Endpoints in both the promotion's own scope and the operator's sub-scope.
@@ -155,6 +155,7 @@ class Targets:
             base_id=base,
             promo=promo,
             endpoint=ep,
+            channel=ep.channel,
             op=op,
             version=version,
             previous_delay=self._dispatch.policy(ep.channel).backoff.base,
@@ -170,9 +171,10 @@ class Targets:
     def start(self, created: list[Delivery], out: Out) -> None:
         """Hand new deliveries to the dispatcher, then pump each channel once, in order."""
         channels: dict[str, None] = {}
+        enqueue, touched = self._dispatch.enqueue, out.touched
         for d in created:
-            self._dispatch.enqueue(d, out)
+            enqueue(d, out)
             channels[d.channel] = None
-            out.touch(d.promo)
+            touched[d.promo] = None
         for channel in channels:
             self._dispatch.pump(channel, out)
