@@ -33,6 +33,7 @@ from harness.orchestrator.events import (
     TimerFired,
     ValidationResult,
 )
+from harness.runtime.gcscope import quiet_collector
 from harness.runtime.shoppers import ShopperTraffic
 from harness.runtime.timeline import operator_event
 from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
@@ -52,11 +53,18 @@ NETWORK_DELAY = {
 
 
 class _Attempt:
-    """One delivery attempt in flight through the callback chain of ``SimRuntime._send``."""
+    """One delivery attempt in flight through the callback chain of ``SimRuntime._send``.
 
-    __slots__ = ("cmd", "delay", "model", "plan", "sent", "slot")
+    Its bound methods are the SimPy event callbacks, so a step costs one call and no
+    closure.
+    """
 
-    def __init__(self, cmd: SendDelivery, model: EndpointModel, delay: float, sent: float) -> None:
+    __slots__ = ("cmd", "delay", "model", "plan", "rt", "sent", "slot")
+
+    def __init__(
+        self, rt: SimRuntime, cmd: SendDelivery, model: EndpointModel, delay: float, sent: float
+    ) -> None:
+        self.rt = rt
         self.cmd = cmd
         self.model = model
         self.delay = delay
@@ -64,19 +72,19 @@ class _Attempt:
         self.plan: Plan | None = None
         self.slot: Any = None
 
-    def arrive_cb(self, rt: SimRuntime) -> Callable[[Any], None]:
-        return lambda _event: rt._arrive(self)
+    def arrived(self, _event: Any) -> None:
+        self.rt._arrive(self)
 
-    def served_cb(self, rt: SimRuntime) -> Callable[[Any], None]:
-        return lambda _event: rt._served(self)
+    def served(self, _event: Any) -> None:
+        self.rt._served(self)
 
-    def replied_cb(self, rt: SimRuntime) -> Callable[[Any], None]:
+    def replied(self, _event: Any) -> None:
         plan = self.plan
         assert plan is not None
-        return lambda _event: rt._result(self, plan.outcome, plan.status, plan.retry_after)
+        self.rt._result(self, plan.outcome, plan.status, plan.retry_after)
 
-    def timed_out_cb(self, rt: SimRuntime) -> Callable[[Any], None]:
-        return lambda _event: rt._result(self, "timeout", 0, None)
+    def timed_out(self, _event: Any) -> None:
+        self.rt._result(self, "timeout", 0, None)
 
 
 class SimRuntime:
@@ -91,6 +99,10 @@ class SimRuntime:
         self.progress = progress
         seed = world.seed
         self._models: dict[str, EndpointModel] = world.models
+        # endpoint -> (model, one-way network delay): one look-up per send.
+        self._links = {
+            mid: (m, NETWORK_DELAY.get(m.channel, 0.01)) for mid, m in self._models.items()
+        }
         self._rngs = {mid: random.Random(f"{seed}:{mid}:traffic") for mid in self._models}
         self._slots = {
             mid: simpy.Resource(self.env, capacity=m.profile.capacity)
@@ -138,10 +150,11 @@ class SimRuntime:
             env.process(self._quote(self.shoppers))
         duration = world.scenario.duration
         steps = 100 if self.progress else 1
-        for i in range(1, steps + 1):
-            env.run(until=duration * i / steps)
-            if self.progress:
-                self.progress(env.now, duration)
+        with quiet_collector():
+            for i in range(1, steps + 1):
+                env.run(until=duration * i / steps)
+                if self.progress:
+                    self.progress(env.now, duration)
         return self.records
 
     def _shop(self, shoppers: ShopperTraffic):  # type: ignore[no-untyped-def]
@@ -251,22 +264,23 @@ class SimRuntime:
         process and race its reply against the client's timeout, because the server
         finishes what it started even after the client has gone.
         """
-        model = self._models[cmd.endpoint]
-        attempt = _Attempt(cmd, model, NETWORK_DELAY.get(model.channel, 0.01), self.env.now)
-        self.env.timeout(attempt.delay).callbacks.append(attempt.arrive_cb(self))
+        model, delay = self._links[cmd.endpoint]
+        attempt = _Attempt(self, cmd, model, delay, self.env.now)
+        self.env.timeout(delay).callbacks.append(attempt.arrived)
 
     def _arrive(self, a: _Attempt) -> None:
         env = self.env
+        now = env.now
         model, cmd = a.model, a.cmd
         slots = self._slots[model.id]
-        plan = a.plan = model.plan(cmd, env.now, self._rngs[model.id], queued=len(slots.queue))
+        plan = a.plan = model.plan(cmd, now, self._rngs[model.id], queued=len(slots.queue))
         deadline = a.sent + cmd.timeout
         if plan.hang:
-            env.timeout(max(0.0, deadline - env.now)).callbacks.append(a.timed_out_cb(self))
+            env.timeout(max(0.0, deadline - now)).callbacks.append(a.timed_out)
             return
-        idle = slots.count < slots.capacity and not slots.queue
+        idle = len(slots.users) < slots.capacity and not slots.queue
         if (
-            env.now + plan.service_time + a.delay <= deadline
+            now + plan.service_time + a.delay <= deadline
             and not plan.reply_lost
             and (idle or not plan.needs_capacity)
         ):
@@ -275,7 +289,7 @@ class SimRuntime:
                 # (what a granted request does) without the request and release events.
                 a.slot = a
                 slots.users.append(a)
-            env.timeout(plan.service_time).callbacks.append(a.served_cb(self))
+            env.timeout(plan.service_time).callbacks.append(a.served)
             return
         env.process(self._race(a, slots, deadline))
 
@@ -289,7 +303,7 @@ class SimRuntime:
             if slots.put_queue:
                 slots._trigger_put(None)  # grant the next waiting request, as a release does
         self._completed(a.model, a.cmd, plan, changes)
-        self.env.timeout(a.delay).callbacks.append(a.replied_cb(self))
+        self.env.timeout(a.delay).callbacks.append(a.replied)
 
     def _result(self, a: _Attempt, outcome: str, status: int, retry_after: float | None) -> None:
         cmd = a.cmd
