@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from harness.domain.fastinit import fast_init
 from harness.orchestrator.commands import SendDelivery, StartTimer, WriteRecord
 from harness.orchestrator.events import Ack, DeliveryResult
-from simulators.endpoint import Plan, Request, TruthChange
+from simulators.endpoint import Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ def test_refuses_what_it_cannot_keep_the_meaning_of() -> None:
 
 
 @pytest.mark.parametrize(
-    "cls", [SendDelivery, StartTimer, WriteRecord, DeliveryResult, Ack, Request, Plan, TruthChange]
+    "cls", [SendDelivery, StartTimer, WriteRecord, DeliveryResult, Ack, Request]
 )
 def test_hot_path_types_use_it_and_stay_frozen(cls: type) -> None:
     assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
