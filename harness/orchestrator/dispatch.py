@@ -143,44 +143,51 @@ class Dispatcher:
     def pump(self, channel: str, out: Out) -> None:
         """Send what the gates let through, in queue order."""
         ch = self._channels[channel]
-        policy, now, queue = ch.policy, out.now, ch.queue
+        queue = ch.queue
         if not queue:  # the common case after a result
             ch.hold = None
             return
+        now, limit, bucket, in_flight = out.now, ch.policy.concurrency, ch.bucket, ch.in_flight
+        paused, gates = self._paused, self._gates
+        kept: list[Delivery] = []  # paused deliveries keep their place in the queue
         blocked: str | None = None
-        i = 0
-        while i < len(queue):
+        # One pass and one rebuild of the queue at the end, rather than a delete per send.
+        i, n = 0, len(queue)
+        while i < n:
             d = queue[i]
             if d.state not in _QUEUED:
-                del queue[i]
+                i += 1  # superseded or sent by another way since: dropped
                 continue
-            if (d.promo, channel) in self._paused:
+            if paused and (d.promo, channel) in paused:
+                kept.append(d)
                 i += 1
                 continue
-            if policy.concurrency is not None and len(ch.in_flight) >= policy.concurrency:
+            if limit is not None and len(in_flight) >= limit:
                 blocked = "concurrency"
                 break
-            if ch.bucket is not None and ch.bucket.next_free(now) > now:
+            if bucket is not None and bucket.next_free(now) > now:
                 blocked = "rate"
                 self._arm_rate_timer(channel, ch, out)
                 break
-            gate = self._gates.get(d.endpoint.id)
+            i += 1
+            gate = gates.get(d.endpoint.id)
             # Asked last: while half-open, a True reserves the probe, so the send must follow.
             if gate is not None and not self._breaker_allows(d.endpoint, gate, out):
-                del queue[i]
                 d.state = "held"
                 gate.waiting.append(d)
                 self._arm_breaker_timer(d.endpoint.id, gate, out)
                 continue
-            if ch.bucket is not None:
-                ch.bucket.try_acquire(now)
-            del queue[i]
+            if bucket is not None:
+                bucket.try_acquire(now)
             self._send(d, ch, out)
         if blocked is None:
             ch.hold = None
         elif ch.hold != blocked:
             ch.hold = blocked
             out.delivery_record("throttle", queue[i], outcome=blocked)
+        if kept or i < n:
+            kept.extend(queue[i:])
+        ch.queue = kept
 
     # --- pause ------------------------------------------------------------------------------
 
@@ -300,18 +307,19 @@ class Dispatcher:
         d.sent_at = out.now
         ch.in_flight[(d.delivery_id, d.attempt)] = d
         self._sent.add((d.promo, d.endpoint.id))
-        out.emit(
+        # Positional, in field order (the idempotency key is the delivery id): hot path.
+        out.commands.append(
             SendDelivery(
-                delivery_id=d.delivery_id,
-                endpoint=d.endpoint.id,
-                channel=d.channel,
-                op=d.op,
-                promo=d.promo,
-                version=d.version,
-                attempt=d.attempt,
-                idempotency_key=d.delivery_id,
-                timeout=ch.policy.timeout,
-                payload=self._payload(d.promo, d.version) if d.op == "apply" else None,
+                d.delivery_id,
+                d.endpoint.id,
+                d.channel,
+                d.op,
+                d.promo,
+                d.version,
+                d.attempt,
+                d.delivery_id,
+                ch.policy.timeout,
+                self._payload(d.promo, d.version) if d.op == "apply" else None,
             )
         )
         out.delivery_record("send", d, outcome=d.op)

@@ -177,12 +177,13 @@ class Out:
         attempt: int | None = None,
     ) -> None:
         """A delivery-level record: who, which version, which attempt, which delivery."""
-        # Built from a tuple (``_make`` skips the keyword handling of ``Record(...)``):
-        # this runs several times per delivery on the hot path.
+        # All eleven fields in order, built as a tuple (no keyword handling, no call to
+        # ``_make``): this runs several times per delivery on the hot path.
         ep = d.endpoint
         self.commands.append(
             WriteRecord(
-                Record._make(
+                tuple.__new__(
+                    Record,
                     (
                         self.now,
                         kind,
@@ -195,7 +196,7 @@ class Out:
                         outcome,
                         value,
                         d.delivery_id,
-                    )
+                    ),
                 )
             )
         )

@@ -150,15 +150,15 @@ class Targets:
         self, promo: str, ep: EndpointInfo, op: str, version: int, replay: int = 0
     ) -> Delivery:
         base = f"{promo}:{version}:{ep.id}:{op}"
-        d = Delivery(
-            delivery_id=f"{base}#r{replay}" if replay else base,
-            base_id=base,
-            promo=promo,
-            endpoint=ep,
-            channel=ep.channel,
-            op=op,
-            version=version,
-            previous_delay=self._dispatch.policy(ep.channel).backoff.base,
+        d = Delivery(  # positional, in field order: one per endpoint per publish
+            f"{base}#r{replay}" if replay else base,
+            base,
+            promo,
+            ep,
+            ep.channel,
+            op,
+            version,
+            self._dispatch.policy(ep.channel).backoff.base,
         )
         intents = self._intents[promo]
         previous = intents.get(ep.id)
