@@ -59,7 +59,7 @@ class _Attempt:
     closure.
     """
 
-    __slots__ = ("cmd", "delay", "model", "plan", "rt", "sent", "slot")
+    __slots__ = ("cmd", "delay", "holds_slot", "model", "plan", "rt", "sent")
 
     def __init__(
         self, rt: SimRuntime, cmd: SendDelivery, model: EndpointModel, delay: float, sent: float
@@ -70,7 +70,9 @@ class _Attempt:
         self.delay = delay
         self.sent = sent
         self.plan: Plan | None = None
-        self.slot: Any = None
+        # Whether it sits in its endpoint Resource's user list. A flag, not a reference to
+        # itself: a self-reference would make every attempt cyclic garbage.
+        self.holds_slot = False
 
     def arrived(self, _event: Any) -> None:
         self.rt._arrive(self)
@@ -287,7 +289,7 @@ class SimRuntime:
             if plan.needs_capacity:
                 # The endpoint is idle: take a slot directly in the Resource's user list
                 # (what a granted request does) without the request and release events.
-                a.slot = a
+                a.holds_slot = True
                 slots.users.append(a)
             env.timeout(plan.service_time).callbacks.append(a.served)
             return
@@ -297,9 +299,9 @@ class SimRuntime:
         plan = a.plan
         assert plan is not None
         changes = a.model.complete(a.cmd, plan, self.env.now)
-        if a.slot is not None:
+        if a.holds_slot:
             slots = self._slots[a.model.id]
-            slots.users.remove(a.slot)
+            slots.users.remove(a)
             if slots.put_queue:
                 slots._trigger_put(None)  # grant the next waiting request, as a release does
         self._completed(a.model, a.cmd, plan, changes)
