@@ -32,7 +32,9 @@ def fast_init(cls: type[T]) -> type[T]:
     for f in fields(cls):
         if not f.init or f.kw_only or f.default_factory is not MISSING:
             raise TypeError(f"{cls.__name__}.{f.name}: fast_init takes plain fields only")
-        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        # The slot's member descriptor, wherever in the hierarchy the field was declared.
+        slot = next(k.__dict__[f.name] for k in cls.__mro__ if f.name in k.__dict__)
+        namespace[f"_set_{f.name}"] = slot.__set__
         if f.default is MISSING:
             signature.append(f.name)
         else:

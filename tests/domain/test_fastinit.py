@@ -50,6 +50,17 @@ def test_still_frozen_comparable_hashable_and_picklable() -> None:
     assert copy.deepcopy(x) == x
 
 
+def test_inherited_fields_are_set_too() -> None:
+    @fast_init
+    @dataclass(frozen=True, slots=True)
+    class Child(Plain):
+        d: str = "d"
+
+    child = Child("a", 1, (2,), "e")
+    assert (child.a, child.b, child.c, child.d) == ("a", 1, (2,), "e")
+    assert Child("a") == Child("a", 2, (), "d")
+
+
 def test_bad_calls_fail_like_the_generated_init() -> None:
     with pytest.raises(TypeError):
         Fast()  # type: ignore[call-arg]
