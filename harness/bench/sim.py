@@ -3,7 +3,7 @@
 Three figures, each against the issue's target:
 
 * the default scenario (weekend-private-label: 600 stores, every channel, faults on,
-  shoppers) end to end — wall seconds (target < 3 s);
+  shoppers) end to end — wall seconds, best of 3 (target < 3 s);
 * simulated deliveries per second through the whole runtime (orchestrator decisions,
   endpoint models, records) against a bare SimPy loop of the same shape — arrival,
   resource request, service timeout, release — measured now, on this machine (target
@@ -122,15 +122,22 @@ def delivery_throughput(waves: int = DELIVERY_PROMOTIONS, repeats: int = 5) -> d
     }
 
 
-def scenario_wall(name: str) -> dict[str, Any]:
+def scenario_wall(name: str, repeats: int = 1) -> dict[str, Any]:
+    """One library scenario end to end (simulation and figures): the best wall time of
+    ``repeats`` runs, so that a burst of load from elsewhere on the machine is not
+    counted as ours; peak memory is the process's."""
     scenario = load_scenario(name)
-    began = time.perf_counter()
-    result = simulate(scenario)
-    wall = time.perf_counter() - began
+    wall = float("inf")
+    for _ in range(repeats):
+        gc.collect()
+        began = time.perf_counter()
+        result = simulate(scenario)
+        wall = min(wall, time.perf_counter() - began)
     kinds = result.events["kind"]
     return {
         "scenario": name,
         "wall_s": wall,
+        "runs": repeats,
         "events": len(result.events),
         "sales": int((kinds == "sale").sum()),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

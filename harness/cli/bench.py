@@ -47,10 +47,11 @@ def bench_sim(
     def verdict(ok: bool) -> str:
         return "[green]OK[/green]" if ok else "[red]MISSED[/red]"
 
-    wk = scenario_wall("weekend-private-label")
+    wk = scenario_wall("weekend-private-label", repeats=3)
     console.print(
-        f"weekend-private-label: {wk['wall_s']:.2f} s wall for {wk['events']:,} events "
-        f"({wk['sales']:,} sales)   target < 3 s   {verdict(wk['wall_s'] < 3)}"
+        f"weekend-private-label: {wk['wall_s']:.2f} s wall (best of {wk['runs']}) for "
+        f"{wk['events']:,} events ({wk['sales']:,} sales)   target < 3 s   "
+        f"{verdict(wk['wall_s'] < 3)}"
     )
     fan = delivery_throughput(repeats=repeats)
     console.print(
