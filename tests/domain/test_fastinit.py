@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
-from dataclasses import FrozenInstanceError, dataclass, field, replace
+from dataclasses import FrozenInstanceError, InitVar, dataclass, field, replace
 
 import pytest
 from hypothesis import given
@@ -86,9 +86,22 @@ def test_refuses_what_it_cannot_keep_the_meaning_of() -> None:
         def __post_init__(self) -> None:
             pass
 
-    for cls in (Mutable, Factory, Checked):
+    @dataclass(frozen=True, slots=True, init=False)
+    class OwnInit:
+        a: int
+
+        def __init__(self, a: int) -> None:
+            object.__setattr__(self, "a", 2 * a)
+
+    @dataclass(frozen=True, slots=True)
+    class InitOnly:
+        a: int
+        scale: InitVar[int] = 1
+
+    for cls in (Mutable, Factory, Checked, OwnInit, InitOnly):
         with pytest.raises(TypeError):
             fast_init(cls)
+    assert OwnInit(3).a == 6  # left as it was
 
 
 @pytest.mark.parametrize(
@@ -96,5 +109,6 @@ def test_refuses_what_it_cannot_keep_the_meaning_of() -> None:
 )
 def test_hot_path_types_use_it_and_stay_frozen(cls: type) -> None:
     assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
+    assert cls.__init__.__module__ == cls.__module__
     assert "_set_" in cls.__init__.__code__.co_names[0]
     assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
