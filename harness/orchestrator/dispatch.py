@@ -185,9 +185,11 @@ class Dispatcher:
         elif ch.hold != blocked:
             ch.hold = blocked
             out.delivery_record("throttle", queue[i], outcome=blocked)
-        if kept or i < n:
+        # The loop never re-enters the queue (a send only emits a command), so the rest of
+        # it is exactly queue[i:]; nothing taken from the front means nothing to rebuild.
+        if i or kept:
             kept.extend(queue[i:])
-        ch.queue = kept
+            ch.queue = kept
 
     # --- pause ------------------------------------------------------------------------------
 

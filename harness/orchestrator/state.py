@@ -72,9 +72,13 @@ _STATES = (
     "dead_lettered",
     "superseded",
 )
-# op -> state -> the promotion tally's key, built once: a state change on the hot path is
-# then two look-ups, not two calls and two tuples.
-_TALLY_KEYS = {op: {s: (op, bucket(s)) for s in _STATES} for op in ("apply", "revoke")}
+# op -> state -> the promotion tally's key, built once and shared by the states of one
+# bucket: a state change on the hot path is then two look-ups and, within a bucket
+# (pending -> in_flight), an identity test instead of two calls and two tuples.
+_BUCKET_KEYS = {(op, b): (op, b) for op in ("apply", "revoke") for b in ("done", "dead", "open")}
+_TALLY_KEYS = {
+    op: {s: _BUCKET_KEYS[(op, bucket(s))] for s in _STATES} for op in ("apply", "revoke")
+}
 
 
 @dataclass(slots=True, eq=False)
