@@ -10,7 +10,9 @@ time of a 600-store fan-out (``promoharness bench sim``).
 For the run's length the youngest generation is collected every ``YOUNG_THRESHOLD``
 allocations instead; the older generations keep their ratios, so reference cycles are
 still found, only in fewer, larger passes. Nothing is frozen or switched off, and the
-threshold is restored when the outermost run ends, whatever way it ends.
+threshold is restored when the outermost run ends, whatever way it ends. The setting is
+the process's: a thread running beside a run sees it too (nothing here runs simulations
+in threads), and a threshold changed during a run is put back at its end.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def quiet_collector() -> Iterator[None]:
     with _lock:
         if _depth == 0:
             _saved = gc.get_threshold()
-            gc.set_threshold(max(YOUNG_THRESHOLD, _saved[0]), *_saved[1:])
+            if _saved[0]:  # 0 means automatic collection is off: leave it off
+                gc.set_threshold(max(YOUNG_THRESHOLD, _saved[0]), *_saved[1:])
         _depth += 1
     try:
         yield

@@ -48,3 +48,14 @@ def test_cycles_are_still_collected_during_a_run(default_threshold: None) -> Non
         keep = [[] for _ in range(3 * YOUNG_THRESHOLD)]
         assert alive() is None
         assert len(keep) == 3 * YOUNG_THRESHOLD
+
+
+def test_automatic_collection_left_off_when_it_was_off() -> None:
+    saved = gc.get_threshold()
+    gc.set_threshold(0)
+    try:
+        with quiet_collector():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*saved)
