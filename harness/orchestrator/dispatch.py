@@ -214,7 +214,7 @@ class Dispatcher:
         ch = self._channels[ep.channel]
         key = (ev.delivery_id, ev.attempt)
         d = ch.in_flight.get(key)
-        if d is None or (d.promo, d.version, d.op) != (ev.promo, ev.version, ev.op):
+        if d is None or d.promo != ev.promo or d.version != ev.version or d.op != ev.op:
             out.record(
                 "stale",
                 promo=ev.promo,

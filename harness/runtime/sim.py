@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import simpy
 
@@ -52,6 +52,15 @@ NETWORK_DELAY = {
 }
 
 
+class _Link(NamedTuple):
+    """An endpoint as the runtime reaches it: model, one-way delay, capacity, random draws."""
+
+    model: EndpointModel
+    delay: float
+    slots: simpy.Resource
+    rng: random.Random
+
+
 class _Attempt:
     """One delivery attempt in flight through the callback chain of ``SimRuntime._send``.
 
@@ -59,15 +68,12 @@ class _Attempt:
     closure.
     """
 
-    __slots__ = ("cmd", "delay", "holds_slot", "model", "plan", "rt", "sent")
+    __slots__ = ("cmd", "holds_slot", "link", "plan", "rt", "sent")
 
-    def __init__(
-        self, rt: SimRuntime, cmd: SendDelivery, model: EndpointModel, delay: float, sent: float
-    ) -> None:
+    def __init__(self, rt: SimRuntime, cmd: SendDelivery, link: _Link, sent: float) -> None:
         self.rt = rt
         self.cmd = cmd
-        self.model = model
-        self.delay = delay
+        self.link = link
         self.sent = sent
         self.plan: Plan | None = None
         # Whether it sits in its endpoint Resource's user list. A flag, not a reference to
@@ -101,13 +107,14 @@ class SimRuntime:
         self.progress = progress
         seed = world.seed
         self._models: dict[str, EndpointModel] = world.models
-        # endpoint -> (model, one-way network delay): one look-up per send.
-        self._links = {
-            mid: (m, NETWORK_DELAY.get(m.channel, 0.01)) for mid, m in self._models.items()
-        }
         self._rngs = {mid: random.Random(f"{seed}:{mid}:traffic") for mid in self._models}
         self._slots = {
             mid: simpy.Resource(self.env, capacity=m.profile.capacity)
+            for mid, m in self._models.items()
+        }
+        # endpoint -> what an attempt there needs, found with one look-up per send.
+        self._links = {
+            mid: _Link(m, NETWORK_DELAY.get(m.channel, 0.01), self._slots[mid], self._rngs[mid])
             for mid, m in self._models.items()
         }
         self._timers: dict[str, object] = {}
@@ -266,23 +273,24 @@ class SimRuntime:
         process and race its reply against the client's timeout, because the server
         finishes what it started even after the client has gone.
         """
-        model, delay = self._links[cmd.endpoint]
-        attempt = _Attempt(self, cmd, model, delay, self.env.now)
-        self.env.timeout(delay).callbacks.append(attempt.arrived)
+        link = self._links[cmd.endpoint]
+        env = self.env
+        attempt = _Attempt(self, cmd, link, env.now)
+        env.timeout(link.delay).callbacks.append(attempt.arrived)
 
     def _arrive(self, a: _Attempt) -> None:
         env = self.env
         now = env.now
-        model, cmd = a.model, a.cmd
-        slots = self._slots[model.id]
-        plan = a.plan = model.plan(cmd, now, self._rngs[model.id], queued=len(slots.queue))
+        cmd = a.cmd
+        model, delay, slots, rng = a.link
+        plan = a.plan = model.plan(cmd, now, rng, queued=len(slots.queue))
         deadline = a.sent + cmd.timeout
         if plan.hang:
             env.timeout(max(0.0, deadline - now)).callbacks.append(a.timed_out)
             return
         idle = len(slots.users) < slots.capacity and not slots.queue
         if (
-            now + plan.service_time + a.delay <= deadline
+            now + plan.service_time + delay <= deadline
             and not plan.reply_lost
             and (idle or not plan.needs_capacity)
         ):
@@ -298,14 +306,14 @@ class SimRuntime:
     def _served(self, a: _Attempt) -> None:
         plan = a.plan
         assert plan is not None
-        changes = a.model.complete(a.cmd, plan, self.env.now)
+        model, delay, slots, _rng = a.link
+        changes = model.complete(a.cmd, plan, self.env.now)
         if a.holds_slot:
-            slots = self._slots[a.model.id]
             slots.users.remove(a)
             if slots.put_queue:
                 slots._trigger_put(None)  # grant the next waiting request, as a release does
-        self._completed(a.model, a.cmd, plan, changes)
-        self.env.timeout(a.delay).callbacks.append(a.replied)
+        self._completed(model, a.cmd, plan, changes)
+        self.env.timeout(delay).callbacks.append(a.replied)
 
     def _result(self, a: _Attempt, outcome: str, status: int, retry_after: float | None) -> None:
         cmd = a.cmd
@@ -328,7 +336,7 @@ class SimRuntime:
         plan = a.plan
         assert plan is not None
         reply = env.event()
-        env.process(self._serve(a.model, slots, a.cmd, plan, a.delay, reply))
+        env.process(self._serve(a.link.model, slots, a.cmd, plan, a.link.delay, reply))
         yield reply | env.timeout(max(0.0, deadline - env.now))
         if reply.triggered:
             self._result(a, plan.outcome, plan.status, plan.retry_after)
