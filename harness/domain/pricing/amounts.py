@@ -47,6 +47,18 @@ class _State:
     def copy(self) -> _State:
         return _State(self.amounts[:], self.ship, self.log[:], self.points[:], self.ran[:])
 
+    def discount(self, cp: _Promo, i: int, d: Decimal) -> None:
+        """Take ``d`` off line ``i`` for ``cp``, at most what the line has left, and log it.
+
+        Capped because a rounded-up share (times its quantity) can overshoot the line.
+        """
+        cur = self.amounts[i]
+        if d > cur:
+            d = cur
+        if d > 0:
+            self.amounts[i] = cur - d
+            self.log.append((cp, i, d))
+
 
 # A step applies one promotion to the state. ``rnd`` is the step's rounding mode (a decimal
 # ROUND_* constant), or None when the dialect rounds once at the end. Money conversions
@@ -102,7 +114,6 @@ def _percent_units(
     cp: _Promo, st: _State, ctx: _Ctx, idxs: Sequence[int], factor: Decimal, rnd: str | None
 ) -> None:
     amounts = st.amounts
-    log = st.log
     qty = ctx.qty
     for i in idxs:
         cur = amounts[i]
@@ -112,12 +123,7 @@ def _percent_units(
         d = cur * factor / q
         if rnd is not None:
             d = d.quantize(CENT, rnd)
-        d *= q
-        if d > cur:  # a rounded-up unit share times the quantity can overshoot
-            d = cur
-        if d > 0:
-            amounts[i] = cur - d
-            log.append((cp, i, d))
+        st.discount(cp, i, d * q)
 
 
 def _spread_lines(

@@ -71,11 +71,7 @@ def _step_per_line(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
             d = _to_basket(amount, factors[i], conv)
             if rnd is not None:
                 d = d.quantize(CENT, rnd)
-        if d > cur:
-            d = cur
-        if d > 0:
-            amounts[i] = cur - d
-            st.log.append((cp, i, d))
+        st.discount(cp, i, d)
 
 
 def _step_fixed(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
@@ -104,11 +100,7 @@ def _step_fixed(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
                 continue
             if rnd is not None:
                 d = d.quantize(CENT, rnd)
-        if d > cur:
-            d = cur
-        if d > 0:
-            amounts[i] = cur - d
-            st.log.append((cp, i, d))
+        st.discount(cp, i, d)
 
 
 def _occurrences(units: int, size: int, cap: int | None) -> int:
@@ -159,11 +151,7 @@ def _step_bxgy(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
             d = cur * n * factor / qty[i]
             if rnd is not None:
                 d = d.quantize(CENT, rnd)
-        if d > cur:
-            d = cur
-        if d > 0:
-            amounts[i] = cur - d
-            st.log.append((cp, i, d))
+        st.discount(cp, i, d)
 
 
 def _step_bundle(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
