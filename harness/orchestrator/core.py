@@ -329,15 +329,7 @@ class Orchestrator:
             raise ValueError(f"outcome: unknown delivery outcome {event.outcome!r}")
         ep = self._endpoints.get(event.endpoint)
         if ep is None:
-            out.record(
-                "stale",
-                promo=event.promo,
-                version=event.version,
-                endpoint=event.endpoint,
-                attempt=event.attempt,
-                outcome=event.outcome,
-                detail=event.delivery_id,
-            )
+            out.stale_result(event, None)
             return
         self._dispatch.on_result(event, ep, out)
 

@@ -215,17 +215,7 @@ class Dispatcher:
         key = (ev.delivery_id, ev.attempt)
         d = ch.in_flight.get(key)
         if d is None or d.promo != ev.promo or d.version != ev.version or d.op != ev.op:
-            out.record(
-                "stale",
-                promo=ev.promo,
-                version=ev.version,
-                endpoint=ep.id,
-                channel=ep.channel,
-                region=ep.region,
-                attempt=ev.attempt,
-                outcome=ev.outcome,
-                detail=ev.delivery_id,
-            )
+            out.stale_result(ev, ep)
             return
         del ch.in_flight[key]
         current = d.state == "in_flight" and d.attempt == ev.attempt

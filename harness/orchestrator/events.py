@@ -9,9 +9,13 @@ A driver (SimPy or asyncio) builds these and calls ``Orchestrator.handle(event, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from harness.domain.fastinit import fast_init
 from harness.domain.promotion import Promotion
+
+if TYPE_CHECKING:
+    from harness.orchestrator.commands import SendDelivery
 
 DeliveryOp = str  # "apply" | "revoke"
 
@@ -181,6 +185,23 @@ class DeliveryResult:
     status: int = 0
     retry_after: float | None = None
     detail: str = ""
+
+    @classmethod
+    def answering(
+        cls, send: SendDelivery, outcome: str, status: int = 0, retry_after: float | None = None
+    ) -> DeliveryResult:
+        """The result of the attempt ``send`` made, as a driver reports it."""
+        return cls(
+            send.delivery_id,
+            send.endpoint,
+            send.promo,
+            send.version,
+            send.op,
+            send.attempt,
+            outcome,
+            status,
+            retry_after,
+        )
 
 
 @fast_init

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from harness.domain.eventlog import Record
 from harness.orchestrator.commands import Command, WriteRecord
-from harness.orchestrator.events import TargetScope
+from harness.orchestrator.events import DeliveryResult, TargetScope
 
 __all__ = [
     "DONE_STATES",
@@ -203,6 +203,20 @@ class Out:
                     ),
                 )
             )
+        )
+
+    def stale_result(self, ev: DeliveryResult, ep: EndpointInfo | None) -> None:
+        """A result about no delivery in flight (or an unknown endpoint): kept, ignored."""
+        self.record(
+            "stale",
+            promo=ev.promo,
+            version=ev.version,
+            endpoint=ev.endpoint,
+            channel=ep.channel if ep else "",
+            region=ep.region if ep else "",
+            attempt=ev.attempt,
+            outcome=ev.outcome,
+            detail=ev.delivery_id,
         )
 
     def touch(self, promo: str) -> None:

@@ -287,19 +287,7 @@ class LiveRuntime:
         except (aiohttp.ClientError, json.JSONDecodeError, ValueError):
             outcome = "unavailable"
         self.counters["results"] += 1
-        self.handle(
-            DeliveryResult(
-                cmd.delivery_id,
-                cmd.endpoint,
-                cmd.promo,
-                cmd.version,
-                cmd.op,
-                cmd.attempt,
-                outcome,
-                status,
-                retry_after,
-            )
-        )
+        self.handle(DeliveryResult.answering(cmd, outcome, status, retry_after))
         if outcome == "accepted" and cmd.endpoint in self.endpoints.polled:
             self._spawn(self._poll(cmd))
 

@@ -316,20 +316,7 @@ class SimRuntime:
         self.env.timeout(delay).callbacks.append(a.replied)
 
     def _result(self, a: _Attempt, outcome: str, status: int, retry_after: float | None) -> None:
-        cmd = a.cmd
-        self.feed(
-            DeliveryResult(
-                cmd.delivery_id,
-                cmd.endpoint,
-                cmd.promo,
-                cmd.version,
-                cmd.op,
-                cmd.attempt,
-                outcome,
-                status,
-                retry_after,
-            )
-        )
+        self.feed(DeliveryResult.answering(a.cmd, outcome, status, retry_after))
 
     def _race(self, a: _Attempt, slots: simpy.Resource, deadline: float):  # type: ignore[no-untyped-def]
         env = self.env
