@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness.metrics import summarise, to_frame
 from harness.metrics.slo import resolve
+from harness.metrics.summary import HEADLINE_FIGURES
 from harness.runner import validity_starts
 from harness.scenario import Scenario, StepSpec
 from harness.service.auth import DEMO_KEY_FOR_ACTION, DEMO_OPERATOR_KEY
@@ -27,16 +28,6 @@ from harness.stack import Stack, fetch_truth, start_stack
 
 ROLE_OF = DEMO_KEY_FOR_ACTION
 OPERATOR_KEY = DEMO_OPERATOR_KEY
-HEADLINES = (
-    "propagation.overall.t50",
-    "propagation.overall.t95",
-    "propagation.overall.t100",
-    "propagation.overall.acked_t95",
-    "retry_storm.amplification",
-    "retry_storm.peak_attempt_rate_over_capacity",
-    "retry_storm.dead_lettered",
-    "leakage_value",
-)
 
 
 def request_of(step: StepSpec, promotions: dict[str, Any]) -> tuple[str, str, Any]:
@@ -132,8 +123,9 @@ async def run_live(
 def sim_vs_live(sim: dict[str, Any], live: dict[str, Any]) -> pd.DataFrame:
     """Each headline figure from the virtual-time run beside the live one, with the ratio."""
     rows = []
-    for metric in HEADLINES:
+    for metric in HEADLINE_FIGURES:
         a, b = resolve(sim, metric), resolve(live, metric)
-        ratio = b / a if isinstance(a, int | float) and isinstance(b, int | float) and a else None
+        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b))
+        ratio = b / a if numbers and a else None
         rows.append({"figure": metric, "sim": a, "live": b, "live/sim": ratio})
     return pd.DataFrame(rows)

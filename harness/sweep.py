@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 
 from harness.inputs import InputError
+from harness.metrics.summary import HEADLINE_FIGURES
 from harness.scenario import Scenario, load_scenario, parse_override, scenario_path
 
 __all__ = [
@@ -43,20 +44,6 @@ __all__ = [
     "validate_grid",
 ]
 
-# The figures every sweep reports (summary.json paths); --metric adds to them.
-HEADLINE_FIGURES: tuple[str, ...] = (
-    "propagation.overall.t50",
-    "propagation.overall.t95",
-    "propagation.overall.t99",
-    "propagation.overall.t100",
-    "propagation.overall.acked_t95",
-    "retry_storm.amplification",
-    "retry_storm.peak_attempt_rate_over_capacity",
-    "retry_storm.dead_lettered",
-    "leakage_value",
-    "price_consistency.mismatch_rate",
-    "passed",
-)
 # Columns of a run row that are not figures.
 CELL_COLUMN = "cell"
 SEED_COLUMN = "seed"

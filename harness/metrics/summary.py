@@ -25,7 +25,15 @@ from harness.metrics.rollback import rollback_report, rollback_timeline
 from harness.metrics.slo import SLO, evaluate_slos
 from harness.metrics.storm import attempts_per_second, retry_storm
 
-__all__ = ["MODES", "SUMMARY_KEYS", "series", "summarise", "summary_json", "to_plain"]
+__all__ = [
+    "HEADLINE_FIGURES",
+    "MODES",
+    "SUMMARY_KEYS",
+    "series",
+    "summarise",
+    "summary_json",
+    "to_plain",
+]
 
 SUMMARY_KEYS: tuple[str, ...] = (
     "scenario",
@@ -41,6 +49,21 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "passed",
 )
 MODES: tuple[str, ...] = ("sim", "live", "load")
+# The figures a comparison shows first (summary.json paths): every sweep's table and
+# plots (--metric adds to them) and the sim-vs-live table of `promoharness live`.
+HEADLINE_FIGURES: tuple[str, ...] = (
+    "propagation.overall.t50",
+    "propagation.overall.t95",
+    "propagation.overall.t99",
+    "propagation.overall.t100",
+    "propagation.overall.acked_t95",
+    "retry_storm.amplification",
+    "retry_storm.peak_attempt_rate_over_capacity",
+    "retry_storm.dead_lettered",
+    "leakage_value",
+    "price_consistency.mismatch_rate",
+    "passed",
+)
 DECIMALS = 6
 
 
