@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from harness.certify.runner import Certificate
+from harness.report.atomic import write_text
 
 __all__ = ["certificate_html", "junit_xml", "write_certificate"]
-
-
-def _write(target: Path, text: str) -> Path:
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(name, 0o644)
-        os.replace(name, target)
-    finally:
-        Path(name).unlink(missing_ok=True)
-    return target
 
 
 def junit_xml(cert: Certificate) -> str:
@@ -122,9 +109,9 @@ def write_certificate(cert: Certificate, out: Path) -> dict[str, Path]:
     """Write the three files into ``out`` (created if missing); name -> path."""
     out.mkdir(parents=True, exist_ok=True)
     return {
-        "certificate.json": _write(
+        "certificate.json": write_text(
             out / "certificate.json", json.dumps(cert.to_dict(), indent=2, default=str) + "\n"
         ),
-        "junit.xml": _write(out / "junit.xml", junit_xml(cert)),
-        "certificate.html": _write(out / "certificate.html", certificate_html(cert)),
+        "junit.xml": write_text(out / "junit.xml", junit_xml(cert)),
+        "certificate.html": write_text(out / "certificate.html", certificate_html(cert)),
     }

@@ -8,12 +8,12 @@ and no pyplot figure registry that could leak memory across the plots of a long 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from harness.report.atomic import atomic_path
 
 __all__ = [
     "DLQ",
@@ -67,15 +67,8 @@ def figure(width: float, height: float, layout: str | None = "constrained") -> A
 def save(fig: Any, out: Path) -> Path:
     """Write ``fig`` as PNG to ``out`` without ever leaving a half-written file there."""
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 

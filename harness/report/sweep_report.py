@@ -13,14 +13,15 @@ import base64
 import datetime as dt
 import html
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from harness.report.atomic import atomic_path
+from harness.report.atomic import write_text as _write_text
 
 __all__ = ["FIGURE_LABELS", "plot_figure", "render_html", "write_sweep"]
 
@@ -53,22 +54,11 @@ figure{margin:1em 0} img{max-width:100%;border:1px solid #eee}
 """
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> Path:
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Let ``write(tmp_path)`` fill a temp file beside ``path``, then move it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
-
-
-def _write_text(path: Path, text: str) -> Path:
-    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _is_number(value: Any) -> bool:

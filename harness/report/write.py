@@ -9,45 +9,20 @@ go first: they are what CI gates on, so they exist even if a plot or the page fa
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.metrics import summary_json, to_frame, write_events
+from harness.report.atomic import atomic_path
+from harness.report.atomic import write_text as _write_text
 from harness.report.html import render_html
 from harness.report.junit import write_junit
 from harness.report.plots import PLOTS
 
 __all__ = ["atomic_path", "write_report"]
-
-
-@contextmanager
-def atomic_path(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temp path beside ``target``; on normal exit move it onto ``target``.
-
-    On an exception the temp file is removed and ``target`` is left as it was. ``suffix``
-    lets writers that choose a format by extension (Parquet vs CSV) see the right one.
-    """
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_text(target: Path, text: str) -> Path:
-    with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return target
 
 
 def write_report(
