@@ -5,19 +5,30 @@
 (FastAPI) over a ``LiveRuntime`` journalled in SQLite. Both share one scenario clock, so
 ground truth from the simulators and the orchestrator's records line up in one event log.
 Used by ``promoharness serve`` and ``promoharness live``.
+
+A state file remembers whose it is: the scenario's name, the seed and a digest of the
+estate's endpoint inventory. Reopening it for another scenario (or the same one with
+``--set estate.stores=10``) would replay its journal against endpoints that are not there,
+so ``open_state`` refuses it with one ``BadState`` line naming both identities.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import math
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.domain.eventlog import Record
+from harness.orchestrator.state import EndpointInfo
 from harness.runtime.live import EndpointDirectory, LiveClock, LiveRuntime
-from harness.runtime.store import Store
+from harness.runtime.store import BadState, Store
 from harness.runtime.world import World, build_world
 from harness.scenario import Scenario
 from harness.service import KeyRing, create_app
@@ -78,20 +89,94 @@ async def start_simulators(
     )
 
 
-def open_state(state: Path, scenario: Scenario, seed: int, speed: float) -> tuple[Store, LiveClock]:
-    """The SQLite state and the scenario clock it carries (a restart resumes both)."""
-    store = Store(state)
-    epoch = store.get("epoch")
-    if epoch is None:
-        epoch_value = time.time()
-        store.put("epoch", epoch_value)
-        store.put("scenario", scenario.name)
-        store.put("seed", seed)
-        store.put("speed", speed)
-    else:
-        epoch_value = float(epoch)
-        speed = float(store.get("speed") or speed)
+def state_identity(
+    scenario: Scenario, seed: int, endpoints: Sequence[EndpointInfo]
+) -> dict[str, object]:
+    """Whose journal a state file holds: scenario, seed and the estate's endpoints."""
+    inventory = json.dumps([dataclasses.astuple(e) for e in endpoints], separators=(",", ":"))
+    digest = hashlib.sha256(inventory.encode()).hexdigest()[:16]
+    return {"scenario": scenario.name, "seed": seed, "estate": digest, "endpoints": len(endpoints)}
+
+
+def describe_identity(identity: dict[str, object]) -> str:
+    return (
+        f"scenario '{identity.get('scenario')}' (seed {identity.get('seed')}, "
+        f"{identity.get('endpoints', '?')} endpoints, estate {identity.get('estate', '?')})"
+    )
+
+
+def open_state(
+    state: Path,
+    scenario: Scenario,
+    seed: int,
+    speed: float,
+    *,
+    endpoints: Sequence[EndpointInfo] | None = None,
+) -> tuple[Store, LiveClock]:
+    """The SQLite state and the scenario clock it carries (a restart resumes both).
+
+    Raises ``BadState`` for a file that is not a usable state file or that belongs to
+    another scenario, seed or estate (``endpoints``: the estate's inventory)."""
+    store = Store(state, check=True)
+    try:
+        identity = state_identity(scenario, seed, endpoints or ())
+        epoch = store.get("epoch")
+        if epoch is None:
+            epoch_value = time.time()
+            store.put("epoch", epoch_value)
+            store.put("scenario", scenario.name)
+            store.put("seed", seed)
+            store.put("speed", speed)
+            store.put("identity", json.dumps(identity))
+        else:
+            _check_identity(store, identity, endpoints is not None)
+            epoch_value, speed = _number(store, "epoch"), _number(store, "speed", speed)
+    except BaseException:
+        store.close()
+        raise
     return store, LiveClock(epoch_value, speed)
+
+
+def _number(store: Store, key: str, default: float | None = None) -> float:
+    text = store.get(key)
+    try:
+        value = float(text) if text is not None else default
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value):
+        raise BadState(f"meta '{key}' is {text!r}, not a number", path=store.path)
+    if key == "speed" and value <= 0:
+        raise BadState(f"meta 'speed' is {text!r}, not > 0", path=store.path)
+    return value
+
+
+def _check_identity(store: Store, identity: dict[str, object], full: bool) -> None:
+    text = store.get("identity")
+    if text is None:
+        # Written before state files carried an identity: name and seed are all it has.
+        stored: dict[str, object] = {"scenario": store.get("scenario"), "seed": store.get("seed")}
+        mine = {"scenario": identity["scenario"], "seed": str(identity["seed"])}
+        if stored != mine:
+            raise BadState(
+                f"holds {describe_identity(stored)}, not {describe_identity(identity)}; "
+                "use another --state, or the scenario, seed and --set overrides it was made with",
+                path=store.path,
+            )
+        if full:
+            store.put("identity", json.dumps(identity))
+        return
+    try:
+        stored = json.loads(text)
+        assert isinstance(stored, dict)
+    except (ValueError, AssertionError):
+        raise BadState(f"meta 'identity' is not JSON: {text[:60]!r}", path=store.path) from None
+    keys = ("scenario", "seed", "estate", "endpoints") if full else ("scenario", "seed")
+    if any(stored.get(k) != identity[k] for k in keys):
+        raise BadState(
+            f"holds {describe_identity(stored)}, not {describe_identity(identity)}; "
+            "use another --state, or the scenario, seed and --set overrides it was made with",
+            path=store.path,
+        )
 
 
 async def start_service(
@@ -114,9 +199,23 @@ async def start_service(
         clock,
         poll_seconds=poll_seconds,
     )
+    if port:
+        _check_port(port)  # before the replay re-sends anything
     await runtime.start()
-    api = await run_sim_server(create_app(runtime, KeyRing.demo(), rate=rate, burst=burst), port)
+    try:
+        app = create_app(runtime, KeyRing.demo(), rate=rate, burst=burst)
+        api = await run_sim_server(app, port)
+    except BaseException:
+        await runtime.close()
+        raise
     return runtime, api
+
+
+def _check_port(port: int) -> None:
+    """OSError now if ``port`` is taken, rather than after the journal was replayed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
 
 
 async def start_stack(
@@ -134,21 +233,28 @@ async def start_stack(
     """Start simulators, runtime and API; ``state`` is the SQLite file (resumed if it has a
     journal: a restarted service continues its clock and its deliveries)."""
     world = build_world(scenario, seed)
-    store, clock = open_state(state, scenario, world.seed, speed)
+    store, clock = open_state(state, scenario, world.seed, speed, endpoints=world.endpoint_infos())
     api_port = api_port or free_port()
-    sim = await start_simulators(
-        world, api_url=f"http://{HOST}:{api_port}", clock=clock, port=sim_port
-    )
-    runtime, api = await start_service(
-        world,
-        store,
-        clock,
-        sim_url=sim.url,
-        port=api_port,
-        rate=rate,
-        burst=burst,
-        poll_seconds=poll_seconds,
-    )
+    sim = None
+    try:
+        sim = await start_simulators(
+            world, api_url=f"http://{HOST}:{api_port}", clock=clock, port=sim_port
+        )
+        runtime, api = await start_service(
+            world,
+            store,
+            clock,
+            sim_url=sim.url,
+            port=api_port,
+            rate=rate,
+            burst=burst,
+            poll_seconds=poll_seconds,
+        )
+    except BaseException:
+        if sim is not None:
+            await sim.stop()
+        store.close()
+        raise
     return Stack(world, runtime, store, clock, sim, api)
 
 

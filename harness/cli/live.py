@@ -67,12 +67,15 @@ def serve(
     async def main() -> None:
         world = build_world(chosen, seed)
         servers = []
+        store = None
         try:
             if component is Component.sim:
                 clock = LiveClock(speed=speed)
             else:
                 assert state is not None
-                store, clock = open_state(state, chosen, world.seed, speed)
+                store, clock = open_state(
+                    state, chosen, world.seed, speed, endpoints=world.endpoint_infos()
+                )
             if component is not Component.api:
                 sim = await start_simulators(
                     world, api_url=f"http://{HOST}:{api_port}", clock=clock, port=sim_port
@@ -92,8 +95,16 @@ def serve(
                 )
                 console.print(f"  dashboard         {api.url}/dashboard (when installed)")
                 console.print(f"  state             {state}")
-        except OSError as exc:
-            raise InputError(f"cannot bind a port on {HOST}: {exc}") from None
+        except BaseException as exc:
+            # Start-up failed (a port in use, a bad state file): one line, no traceback,
+            # and nothing left half-open to complain at exit.
+            for server in reversed(servers):
+                await server.stop()
+            if store is not None:
+                store.close()
+            if isinstance(exc, OSError):
+                raise InputError(f"cannot bind a port on {HOST}: {exc}") from None
+            raise
         console.print(
             f"[bold]promoharness stack[/bold] for scenario {chosen.name} "
             f"(seed {world.seed}, speed {clock.speed:g}x)"

@@ -7,6 +7,18 @@ commands is carried out, so a crash at any moment loses nothing committed: ``sta
 replays the journal through a fresh core, re-arms the timers that had not fired and
 re-sends what was in flight with the same idempotency keys (endpoints drop duplicates).
 
+Durable first: an event the journal refuses (disk full, a read-only file, a value SQLite
+cannot hold) changes nothing. The core has already decided by then, so the runtime puts it
+back as the journal says it was (``_replay``: the core is deterministic) and raises
+``NotDurable``; an event the runtime produced itself (a result, a timer, a poll) is handed
+in again a moment later instead, as if it had arrived late. An event with a field the
+journal could never hold (an integer beyond 64 bits, NaN) is refused before the core sees
+it, with ``Unjournalable``.
+
+After a restart every pending thing resumes: timers (backoff, ack timeouts, breakers, rate
+tokens, batch windows, scheduled publishes) are re-armed from the journal, sends in flight
+are re-sent, validations re-asked and marketplace offers awaiting activation polled again.
+
 Time is scenario seconds: ``(wall - epoch) * speed``, the epoch kept in the store so a
 restarted service continues the same clock; every delay and timeout is divided by
 ``speed`` to become wall seconds.
@@ -15,7 +27,9 @@ restarted service continues the same clock; every delay and timeout is divided b
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +39,7 @@ import aiohttp
 
 from harness.domain.eventlog import Record
 from harness.domain.lifecycle import IllegalTransition
+from harness.domain.promotion import Promotion
 from harness.orchestrator.commands import (
     CancelTimer,
     RequestValidation,
@@ -35,7 +50,7 @@ from harness.orchestrator.commands import (
 from harness.orchestrator.core import Orchestrator, UnknownPromotion
 from harness.orchestrator.events import Ack, DeliveryResult, TimerFired, ValidationResult
 from harness.runtime import codec
-from harness.runtime.store import Store
+from harness.runtime.store import BadState, NotDurable, Store
 from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
 
 
@@ -93,13 +108,37 @@ def outcome_of(status: int) -> str:
 
 
 def retry_after_of(headers: Any, body: Any) -> float | None:
-    if isinstance(body, dict) and isinstance(body.get("retry_after"), int | float):
-        return float(body["retry_after"])
-    value = headers.get("Retry-After")
+    """The endpoint's Retry-After (body first, then header); None unless a finite delay."""
+    value = body.get("retry_after") if isinstance(body, dict) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        value = headers.get("Retry-After")
     try:
-        return float(value) if value is not None else None
-    except ValueError:
+        seconds = float(value) if value is not None else None
+    except (ValueError, OverflowError):
         return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class Unjournalable(NotDurable, ValueError):
+    """An event with a value the journal cannot hold; refused before anything changed."""
+
+
+def check_event(event: Any) -> None:
+    """Refuse integers beyond SQLite's 64 bits and non-finite numbers (they would reach
+    the records' columns) before the core sees the event."""
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, Promotion):
+            value, name = value.version, f"{f.name}.version"
+        else:
+            name = f.name
+        if type(value) is int and not _INT64[0] <= value <= _INT64[1]:
+            raise Unjournalable(f"{name}: integer {value} does not fit in 64 bits")
+        if type(value) is float and not math.isfinite(value):
+            raise Unjournalable(f"{name}: {value} is not a finite number")
 
 
 @dataclass
@@ -107,6 +146,7 @@ class _Recovered:
     timers: dict[str, StartTimer] = field(default_factory=dict)
     in_flight: dict[str, SendDelivery] = field(default_factory=dict)
     validations: dict[str, RequestValidation] = field(default_factory=dict)
+    polls: dict[str, SendDelivery] = field(default_factory=dict)  # accepted, awaiting poll
 
 
 class LiveRuntime:
@@ -133,16 +173,24 @@ class LiveRuntime:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._payloads: dict[tuple[str, int], Any] = {}
-        self.counters: dict[str, float] = {"sends": 0, "results": 0, "acks": 0, "resent": 0}
+        self.counters: dict[str, float] = {
+            "sends": 0,
+            "results": 0,
+            "acks": 0,
+            "resent": 0,
+            "not_durable": 0,
+        }
         self._closing = False
+        self._broken: str | None = None  # why the journal can no longer be trusted
+        self._deferred: set[asyncio.TimerHandle] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> int:
         """Open the HTTP pool and recover from the journal; returns the events replayed."""
+        recovered, replayed = self._replay()  # BadState before anything is opened
         connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0)
         self._session = aiohttp.ClientSession(connector=connector)
-        recovered, replayed = self._replay()
         for cmd in recovered.timers.values():
             self._arm(cmd)
         for cmd in recovered.in_flight.values():
@@ -150,15 +198,18 @@ class LiveRuntime:
             self._spawn(self._send(cmd))
         for cmd in recovered.validations.values():
             self._spawn(self._validate(cmd))
+        for cmd in recovered.polls.values():
+            self._spawn(self._poll(cmd))
         return replayed
 
     async def close(self) -> None:
         # Results and timers arriving while the tasks are cancelled must not start new
         # sends on a closing session or write to a closing store.
         self._closing = True
-        for handle in self._timers.values():
+        for handle in [*self._timers.values(), *self._deferred]:
             handle.cancel()
         self._timers.clear()
+        self._deferred.clear()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -168,20 +219,32 @@ class LiveRuntime:
             self._session = None
 
     def _replay(self) -> tuple[_Recovered, int]:
-        """Rebuild the core from the journal; what was pending when the process died."""
+        """Rebuild the core from the journal; what was pending when the process died.
+
+        A journal row that does not decode, or that the core refuses, is a ``BadState``
+        naming the row: the file was tampered with or written by another version."""
         orch = self._make()
         state = _Recovered()
+        polled = self.endpoints.polled
         count = 0
-        for _, t, text in self.store.journal():
-            event = codec.decode(text)
+        for seq, t, text in self.store.journal():
+            try:
+                event = codec.decode(text)
+                commands = orch.handle(event, t)
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                raise BadState(
+                    f"journal row {seq} cannot be replayed ({reason})", path=self.store.path
+                ) from None
             count += 1
-            commands = orch.handle(event, t)
             if isinstance(event, TimerFired):
                 state.timers.pop(event.timer_id, None)
             elif isinstance(event, DeliveryResult):
                 sent = state.in_flight.get(event.delivery_id)
                 if sent is not None and sent.attempt == event.attempt:
                     del state.in_flight[event.delivery_id]
+                    if event.outcome == "accepted" and sent.endpoint in polled:
+                        state.polls[event.delivery_id] = sent
             elif isinstance(event, ValidationResult):
                 state.validations.pop(event.promo, None)
             for cmd in commands:
@@ -192,8 +255,14 @@ class LiveRuntime:
                     state.timers.pop(cmd.timer_id, None)
                 elif kind is SendDelivery:
                     state.in_flight[cmd.delivery_id] = cmd
+                    state.polls.pop(cmd.delivery_id, None)
                 elif kind is RequestValidation:
                     state.validations[cmd.promo] = cmd
+        # Poll again only for offers the core still waits on (not acked, superseded...).
+        for delivery_id, cmd in list(state.polls.items()):
+            view = orch.delivery(cmd.promo, cmd.endpoint)
+            if view is None or view.delivery_id != delivery_id or view.state != "awaiting_ack":
+                del state.polls[delivery_id]
         self.orchestrator = orch
         return state, count
 
@@ -208,13 +277,26 @@ class LiveRuntime:
 
     def handle(self, event: Any) -> None:
         """Core decision, journal, then side effects — with no await in between, so events
-        are handled one at a time and nothing runs on a decision not yet durable."""
+        are handled one at a time and nothing runs on a decision not yet durable.
+
+        Raises what the core refuses with (nothing changed), ``Unjournalable`` for a value
+        the journal cannot hold and ``NotDurable`` when the write fails (nothing changed:
+        the core is rebuilt from the journal)."""
         if self._closing:
             return
+        if self._broken is not None:
+            raise NotDurable(self._broken)
+        check_event(event)
+        text = codec.encode(event)
         now = self.clock.now()
         commands = self.orchestrator.handle(event, now)  # raises before anything is written
         records = [c.record for c in commands if type(c) is WriteRecord]
-        self.store.append(now, codec.encode(event), records)
+        try:
+            self.store.append(now, text, records)
+        except NotDurable as exc:
+            self.counters["not_durable"] += 1
+            self._undo(exc)
+            raise
         for cmd in commands:
             kind = type(cmd)
             if kind is SendDelivery:
@@ -229,6 +311,33 @@ class LiveRuntime:
             elif kind is RequestValidation:
                 self._spawn(self._validate(cmd))
 
+    def _undo(self, exc: NotDurable) -> None:
+        """Put the core back as the journal has it: a fresh core fed the journal again."""
+        try:
+            self._replay()
+        except Exception as again:
+            self._broken = f"the journal cannot be read back ({again}) after: {exc}"
+
+    def _internal(self, event: Any) -> None:
+        """Hand in an event the runtime produced; one the journal refused for now is handed
+        in again a second later (it changed nothing, as if it had not arrived yet)."""
+        try:
+            self.handle(event)
+        except Unjournalable:
+            self.counters["refused"] = self.counters.get("refused", 0) + 1
+        except NotDurable:
+            if self._closing:
+                return
+            loop = asyncio.get_running_loop()
+            handle: asyncio.TimerHandle | None = None
+
+            def again() -> None:
+                self._deferred.discard(handle)  # type: ignore[arg-type]
+                self._internal(event)
+
+            handle = loop.call_later(1.0, again)
+            self._deferred.add(handle)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -241,7 +350,7 @@ class LiveRuntime:
 
     def _fire(self, cmd: StartTimer) -> None:
         if self._timers.pop(cmd.timer_id, None) is not None:
-            self.handle(TimerFired(cmd.timer_id, cmd.data))
+            self._internal(TimerFired(cmd.timer_id, cmd.data))
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -287,7 +396,7 @@ class LiveRuntime:
         except (aiohttp.ClientError, json.JSONDecodeError, ValueError):
             outcome = "unavailable"
         self.counters["results"] += 1
-        self.handle(DeliveryResult.answering(cmd, outcome, status, retry_after))
+        self._internal(DeliveryResult.answering(cmd, outcome, status, retry_after))
         if outcome == "accepted" and cmd.endpoint in self.endpoints.polled:
             self._spawn(self._poll(cmd))
 
@@ -310,7 +419,7 @@ class LiveRuntime:
             )
             if done:
                 self.counters["acks"] += 1
-                self.handle(Ack(cmd.endpoint, cmd.promo, cmd.version, cmd.op, detail="poll"))
+                self._internal(Ack(cmd.endpoint, cmd.promo, cmd.version, cmd.op, detail="poll"))
                 return
             if self.orchestrator.delivery_state(cmd.promo, cmd.endpoint) != "awaiting_ack":
                 return  # superseded, re-sent or given up: stop polling
@@ -338,7 +447,7 @@ class LiveRuntime:
                 ok, reasons = False, ("ERP unreachable for validation",)
                 break
             await asyncio.sleep(self.clock.wall(max(wait, 1.0)))
-        self.handle(ValidationResult(cmd.promo, cmd.version, ok, reasons))
+        self._internal(ValidationResult(cmd.promo, cmd.version, ok, reasons))
 
     # --- read side (the service) ------------------------------------------------------------
 
@@ -358,10 +467,13 @@ class LiveRuntime:
 
 
 __all__ = [
+    "BadState",
     "EndpointDirectory",
     "IllegalTransition",
     "LiveClock",
     "LiveRuntime",
+    "NotDurable",
+    "Unjournalable",
     "UnknownPromotion",
     "outcome_of",
 ]
