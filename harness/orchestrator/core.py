@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from harness.domain.eventlog import OUTCOMES
 from harness.domain.lifecycle import (
@@ -65,6 +66,7 @@ from harness.orchestrator.events import (
     ValidationResult,
 )
 from harness.orchestrator.state import (
+    DONE_STATES,
     DeliveryView,
     EndpointInfo,
     Out,
@@ -73,6 +75,7 @@ from harness.orchestrator.state import (
 from harness.orchestrator.targets import Targets
 
 __all__ = [
+    "AckRefusal",
     "DeliveryView",
     "EndpointInfo",
     "IllegalTransition",
@@ -84,6 +87,20 @@ _PHASE_EVENT = {target: event for event, target in DELIVERY_EVENTS.items()}
 # Operator commands that only move the lifecycle: event class -> event name (= record kind).
 _SIMPLE = {Submit: "submit", Approve: "approve", Settle: "settle", Reconcile: "reconcile"}
 _KNOWN_OUTCOMES = frozenset(OUTCOMES)
+
+
+class AckRefusal(NamedTuple):
+    """Why an acknowledgement is refused (recorded as "stale", HTTP 409 at the service).
+
+    ``reason``: unknown_endpoint, untargeted (never meant for the endpoint), not_current
+    (another version or op is the endpoint's current delivery), not_sent (never sent),
+    settled (already acked, revoked or dead-lettered); ``attempt``: attempts sent of
+    the delivery it names (0 when none or no such delivery).
+    """
+
+    reason: str
+    detail: str
+    attempt: int
 
 
 class UnknownPromotion(LookupError):
@@ -333,25 +350,45 @@ class Orchestrator:
             return
         self._dispatch.on_result(event, ep, out)
 
-    def _on_ack(self, event: Ack, out: Out) -> None:
+    def ack_refusal(self, event: Ack) -> AckRefusal | None:
+        """Why ``handle(event)`` will record the acknowledgement as stale, or None when it
+        will be accepted. Read-only: the service asks it to answer 409 with the reason.
+
+        Accepted only for the endpoint's current delivery, of the version and op the ack
+        names, that has actually been sent (an attempt left; a send whose response or
+        webhook raced its retry still counts) and has not settled. Anything else (a forged
+        or confused ack for what was never sent, an old version, a duplicate) must not
+        move the promotion: it would report an endpoint as carrying what it never got.
+        """
         d = self._targets.current(event.promo, event.endpoint)
-        if (
-            d is None
-            or (d.version, d.op) != (event.version, event.op)
-            or d.state in ("acked", "revoked", "dead_lettered")
-        ):
-            ep = self._endpoints.get(event.endpoint)
-            out.record(
-                "stale",
-                promo=event.promo,
-                version=event.version,
-                endpoint=event.endpoint,
-                channel=ep.channel if ep else "",
-                region=ep.region if ep else "",
-                outcome="ack",
-                detail=event.op,
+        ack = f"{event.op} of version {event.version} to '{event.endpoint}'"
+        if event.endpoint not in self._endpoints:
+            return AckRefusal("unknown_endpoint", f"unknown endpoint '{event.endpoint}'", 0)
+        if d is None:
+            return AckRefusal(
+                "untargeted", f"no {ack}: '{event.promo}' was never meant for it", 0
             )
+        if (d.version, d.op) != (event.version, event.op):
+            return AckRefusal(
+                "not_current",
+                f"no {ack} is current: the endpoint's delivery is the {d.op} of "
+                f"version {d.version}",
+                0,
+            )
+        if d.attempt == 0:
+            return AckRefusal("not_sent", f"the {ack} was never sent (it is {d.state})", 0)
+        if d.state in DONE_STATES:
+            return AckRefusal("settled", f"the {ack} is already {d.state}", d.attempt)
+        return None
+
+    def _on_ack(self, event: Ack, out: Out) -> None:
+        refusal = self.ack_refusal(event)
+        if refusal is not None:
+            ep = self._endpoints.get(event.endpoint)
+            out.stale_ack(event, ep, refusal.attempt, refusal.reason)
             return
+        d = self._targets.current(event.promo, event.endpoint)
+        assert d is not None  # ack_refusal found it
         self._dispatch.on_ack(d, out)
 
     def _on_timer(self, event: TimerFired, out: Out) -> None:

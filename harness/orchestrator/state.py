@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from harness.domain.eventlog import Record
 from harness.orchestrator.commands import Command, WriteRecord
-from harness.orchestrator.events import DeliveryResult, TargetScope
+from harness.orchestrator.events import Ack, DeliveryResult, TargetScope
 
 __all__ = [
     "DONE_STATES",
@@ -217,6 +217,24 @@ class Out:
             attempt=ev.attempt,
             outcome=ev.outcome,
             detail=ev.delivery_id,
+        )
+
+    def stale_ack(self, ev: Ack, ep: EndpointInfo | None, attempt: int, reason: str) -> None:
+        """An acknowledgement refused (see ``AckRefusal``): kept, ignored.
+
+        ``attempt``: the attempts sent of the delivery it names (0: none, or no such
+        delivery); ``detail``: "<op>:<reason>".
+        """
+        self.record(
+            "stale",
+            promo=ev.promo,
+            version=ev.version,
+            endpoint=ev.endpoint,
+            channel=ep.channel if ep else "",
+            region=ep.region if ep else "",
+            attempt=attempt,
+            outcome="ack",
+            detail=f"{ev.op}:{reason}",
         )
 
     def touch(self, promo: str) -> None:
