@@ -439,4 +439,7 @@ def load_scenario(
     if overrides:
         data = apply_overrides(data, overrides)
     scenario: Scenario = validate_data(Scenario, data, path, lines)
+    from harness.scenario_places import check_places  # it imports this module
+
+    check_places(scenario, path, data, lines)
     return scenario.expanded()

@@ -31,6 +31,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.domain.scope import covers
+
 Channel = Literal["pos", "ecommerce", "loyalty", "marketplace"]
 CHANNELS: tuple[Channel, ...] = ("pos", "ecommerce", "loyalty", "marketplace")
 PromotionClass = Literal["product", "order", "shipping"]
@@ -102,14 +104,9 @@ class Scope(_Strict):
         return value
 
     def covers(self, channel: str, region: str | None = None, store: str | None = None) -> bool:
-        """True when an endpoint of ``channel`` (at ``store`` in ``region``) is in scope."""
-        if channel not in self.channels:
-            return False
-        if store is not None and self.stores:
-            return store in self.stores
-        if region is not None and self.regions:
-            return region in self.regions
-        return True
+        """True when an endpoint of ``channel`` (at ``store`` in ``region``) is in scope
+        (the rules: ``harness.domain.scope.covers``)."""
+        return covers(self, channel, region, store)
 
 
 class Conditions(_Strict):

@@ -1,9 +1,17 @@
-"""Rollback oracle: did a rollback take the promotion back everywhere, and only there?
+"""Rollback oracle: did a rollback take the promotion back everywhere in its scope, only
+there, and for good?
 
-Read from the "rollback" record (value = deadline in seconds, detail = scope as JSON),
-its "target" records (outcome "revoke") and the endpoints' ground truth ("applied" /
-"removed") plus "discount" records for leakage (../shared/DESIGN.md, "Metrics —
-definitions"). Loops over rollbacks (a handful); the per-endpoint work is vectorised.
+Read from the "rollback" record (value = deadline in seconds, detail = the scope as
+JSON), the estate's inventory ("endpoint" records, written by the endpoint models or read
+from the simulators, never by the orchestrator), "publish" records (a re-publish is a new
+decision), the endpoints' ground truth ("applied" / "removed") and "discount" records for
+leakage (docs/architecture.md, "Metrics — definitions").
+
+The set S a rollback must clear is computed **here, independently of the orchestrator**
+(from the inventory and the declared scope, by the table of docs/scope.md written out a
+second time in ``_covered``), so an orchestrator that revokes the wrong endpoints cannot
+also persuade the oracle that they were the right ones. Loops over rollbacks (a handful)
+and the endpoints of each scope that carry the promotion.
 """
 
 from __future__ import annotations
@@ -17,9 +25,14 @@ import pandas as pd
 
 from harness.domain.eventlog import Record
 from harness.metrics.consistency import leakage
-from harness.metrics.frame import to_frame
+from harness.metrics.frame import inventory, to_frame
 
 __all__ = [
+    "APPLIED_AFTER",
+    "NOT_REMOVED",
+    "OUTSIDE",
+    "RESURRECTED",
+    "covered_endpoints",
     "rollback_correctness",
     "rollback_report",
     "rollback_scopes",
@@ -30,6 +43,8 @@ __all__ = [
 NOT_REMOVED = "not_removed_by_deadline"
 OUTSIDE = "touched_outside_scope"
 RESURRECTED = "resurrected"
+APPLIED_AFTER = "applied_after_rollback"
+_SYSTEM_OF_RECORD = "erp"
 
 
 def rollbacks_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -42,39 +57,96 @@ def rollbacks_table(df: pd.DataFrame) -> pd.DataFrame:
     return rb
 
 
-def _next_apply(df: pd.DataFrame, rows: pd.DataFrame, on: str) -> pd.Series:
-    """For each row (promo, endpoint, ``on``): t of the next "target" apply of that promo at
-    that endpoint strictly after ``on`` (a re-publish), or inf."""
-    if rows.empty:
-        return pd.Series(np.inf, index=rows.index, dtype=np.float64)
-    apply = df.loc[
-        (df["kind"] == "target") & (df["outcome"] == "apply"), ["promo", "endpoint", "t"]
-    ]
-    left = rows[["promo", "endpoint", on]].reset_index(names="_row").sort_values(on, kind="stable")
-    right = apply.rename(columns={"t": "until"}).sort_values("until", kind="stable")
-    m = pd.merge_asof(
-        left,
-        right,
-        left_on=on,
-        right_on="until",
-        by=["promo", "endpoint"],
-        direction="forward",
-        allow_exact_matches=False,
-    )
-    return m.set_index("_row")["until"].reindex(rows.index).fillna(np.inf).astype(np.float64)
+def _scope_lists(detail: str) -> tuple[list[str], list[str], list[str]]:
+    """(channels, regions, stores) of a scope written as JSON; missing keys are empty."""
+    value = _scope_value(detail)
+    if not isinstance(value, dict):
+        return [], [], []
+    lists = []
+    for key in ("channels", "regions", "stores"):
+        names = value.get(key) or []
+        lists.append([str(x) for x in names] if isinstance(names, list) else [str(names)])
+    return lists[0], lists[1], lists[2]
+
+
+def covered_endpoints(inv: pd.DataFrame, detail: str, *, publish: bool = False) -> pd.Index:
+    """The inventory endpoints a scope (JSON ``detail``) covers, by docs/scope.md.
+
+    Deliberately NOT ``harness.domain.scope.covers``: the oracle states the table again
+    from the inventory alone. A store is an endpoint with a region (its id is the store
+    id); the others (ERP, web shop, loyalty, marketplace) have no place. A region or store
+    list reaches a place-less endpoint only when its channel is named; a store list decides
+    over a region list; a publish reaches the ERP unless channels are named.
+    """
+    channels, regions, stores = _scope_lists(detail)
+    ch = inv["channel"].astype(object)
+    located = (inv["region"].astype(object) != "").to_numpy()
+    in_channels = ch.isin(channels).to_numpy() if channels else np.ones(len(inv), dtype=bool)
+    if stores:
+        placed = inv.index.isin(stores)
+    elif regions:
+        placed = inv["region"].astype(object).isin(regions).to_numpy()
+    else:
+        placed = np.ones(len(inv), dtype=bool)
+    unplaced = bool(channels) or not (regions or stores)
+    placeless = np.full(len(inv), unplaced, dtype=bool)
+    if publish and not channels:
+        placeless |= (ch == _SYSTEM_OF_RECORD).to_numpy()
+    keep = in_channels & np.where(located, placed, placeless)
+    return inv.index[keep]
+
+
+def _next_publish(df: pd.DataFrame, inv: pd.DataFrame, sc: pd.DataFrame) -> pd.Series:
+    """For each scope row (promo, endpoint, t_rollback): t of the first "publish" of the
+    promotion strictly after the rollback whose scope covers the endpoint, else inf."""
+    until = pd.Series(np.inf, index=sc.index, dtype=np.float64)
+    pubs = df.loc[df["kind"] == "publish", ["promo", "t", "detail"]]
+    pubs = pubs[pubs["promo"].isin(pd.unique(sc["promo"]))].sort_values("t", kind="stable")
+    for pub in pubs.itertuples(index=False):
+        reached = covered_endpoints(inv, pub.detail, publish=True)
+        rows = (
+            (sc["promo"] == pub.promo)
+            & (sc["t_rollback"] < pub.t)
+            & sc["endpoint"].isin(reached)
+            & np.isinf(until)
+        )
+        until[rows] = float(pub.t)
+    return until
 
 
 def rollback_scopes(events: Iterable[Record] | pd.DataFrame) -> pd.DataFrame:
-    """One row per (rollback, endpoint in its scope S): S = the "target" records of the
-    promotion with outcome "revoke" at exactly the rollback's t. Columns ``rollback``,
-    ``promo``, ``t_rollback``, ``deadline``, ``endpoint``, ``until`` (next re-publish of
-    the promotion to the endpoint, else inf)."""
+    """One row per (rollback, endpoint in its scope S): S = the inventory endpoints the
+    rollback's declared scope covers (``covered_endpoints``). Columns ``rollback``,
+    ``promo``, ``t_rollback``, ``deadline``, ``endpoint``, ``until`` (the next publish of
+    the promotion reaching the endpoint, else inf)."""
     df = to_frame(events)
-    rb = rollbacks_table(df)[["rollback", "promo", "t", "deadline"]]
-    rev = df.loc[(df["kind"] == "target") & (df["outcome"] == "revoke"), ["promo", "t", "endpoint"]]
-    sc = rb.merge(rev, on=["promo", "t"]).rename(columns={"t": "t_rollback"})
-    sc = sc.drop_duplicates(["rollback", "endpoint"]).reset_index(drop=True)
-    sc["until"] = _next_apply(df, sc, "t_rollback")
+    rb = rollbacks_table(df)
+    inv = inventory(df)
+    parts = [
+        pd.DataFrame(
+            {
+                "rollback": int(row.rollback),
+                "promo": row.promo,
+                "t_rollback": float(row.t),
+                "deadline": float(row.deadline),
+                "endpoint": covered_endpoints(inv, row.detail).astype(object),
+            }
+        )
+        for row in rb.itertuples(index=False)
+    ]
+    columns = {
+        "rollback": np.int64,
+        "promo": object,
+        "t_rollback": np.float64,
+        "deadline": np.float64,
+        "endpoint": object,
+    }
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        sc = pd.DataFrame({c: pd.Series(dtype=d) for c, d in columns.items()})
+    else:
+        sc = pd.concat(parts, ignore_index=True).astype(columns)
+    sc["until"] = _next_publish(df, inv, sc)
     return sc.sort_values(["rollback", "endpoint"], kind="stable").reset_index(drop=True)
 
 
@@ -87,38 +159,28 @@ def _state_at(truth: pd.DataFrame, t: float) -> pd.Series:
 
 
 def _stray_removals(df: pd.DataFrame, rb: pd.DataFrame, sc: pd.DataFrame) -> pd.DataFrame:
-    """Removals an instruction does not explain, each with the rollback that owns it.
+    """Removals no rollback's scope explains, each with the rollback that owns it.
 
-    A "removed" of P at e is explained when the latest "target" of P at e at or before it
-    is a revoke (this rollback's, an earlier rollback's, or any other revoke). An
-    unexplained removal inside a rollback's window (t_r, t_r + d] belongs to the latest
-    such rollback of P, so it is reported once.
+    A "removed" of P at e is explained when e is in the scope S (as this oracle computes
+    it) of a rollback of P at or before the removal. An unexplained removal inside a
+    rollback's window (t_r, t_r + d] belongs to the latest such rollback of P, so it is
+    reported once.
     """
     removed = df.loc[df["kind"] == "removed", ["promo", "endpoint", "t"]]
     removed = removed[removed["promo"].isin(rb["promo"].unique())]
     if removed.empty:
         return removed.assign(rollback=pd.Series(dtype=np.int64))
-    tg = df.loc[df["kind"] == "target", ["promo", "endpoint", "t", "outcome"]]
-    tg = tg.rename(columns={"t": "t_target"}).sort_values("t_target", kind="stable")
-    m = pd.merge_asof(
-        removed.sort_values("t", kind="stable"),
-        tg,
-        left_on="t",
-        right_on="t_target",
-        by=["promo", "endpoint"],
-        direction="backward",
-    )
-    stray = m[m["outcome"].astype(object).fillna("") != "revoke"][["promo", "endpoint", "t"]]
+    cover = sc[["promo", "endpoint", "t_rollback"]].groupby(["promo", "endpoint"])["t_rollback"]
+    first_cover = cover.min().rename("covered_since").reset_index()
+    m = removed.merge(first_cover, on=["promo", "endpoint"], how="left")
+    stray = m[~(m["covered_since"] <= m["t"])][["promo", "endpoint", "t"]]
     w = stray.merge(
         rb[["rollback", "promo", "t", "deadline"]].rename(columns={"t": "t_r"}), on="promo"
     )
     w = w[(w["t"] > w["t_r"]) & (w["t"] <= w["t_r"] + w["deadline"])]
     w = w.sort_values(["t_r", "rollback"], kind="stable")
     w = w.drop_duplicates(["promo", "endpoint", "t"], keep="last")
-    # Never charge a rollback with touching its own scope.
-    own = sc[["rollback", "endpoint"]].assign(_in=True)
-    w = w.merge(own, on=["rollback", "endpoint"], how="left")
-    return w[w["_in"].isna()][["rollback", "promo", "endpoint", "t"]]
+    return w[["rollback", "promo", "endpoint", "t"]]
 
 
 def _fmt(t: float) -> str:
@@ -126,39 +188,64 @@ def _fmt(t: float) -> str:
 
 
 def _violations_of(row: Any, scope: pd.DataFrame, truth: pd.DataFrame) -> list[dict[str, Any]]:
-    """not_removed_by_deadline and resurrected violations of one rollback."""
+    """The in-scope violations of one rollback: an endpoint of S carrying the promotion at
+    the deadline, applying it again after removing it, or first applying it after the
+    deadline — each up to the next publish reaching that endpoint."""
     t_r, d = float(row.t), float(row.deadline)
-    in_scope = truth[truth["endpoint"].isin(scope["endpoint"])]
-    active = _state_at(in_scope, t_r)
-    active = active[active]
-    removed = in_scope[(in_scope["kind"] == "removed") & (in_scope["t"] > t_r)]
-    first_removal = removed.groupby("endpoint", sort=True)["t"].min()
-    out: list[dict[str, Any]] = []
     deadline = t_r + d
-    for e in sorted(active.index):
-        r = first_removal.get(e)
-        if r is not None and r <= deadline:
-            continue
-        late = "never removed" if r is None else f"removed late at {_fmt(r)}"
-        detail = f"active at rollback t={_fmt(t_r)}; deadline {_fmt(deadline)}; {late}"
-        out.append({"endpoint": e, "t": deadline, "property": NOT_REMOVED, "detail": detail})
-    if len(first_removal):
-        until = scope.set_index("endpoint")["until"]
-        applied = in_scope[in_scope["kind"] == "applied"]
-        back = applied.assign(
-            removal=applied["endpoint"].map(first_removal), until=applied["endpoint"].map(until)
-        )
-        back = back[(back["t"] > back["removal"]) & (back["t"] < back["until"])]
-        first_back = back.groupby("endpoint", sort=True).agg(
-            t=("t", "min"), removal=("removal", "first")
-        )
-        for e, b in first_back.iterrows():
+    until = scope.set_index("endpoint")["until"]
+    own = truth[truth["endpoint"].isin(until.index)]
+    out: list[dict[str, Any]] = []
+    for e, rows in own.groupby("endpoint", sort=True):
+        horizon = float(until[e])
+        times = rows["t"].to_numpy(dtype=np.float64)
+        applied = (rows["kind"].astype(object) == "applied").to_numpy()
+        after = (times > t_r) & (times < horizon)
+        removals = times[after & ~applied]
+        flagged = False
+        if deadline < horizon:
+            upto = times <= deadline
+            if upto.any() and applied[upto][-1]:
+                late = times[(times > deadline) & ~applied & (times < horizon)]
+                last_apply = times[upto & applied][-1]
+                how = (
+                    "active at the rollback"
+                    if last_apply <= t_r
+                    else f"applied at {_fmt(last_apply)} after the rollback"
+                )
+                end = "never removed" if not late.size else f"removed late at {_fmt(late[0])}"
+                out.append(
+                    {
+                        "endpoint": e,
+                        "t": deadline,
+                        "property": NOT_REMOVED,
+                        "detail": f"{how} (t={_fmt(t_r)}); deadline {_fmt(deadline)}; {end}",
+                    }
+                )
+                flagged = True
+        back = times[after & applied]
+        if removals.size:
+            again = back[back > removals[0]]
+            if again.size:
+                out.append(
+                    {
+                        "endpoint": e,
+                        "t": float(again[0]),
+                        "property": RESURRECTED,
+                        "detail": f"removed at {_fmt(removals[0])}, applied again at "
+                        f"{_fmt(again[0])}",
+                    }
+                )
+                continue
+        late_first = back[back > deadline]
+        if late_first.size and not flagged:
             out.append(
                 {
                     "endpoint": e,
-                    "t": float(b["t"]),
-                    "property": RESURRECTED,
-                    "detail": f"removed at {_fmt(b['removal'])}, applied again at {_fmt(b['t'])}",
+                    "t": float(late_first[0]),
+                    "property": APPLIED_AFTER,
+                    "detail": f"applied at {_fmt(late_first[0])}, after the rollback at "
+                    f"{_fmt(t_r)} and its deadline {_fmt(deadline)}",
                 }
             )
     return out
@@ -184,20 +271,26 @@ def rollback_report(
 ) -> tuple[list[dict[str, Any]], float]:
     """One verdict per "rollback" record of promotion P at t_r, scope S, deadline d.
 
-    S = the "target" records of P with outcome "revoke" at t_r; d = the rollback's value.
-    Violations ({endpoint, t, property, detail}, sorted by t, endpoint, property):
+    S = the inventory endpoints the declared scope covers (``covered_endpoints``, computed
+    here from the inventory, never from the orchestrator's targets); d = the rollback's
+    value; h(e) = the next publish of P reaching e after t_r, else inf (a re-publish is a
+    new decision and ends the rollback's claim on e). Violations ({endpoint, t, property,
+    detail}, sorted by t, endpoint, property) — any endpoint of S that carries P at the
+    deadline or at any time after it, however it got there:
 
-    - ``not_removed_by_deadline``: e in S with P active at t_r (applied and not removed at
-      or before t_r) and no "removed" of P at e in (t_r, t_r + d]; an endpoint in S where P
-      was not active is fine. t = the deadline.
-    - ``touched_outside_scope``: a "removed" of P in (t_r, t_r + d] at an endpoint outside
-      S whose latest "target" of P at or before the removal is not a revoke (so endpoints
-      in the scope of another rollback of P at or before the removal are fine); reported
-      under the latest rollback whose window holds it. t = the removal.
-    - ``resurrected``: e in S with an "applied" of P after its first removal after t_r and
-      before the next "target" apply of P at e (a re-publish is a new decision). t = the
-      applied.
+    - ``not_removed_by_deadline``: e in S carrying P at t_r + d < h(e) (active at the
+      rollback and never removed, removed late, or first applied after the rollback and
+      still there). t = the deadline.
+    - ``resurrected``: e in S with an "applied" of P in (t_r, h(e)) after a removal of P
+      at e in (t_r, h(e)) (a late retry re-applying after removal). t = the applied.
+    - ``applied_after_rollback``: e in S with a first "applied" of P after the deadline
+      and before h(e), not already carrying P at the deadline. t = the applied.
+    - ``touched_outside_scope``: a "removed" of P in (t_r, t_r + d] at an endpoint in the
+      scope of no rollback of P at or before the removal; reported under the latest
+      rollback whose window holds it. t = the removal.
 
+    An apply already in flight that lands in (t_r, t_r + d] and is taken back by the
+    deadline is no violation (the discount it gave is leakage).
     ``leakage_value`` = sum of "discount" values of P at endpoints in S with t > t_r (up to
     a re-publish to that endpoint). ``verdict`` = "pass" when there is no violation.
     Returns (the verdicts in rollback time order, total leakage counting each discount
@@ -225,7 +318,8 @@ def rollback_report(
                     "endpoint": s.endpoint,
                     "t": float(s.t),
                     "property": OUTSIDE,
-                    "detail": f"removed at {_fmt(s.t)} without a revoke for this endpoint",
+                    "detail": f"removed at {_fmt(s.t)}, outside the scope of every rollback of "
+                    f"{row.promo} so far",
                 }
             )
         vs.sort(key=lambda v: (v["t"], v["endpoint"], v["property"]))

@@ -12,7 +12,9 @@ version each endpoint should carry (publish, rollback with tombstone versions, r
 
 Errors: an operator command the promotion's state does not allow raises
 ``IllegalTransition`` (HTTP 409 at the service) and one naming an unknown promotion raises
-``UnknownPromotion`` (404); both leave the orchestrator unchanged. Endpoint events never
+``UnknownPromotion`` (404); a publish, schedule or rollback whose scope names a channel,
+region or store the estate lacks raises ``UnknownScopeMember`` (422, naming the field);
+all leave the orchestrator unchanged. Endpoint events never
 raise for being late, duplicated or unknown: they become "stale" records.
 
 Record order within one ``handle``: the operator command's record, its "state" record,
@@ -35,6 +37,7 @@ from harness.domain.lifecycle import (
     transition,
 )
 from harness.domain.promotion import Promotion
+from harness.domain.scope import UnknownScopeMember, unknown_members
 from harness.orchestrator.commands import (
     CancelTimer,
     Command,
@@ -81,6 +84,7 @@ __all__ = [
     "IllegalTransition",
     "Orchestrator",
     "UnknownPromotion",
+    "UnknownScopeMember",
 ]
 
 _PHASE_EVENT = {target: event for event, target in DELIVERY_EVENTS.items()}
@@ -138,6 +142,12 @@ class Orchestrator:
         self._schedule_timer: dict[str, str] = {}  # promo -> its pending schedule timer
         self._schedule_seq = 0
         self._payloads: dict[tuple[str, int], Promotion] = {}
+        eps = self._endpoints.values()
+        self._known_places = {
+            "channels": {ep.channel for ep in eps},
+            "regions": {ep.region for ep in eps if ep.region},
+            "stores": {ep.store for ep in eps if ep.store},
+        }
 
     # --- read-only views --------------------------------------------------------------------
 
@@ -232,13 +242,16 @@ class Orchestrator:
             out.record("reject", promo=promo, version=version, detail=event.reason)
             self._set_state(promo, new, out)
         elif isinstance(event, Schedule):
+            self._check_scope(event.scope)
             self._schedule(promo, state, event, out)
         elif isinstance(event, Publish):
+            self._check_scope(event.scope)
             new = transition(state, "publish")
             self._publish(promo, new, event.scope, out)
             # A manual publish takes over from a pending schedule.
             self._cancel_schedule(promo, out)
         elif isinstance(event, Rollback):
+            self._check_scope(event.scope)
             self._rollback(promo, state, event, out)
         elif isinstance(event, Pause | Resume):
             name = "pause" if isinstance(event, Pause) else "resume"
@@ -255,6 +268,13 @@ class Orchestrator:
             self._cancel_schedule(promo, out)
         else:
             raise TypeError(f"not an orchestrator event: {event!r}")
+
+    def _check_scope(self, scope: TargetScope) -> None:
+        """Refuse a scope naming what the estate lacks: it would otherwise match nothing
+        (or, for a region of a region-less channel, everything) without a word."""
+        unknown = unknown_members(scope, **self._known_places)
+        if unknown:
+            raise unknown[0]
 
     def _create(self, promotion: Promotion, out: Out) -> None:
         promo = promotion.id

@@ -33,7 +33,6 @@ __all__ = [
     "DeliveryView",
     "EndpointInfo",
     "Out",
-    "in_target_scope",
     "scope_json",
 ]
 
@@ -239,19 +238,6 @@ class Out:
 
     def touch(self, promo: str) -> None:
         self.touched[promo] = None
-
-
-def in_target_scope(endpoint: EndpointInfo, scope: TargetScope) -> bool:
-    """Whether ``endpoint`` falls in an operator's sub-scope (empty tuples = all).
-
-    Like ``Scope.covers``, a filter on stores or regions does not exclude an endpoint that
-    has no store or region (an ecommerce site is not 'outside' a store list).
-    """
-    if scope.channels and endpoint.channel not in scope.channels:
-        return False
-    if scope.stores and endpoint.store and endpoint.store not in scope.stores:
-        return False
-    return not (scope.regions and endpoint.region and endpoint.region not in scope.regions)
 
 
 def scope_json(scope: TargetScope) -> str:

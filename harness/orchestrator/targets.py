@@ -17,14 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from harness.domain.promotion import Promotion
+from harness.domain.scope import SYSTEM_OF_RECORD_CHANNELS, covers
 from harness.orchestrator.delivery import DeadLetterEntry
 from harness.orchestrator.dispatch import Dispatcher
 from harness.orchestrator.events import TargetScope
-from harness.orchestrator.state import Delivery, EndpointInfo, Out, in_target_scope
+from harness.orchestrator.state import Delivery, EndpointInfo, Out
 
-__all__ = ["SYSTEM_OF_RECORD_CHANNELS", "Targets"]
-
-SYSTEM_OF_RECORD_CHANNELS = ("erp",)
+__all__ = ["Targets"]
 
 
 class Targets:
@@ -128,21 +127,19 @@ class Targets:
     def _covered(self, p: Promotion, scope: TargetScope, op: str) -> list[EndpointInfo]:
         """Endpoints in both the promotion's own scope and the operator's sub-scope.
 
-        The ERP's price book (channel "erp") is the system of record: every publish puts the
-        promotion there whatever its sales channels (unless the sub-scope names channels
-        without "erp"); a rollback takes it out only when it covers the whole promotion or
-        names "erp" — pulling one region's stores leaves the price book alone.
+        Both are decided by ``harness.domain.scope.covers`` (docs/scope.md). The ERP's price
+        book is outside every promotion's sales scope: it is reached through the operator's
+        sub-scope alone, which a publish reaches unless it names other channels.
         """
-        whole = not (scope.channels or scope.regions or scope.stores)
+        publish = op == "apply"
         out = []
         for ep in self._endpoints:
-            if ep.channel in SYSTEM_OF_RECORD_CHANNELS:
-                named = ep.channel in scope.channels
-                if named or whole or (op == "apply" and not scope.channels):
-                    out.append(ep)
-            elif p.scope.covers(
-                ep.channel, ep.region or None, ep.store or None
-            ) and in_target_scope(ep, scope):
+            region, store = ep.region or None, ep.store or None
+            if ep.channel not in SYSTEM_OF_RECORD_CHANNELS and not p.scope.covers(
+                ep.channel, region, store
+            ):
+                continue
+            if covers(scope, ep.channel, region, store, publish=publish):
                 out.append(ep)
         return out
 

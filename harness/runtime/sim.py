@@ -18,6 +18,7 @@ import simpy
 
 from harness.domain.eventlog import Record
 from harness.domain.lifecycle import IllegalTransition
+from harness.domain.scope import UnknownScopeMember
 from harness.orchestrator.commands import (
     CancelTimer,
     DeadLetter,
@@ -221,7 +222,7 @@ class SimRuntime:
         now = self.env.now
         try:
             commands = self.orchestrator.handle(event, now)
-        except (IllegalTransition, UnknownPromotion) as exc:
+        except (IllegalTransition, UnknownPromotion, UnknownScopeMember) as exc:
             # An operator step the lifecycle refuses is part of the story, not a crash.
             kind = type(event).__name__.lower()
             self.records.append(

@@ -28,7 +28,10 @@ DESIGN_KEYS = {
 
 def run_log() -> list[Record]:
     """Three stores and a web shop: P published at 0, rolled back at 20 on s1 and s2."""
-    log = [Record(0.0, "endpoint", endpoint=f"s{i}", channel="pos", value=2.0) for i in (1, 2, 3)]
+    log = [
+        Record(0.0, "endpoint", endpoint=f"s{i}", channel="pos", region="east", value=2.0)
+        for i in (1, 2, 3)
+    ]
     log.append(Record(0.0, "endpoint", endpoint="web", channel="ecommerce", value=10.0))
     log.append(Record(0.0, "publish", promo="P", version=1, detail='{"channels": ["pos"]}'))
     for e, ch in (("s1", "pos"), ("s2", "pos"), ("s3", "pos"), ("web", "ecommerce")):
@@ -42,7 +45,11 @@ def run_log() -> list[Record]:
         log.append(Record(t, "applied", promo="P", version=1, endpoint=e))
         log.append(Record(t + 0.1, "ack", promo="P", version=1, endpoint=e))
     log.append(Record(0.7, "send", promo="P", version=1, endpoint="s1", attempt=2, outcome="apply"))
-    log.append(Record(20.0, "rollback", promo="P", version=1, value=10.0, detail='{"stores": 2}'))
+    log.append(
+        Record(
+            20.0, "rollback", promo="P", version=1, value=10.0, detail='{"stores": ["s1", "s2"]}'
+        )
+    )
     for e in ("s1", "s2"):
         log.append(Record(20.0, "target", promo="P", version=1, endpoint=e, outcome="revoke"))
         log.append(Record(25.0, "removed", promo="P", version=1, endpoint=e))
@@ -77,7 +84,7 @@ def test_figures() -> None:
     # s1: sends at 0.5 and 0.7 in window [0, 1) over capacity 2 -> 1.0.
     assert s["retry_storm"]["peak_attempt_rate_over_capacity"] == 1.0
     assert s["rollbacks"][0]["verdict"] == "pass"
-    assert s["rollbacks"][0]["scope"] == {"stores": 2}
+    assert s["rollbacks"][0]["scope"] == {"stores": ["s1", "s2"]}
     assert s["leakage_value"] == 1.5
     assert s["price_consistency"]["mismatch_rate"] == 1.0
     assert s["price_consistency"]["spread_value"] == 0.5

@@ -377,9 +377,8 @@ function wire() {
   $("act-resume").addEventListener("click", () => act(`Resume channel ${channel()}`, "resume", { channel: channel() }));
   $("act-rollback-channel").addEventListener("click", () =>
     act(`Roll back channel ${channel()}`, "rollback", { channels: [channel()] }));
-  // A region filter alone would also take the promotion off the region-less channels
-  // (ecommerce, loyalty, ERP: see orchestrator.state.in_target_scope), so this button
-  // scopes the rollback to the region's stores.
+  // A region scope covers the region's stores only (docs/scope.md); naming pos says so
+  // on the wire too, and the API refuses a region the estate does not have (422).
   $("act-rollback-region").addEventListener("click", () =>
     act(`Roll back the stores of region ${region()}`, "rollback", { channels: ["pos"], regions: [region()] }));
   whoami();
