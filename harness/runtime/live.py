@@ -161,7 +161,10 @@ class LiveRuntime:
         *,
         connections: int = 1000,
         poll_seconds: float = POLL_SECONDS,
+        defer_seconds: float = 1.0,
     ) -> None:
+        """``defer_seconds``: wall seconds before an event the runtime produced itself and
+        the journal refused (disk full...) is handed in again."""
         self._make = make_orchestrator
         self.orchestrator = make_orchestrator()
         self.store = store
@@ -183,6 +186,7 @@ class LiveRuntime:
         self._closing = False
         self._broken: str | None = None  # why the journal can no longer be trusted
         self._deferred: set[asyncio.TimerHandle] = set()
+        self._defer_seconds = defer_seconds
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -335,7 +339,7 @@ class LiveRuntime:
                 self._deferred.discard(handle)  # type: ignore[arg-type]
                 self._internal(event)
 
-            handle = loop.call_later(1.0, again)
+            handle = loop.call_later(self._defer_seconds, again)
             self._deferred.add(handle)
 
     def _spawn(self, coro: Any) -> None:
