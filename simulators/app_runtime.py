@@ -43,6 +43,12 @@ WEBHOOK_RETRY_PAUSE_S = 0.2
 JSON = "application/json"
 # Pre-encoded bodies for the hot path: a 600-store fan-out is mostly these two.
 _OK = b'{"outcome":"ok"}'
+# What an "ok" did: the estate's contract tells "applied" from "ignored as stale".
+_OK_EFFECT = {
+    "applied": b'{"outcome":"ok","effect":"applied"}',
+    "removed": b'{"outcome":"ok","effect":"removed"}',
+    "": b'{"outcome":"ok","effect":"ignored"}',
+}
 _ACCEPTED = b'{"outcome":"accepted"}'
 _ERROR = b'{"outcome":"error"}'
 
@@ -123,8 +129,15 @@ class SimState:
         self.world = world
         self.models: dict[str, EndpointModel] = world.models
         self.clock = SimClock(speed, t0)
-        self.callback_url = callback_url
-        self.callback_key = callback_key
+        # channel -> (webhook URL, headers); "" is every channel without its own entry.
+        self.callbacks: dict[str, tuple[str, dict[str, str]]] = {}
+        if callback_url:
+            if isinstance(callback_key, str):
+                self.callbacks[""] = (callback_url, {"X-API-Key": callback_key})
+            else:
+                self.callbacks[""] = (callback_url, {"X-API-Key": ""})
+                for channel, key in callback_key.items():
+                    self.callbacks[channel] = (callback_url, {"X-API-Key": key})
         seed = world.seed
         # Same seeding as sim.py, so each endpoint draws from its own stream.
         self.rngs = {mid: random.Random(f"{seed}:{mid}:traffic") for mid in self.models}
@@ -146,7 +159,7 @@ class SimState:
         self.stopping.clear()  # an app may be served again after a shutdown
         if not self.clock.pinned:
             self.clock.t0 = time.monotonic()
-        if self.callback_url and self.session is None:
+        if self.callbacks and self.session is None:
             self.session = _new_session()
 
     def release(self) -> None:
@@ -171,6 +184,7 @@ class SimState:
         slot = self.slots[model.id]
         arrived = clock.now()
         plan = model.plan(req, arrived, self.rngs[model.id], queued=slot.waiting)
+        self.received(model, req, plan, arrived)
         if plan.hang:
             return await self.hang()
         if plan.needs_capacity:
@@ -185,7 +199,37 @@ class SimState:
         if plan.reply_lost:
             # The change happened; the client never hears so: applied but never acked.
             return await self.hang()
+        if plan.outcome == "ok":
+            return json_response(200, _OK_EFFECT[changes[-1].kind if changes else ""])
         return plan_response(plan)
+
+    def received(self, model: EndpointModel, req: Request, plan: Plan, now: float) -> None:
+        """Ground truth about the traffic: one "received" record per delivery attempt that
+        reached the endpoint (outcome = the answer it will give, "hang" or "lost"), so a
+        retry storm is measured as the endpoints saw it, whoever sent it."""
+        outcome = "hang" if plan.hang else ("lost" if plan.reply_lost else plan.outcome)
+        self.records.append(
+            tuple.__new__(
+                Record,
+                (
+                    now,
+                    "received",
+                    req.promo,
+                    req.version,
+                    model.id,
+                    model.channel,
+                    model.region,
+                    req.attempt,
+                    outcome,
+                    0.0,
+                    f"{req.op}:{req.idempotency_key}",
+                ),
+            )
+        )
+
+    def set_callback(self, channel: str, url: str, headers: Mapping[str, str]) -> None:
+        """Where ``channel``'s webhook acks go from now on (the system under test says)."""
+        self.callbacks[channel] = (url, dict(headers))
 
     def completed(
         self, model: EndpointModel, req: Request, plan: Plan, changes: list[TruthChange]
@@ -249,7 +293,7 @@ class SimState:
         self.truth(model, model.settle(req, self.clock.now()))
         # Like sim.py, the webhook goes out whether or not the settle changed anything
         # (a replayed apply is still acknowledged); "poll" endpoints push nothing.
-        if model.ack_via == "push" and not plan.ack_lost and self.callback_url:
+        if model.ack_via == "push" and not plan.ack_lost and self.callbacks:
             body = {
                 "endpoint": model.id,
                 "promo": req.promo,
@@ -260,25 +304,19 @@ class SimState:
             await self.push(body, model.channel)
 
     async def push(self, body: dict[str, Any], channel: str = "") -> bool:
-        """POST one webhook; retried on connection errors; never raises.
-
-        ``callback_key`` is one key, or channel -> key: each channel's adapter has its
-        own key, scoped to that channel's callbacks."""
+        """POST one webhook to the channel's callback; retried on connection errors; never
+        raises. Each channel may have its own URL and headers (its adapter's own key)."""
         import aiohttp  # lazily: an app without a callback URL never needs it
 
+        target = self.callbacks.get(channel) or self.callbacks.get("")
+        if target is None:
+            return False
+        url, headers = target
         if self.session is None:
             self.session = _new_session()
-        key = self.callback_key
-        if not isinstance(key, str):
-            key = key.get(channel, "")
-        headers = {"X-API-Key": key}
         for attempt in range(WEBHOOK_RETRIES + 1):
             try:
-                async with self.session.post(
-                    self.callback_url,  # type: ignore[arg-type]
-                    json=body,
-                    headers=headers,
-                ) as resp:
+                async with self.session.post(url, json=body, headers=headers) as resp:
                     await resp.read()
                     ok = resp.status < 400
                     self._count_webhook(ok, f"status {resp.status}")
@@ -299,7 +337,7 @@ class SimState:
             return
         self.webhooks_failed += 1
         if self.webhooks_failed == 1:  # once: a dead orchestrator must not flood the log
-            log.warning("webhook to %s failed: %s", self.callback_url, why)
+            log.warning("webhook failed: %s", why)
 
     # --- ERP validation and marketplace polls (through the endpoint's front door) ---------
 

@@ -38,14 +38,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hmac
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Query
-from pydantic import BaseModel, ValidationError
+from fastapi import Depends, FastAPI, HTTPException, Query
+from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
@@ -97,6 +98,7 @@ def create_sim_app(
     callback_key: str | Mapping[str, str] = "",
     speed: float = 1.0,
     t0: float | None = None,
+    admin_token: str | None = None,
 ) -> FastAPI:
     """One app serving every endpoint model of ``world``.
 
@@ -104,7 +106,10 @@ def create_sim_app(
     ``t0``: the ``time.monotonic()`` instant that is scenario t=0 (share it with the
     orchestrator so both clocks agree); by default the moment the server starts.
     ``callback_url`` / ``callback_key``: where asynchronous endpoints push their webhook
-    acks (header ``X-API-Key``); without a URL nothing is pushed.
+    acks (header ``X-API-Key``); without a URL nothing is pushed until a system under test
+    declares its own (``PUT /admin/callbacks/{channel}``).
+    ``admin_token``: when set, ground truth and the admin API answer only a request
+    carrying ``Authorization: Bearer <token>`` (401 otherwise).
     """
     state = SimState(
         world, callback_url=callback_url, callback_key=callback_key, speed=speed, t0=t0
@@ -203,9 +208,24 @@ def create_sim_app(
     async def marketplace_poll(promo: str) -> Response | dict[str, Any]:
         return await state.poll(promo)
 
-    # --- ground truth ----------------------------------------------------------------------
+    # --- the estate's own description --------------------------------------------------------
 
-    @app.get("/truth")
+    @app.get("/clock")
+    async def clock() -> dict[str, Any]:
+        now = state.clock.now()
+        at = world.scenario.start + dt.timedelta(seconds=now)
+        return {"t": now, "at": at.isoformat(), "speed": state.clock.speed}
+
+    @app.get("/estate/endpoints")
+    async def estate_endpoints(request: StarletteRequest) -> dict[str, Any]:
+        base = str(request.base_url).rstrip("/")
+        return {"endpoints": [listing(m, base) for m in world.delivery_models]}
+
+    # --- ground truth (admin token) --------------------------------------------------------
+
+    admin = [Depends(admin_guard(admin_token))]
+
+    @app.get("/truth", dependencies=admin)
     async def truth(
         since: int = Query(0, ge=0), limit: int | None = Query(None, ge=1)
     ) -> dict[str, Any]:
@@ -214,17 +234,17 @@ def create_sim_app(
         chunk = records[since:end]
         return {"next": since + len(chunk), "records": [record_dict(r) for r in chunk]}
 
-    @app.get("/truth/active")
+    @app.get("/truth/active", dependencies=admin)
     async def truth_active() -> dict[str, dict[str, int]]:
         return {m.id: m.active() for m in world.delivery_models}
 
-    @app.get("/truth/inventory")
+    @app.get("/truth/inventory", dependencies=admin)
     async def truth_inventory() -> dict[str, Any]:
         return {"records": [record_dict(r) for r in state.inventory]}
 
     # --- admin -----------------------------------------------------------------------------
 
-    @app.post("/admin/faults")
+    @app.post("/admin/faults", dependencies=admin)
     async def admin_faults(body: FaultSwitchBody) -> dict[str, Any]:
         try:
             spec = body.spec()
@@ -236,7 +256,17 @@ def create_sim_app(
             raise HTTPException(422, str(exc.args[0])) from None
         return {"kind": body.kind, "on": body.on, "targets": [m.id for m in targets]}
 
-    @app.get("/admin/endpoints")
+    @app.put("/admin/callbacks/{channel}", dependencies=admin)
+    async def admin_callback(channel: str, body: CallbackBody) -> dict[str, Any]:
+        channels = {m.channel for m in world.delivery_models if m.ack_via == "push"}
+        if channel not in channels:
+            raise HTTPException(
+                422, f"channel {channel!r} sends no webhooks; those that do: {sorted(channels)}"
+            )
+        state.set_callback(channel, body.url, body.headers)
+        return {"channel": channel, "url": body.url}
+
+    @app.get("/admin/endpoints", dependencies=admin)
     async def admin_endpoints() -> list[dict[str, Any]]:
         return faults.endpoints()
 
@@ -245,6 +275,52 @@ def create_sim_app(
         return {"ok": True}
 
     return app
+
+
+class CallbackBody(BaseModel):
+    """Where a channel's asynchronous acknowledgements go, and with which headers."""
+
+    url: str = Field(pattern=r"^https?://", max_length=2048)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+def admin_guard(token: str | None) -> Callable[[StarletteRequest], None]:
+    """A dependency refusing requests without ``Authorization: Bearer <token>``."""
+    expected = f"Bearer {token}" if token else None
+
+    def check(request: StarletteRequest) -> None:
+        if expected is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(
+                401, "ground truth and the admin API need Authorization: Bearer <admin token>"
+            )
+
+    return check
+
+
+def listing(model: EndpointModel, base: str) -> dict[str, Any]:
+    """One endpoint as the contract lists it: where to deliver and how it acknowledges."""
+    acks = {"reply": "in_reply", "push": "webhook", "poll": "polled"}[model.ack_via]
+    row: dict[str, Any] = {
+        "id": model.id,
+        "channel": model.channel,
+        "region": model.region or None,
+        "store": model.store or None,
+        "timezone": getattr(model, "timezone", None),
+        "delivery_url": f"{base}/endpoints/{model.id}/deliveries",
+        "acknowledges": acks,
+        "mode": model.mode,
+    }
+    version = getattr(model, "version", None)
+    if model.mode == "batch" and version is not None:
+        # A batch store picks updates up every poll_interval s from its own phase.
+        row["batch_window"] = {
+            "every_seconds": version.poll_interval,
+            "offset_seconds": getattr(model, "poll_offset", 0.0),
+        }
+    return row
 
 
 def delivery_handler(

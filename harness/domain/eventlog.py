@@ -22,7 +22,10 @@ from typing import NamedTuple
 # delivery         send (attempt n), result (outcome, value = latency s), ack, dlq, stale
 #                  (an ignored stale result/ack), breaker (outcome = new state), budget
 #                  (outcome = "exhausted"), throttle (outcome = "rate" | "concurrency")
-# ground truth     applied / removed: the endpoint's own state changed (version)
+# ground truth     applied / removed: the endpoint's own state changed (version);
+#                  received: a delivery attempt reached the endpoint (live estate): attempt
+#                  as sent, outcome = the answer it gave (ok accepted throttled unavailable
+#                  error rejected, or hang / lost), detail = "op:idempotency key"
 # faults           outage: value = duration (s), detail = cause; the record's t = its start;
 #                  fault: a switched fault (error rate, lost acks, quota), same fields
 # shoppers         sale: value = total paid, detail = sale id; discount: one per promotion
@@ -51,11 +54,13 @@ DELIVERY_KINDS = frozenset(
     {"target", "send", "result", "ack", "dlq", "stale", "breaker", "budget", "throttle"}
 )
 TRUTH_KINDS = frozenset({"applied", "removed"})
+TRAFFIC_KINDS = frozenset({"received"})
 SHOPPER_KINDS = frozenset({"sale", "discount", "quote"})
 KINDS = (
     OPERATOR_KINDS
     | DELIVERY_KINDS
     | TRUTH_KINDS
+    | TRAFFIC_KINDS
     | SHOPPER_KINDS
     | {"endpoint", "state", "outage", "fault"}
 )

@@ -147,21 +147,22 @@ def kinds(records: list[dict[str, Any]], endpoint: str) -> list[tuple[str, int]]
 async def test_apply_duplicate_revoke_and_late_apply(tmp_path: Path) -> None:
     async with serving(tmp_path) as (client, _):
         r = await client.post("/stores/S0001/promotions", json=delivery("apply", version=1))
-        assert (r.status_code, r.json()) == (200, {"outcome": "ok"})
+        assert (r.status_code, r.json()) == (200, {"outcome": "ok", "effect": "applied"})
         assert kinds(await truth(client), "S0001") == [("applied", 1)]
         assert (await client.get("/truth/active")).json()["S0001"] == {"P1": 1}
 
         again = await client.post("/stores/S0001/promotions", json=delivery("apply", version=1))
-        assert again.status_code == 200
+        assert (again.status_code, again.json()["effect"]) == (200, "ignored")
         assert kinds(await truth(client), "S0001") == [("applied", 1)]
 
         r = await client.post("/stores/S0001/promotions", json=delivery("revoke", version=2))
-        assert r.status_code == 200
+        assert (r.status_code, r.json()["effect"]) == (200, "removed")
         assert kinds(await truth(client), "S0001") == [("applied", 1), ("removed", 1)]
 
         late = delivery("apply", version=1, key="k-late-retry")
         r = await client.post("/stores/S0001/promotions", json=late)
-        assert r.status_code == 200  # the endpoint answers, but the tombstone wins
+        # The endpoint answers, but the tombstone wins, and the answer says so.
+        assert (r.status_code, r.json()["effect"]) == (200, "ignored")
         records = await truth(client)
         assert kinds(records, "S0001") == [("applied", 1), ("removed", 1)]
         assert (await client.get("/truth/active")).json()["S0001"] == {}
@@ -321,7 +322,9 @@ async def test_ecommerce_accepts_then_pushes_a_webhook(tmp_path: Path) -> None:
                 "op": "apply",
                 "detail": "webhook",
             }
-            [applied] = [r for r in await truth(client) if r["endpoint"] == "web"]
+            [applied] = [
+            r for r in await truth(client) if r["endpoint"] == "web" and r["kind"] != "received"
+        ]
             assert applied["kind"] == "applied" and applied["t"] >= 1.0
     finally:
         await runner.cleanup()
