@@ -5,10 +5,17 @@ Every file a user hands to promoharness (baskets, promotions, scenarios) goes th
 came from (JSON is read the same way, being YAML), validated with pydantic, and any
 problem becomes one ``InputError`` whose message reads
 ``scenarios/x.yaml:14: promotions.0.benefit.percent: Input should be less than or equal to 100``.
+
+A document is bounded before it is built, so a hostile or mistaken file fails fast with
+the limit named instead of eating memory: ``MAX_DOCUMENT_BYTES``, ``MAX_DEPTH`` (nesting),
+``MAX_ALIASES`` (YAML ``*alias`` uses) and ``MAX_VALUES`` (values after aliases expand, the
+"billion laughs" guard).
 """
 
 from __future__ import annotations
 
+import re
+import stat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +24,12 @@ from pydantic import TypeAdapter, ValidationError
 
 T = TypeVar("T")
 Location = tuple[str | int, ...]
+
+# Limits on one user document; each error message names the limit it hit.
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024  # the largest shipped scenario is ~6 kB
+MAX_DEPTH = 64  # nesting of mappings/lists; a scenario needs about 8
+MAX_ALIASES = 200  # YAML *alias uses in one document
+MAX_VALUES = 500_000  # values (mapping, list, scalar) once aliases are expanded
 
 
 class InputError(Exception):
@@ -37,33 +50,103 @@ class InputError(Exception):
         where = ""
         if self.path:
             where = self.path + (f":{line}" if line else "") + ": "
-        super().__init__(f"{where}{field + ': ' if field else ''}{message}")
+        # One line, whatever the parts hold (pydantic and pandas messages span lines).
+        text = f"{where}{field + ': ' if field else ''}{message}"
+        super().__init__(" ".join(text.split()))
 
 
-def _construct(node: yaml.Node, loc: Location, lines: dict[Location, int]) -> Any:
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = (
-                yaml.safe_load(yaml.serialize(key_node))
-                if not isinstance(key_node, yaml.ScalarNode)
-                else key_node.value
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting depth and aliases while it composes the node graph.
+
+    The composer recurses once per nesting level, so a deep document would otherwise end
+    in RecursionError; the check runs before each level is entered.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise InputError(
+                    f"more than {MAX_ALIASES} YAML aliases (limit MAX_ALIASES)",
+                    line=mark.line + 1,
+                )
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            mark = self.peek_event().start_mark
+            raise InputError(
+                f"nested deeper than {MAX_DEPTH} levels (limit MAX_DEPTH)", line=mark.line + 1
             )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Builder:
+    """Node graph -> plain data, recording each value's line and counting expanded values."""
+
+    def __init__(self) -> None:
+        self.lines: dict[Location, int] = {}
+        self.values = 0
+        self._scalars = yaml.SafeLoader("")  # its constructor types plain scalars
+
+    def build(self, node: yaml.Node, loc: Location) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            # Aliases re-use a node wherever they appear; "billion laughs" expands them.
+            raise InputError(
+                f"expands to more than {MAX_VALUES} values (limit MAX_VALUES; "
+                "YAML aliases multiply)",
+                line=node.start_mark.line + 1,
+                field=_dotted(loc) or None,
+            )
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        if node.tag == "tag:yaml.org,2002:str":
+            return node.value
+        try:
+            # Plain scalars: ints, floats, bools, null, timestamps, as PyYAML's safe loader.
+            return self._scalars.construct_object(node)
+        except (ValueError, OverflowError, yaml.YAMLError) as exc:
+            # e.g. an int over Python's 4300-digit conversion limit, a bad timestamp.
+            raise InputError(
+                f"cannot read {_short(node.value)!r}: {exc}",
+                line=node.start_mark.line + 1,
+                field=_dotted(loc) or None,
+            ) from None
+
+    def _mapping(self, node: yaml.MappingNode, loc: Location) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise InputError(
+                    "a key must be a plain word or number, not a list or mapping",
+                    line=key_node.start_mark.line + 1,
+                    field=_dotted(loc) or None,
+                )
+            key = key_node.value
             if key in out:
                 raise InputError(
                     f"duplicate key {key!r}",
                     line=key_node.start_mark.line + 1,
                     field=_dotted((*loc, key)),
                 )
-            out[key] = _construct(value_node, (*loc, key), lines)
+            out[key] = self.build(value_node, (*loc, key))
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*loc, i), lines) for i, item in enumerate(node.value)]
-    # Scalars: let PyYAML's safe resolver type them (ints, floats, bools, null, strings).
-    return (
-        yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
-    )
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _dotted(loc: Location) -> str:
@@ -72,29 +155,49 @@ def _dotted(loc: Location) -> str:
 
 def parse_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[Location, int]]:
     """Parse YAML or JSON text, returning the data and a map from location to line number."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise InputError(
+            f"larger than {MAX_DOCUMENT_BYTES} bytes (limit MAX_DOCUMENT_BYTES)", path=path
+        )
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+    except InputError as exc:
+        raise InputError(exc.reason, path=path, line=exc.line, field=exc.field) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise InputError(
             f"not valid YAML/JSON: {exc.problem or exc}", path=path, line=line
-        ) from exc
+        ) from None
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises Marked errors in practice
-        raise InputError(f"not valid YAML/JSON: {exc}", path=path) from exc
+        raise InputError(f"not valid YAML/JSON: {exc}", path=path) from None
+    finally:
+        loader.dispose()
     if node is None:
         raise InputError("the file is empty", path=path)
-    lines: dict[Location, int] = {}
+    builder = _Builder()
     try:
-        data = _construct(node, (), lines)
+        data = builder.build(node, ())
     except InputError as exc:
         raise InputError(exc.reason, path=path, line=exc.line, field=exc.field) from None
-    return data, lines
+    return data, builder.lines
 
 
 def read_document(path: str | Path) -> tuple[Any, dict[Location, int]]:
     path = Path(path)
     try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+            raise InputError("not a regular file", path=path)
+        size = info.st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise InputError(
+                f"{size} bytes is larger than {MAX_DOCUMENT_BYTES} (limit MAX_DOCUMENT_BYTES)",
+                path=path,
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError("no such file", path=path) from None
@@ -102,6 +205,8 @@ def read_document(path: str | Path) -> tuple[Any, dict[Location, int]]:
         raise InputError("is a directory, expected a file", path=path) from None
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", path=path) from None
+    except OSError as exc:  # permission denied, a FIFO, a name too long...
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
     return parse_text(text, path)
 
 
@@ -140,29 +245,102 @@ def _is_union_tag(part: str, node: dict) -> bool:
     return node.get("type") == part
 
 
+# A model validator that checks one field says so by starting its message with the field's
+# dotted path ("timeline.4.promo: unknown promotion 'P9'"); the error then points there.
+_FIELD_PREFIX = re.compile(r"^(?:Value error, )?([A-Za-z_][\w\-]*(?:\.[\w\-]+)*): (.+)$", re.S)
+
+
+def _own_field(loc: Location, message: str, data: Any) -> tuple[Location, str]:
+    match = _FIELD_PREFIX.match(message)
+    if match is None:
+        return loc, message.removeprefix("Value error, ")
+    node = data
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return loc, message.removeprefix("Value error, ")
+    parts: Location = tuple(int(p) if p.isdigit() else p for p in match.group(1).split("."))
+    head = parts[0]
+    inside = (isinstance(node, dict) and head in node) or (
+        isinstance(node, list) and isinstance(head, int) and head < len(node)
+    )
+    if not inside:
+        return loc, message.removeprefix("Value error, ")
+    return (*loc, *parts), match.group(2)
+
+
+def error_at(
+    message: str,
+    loc: Location,
+    path: str | Path,
+    lines: dict[Location, int],
+    origins: dict[Location, str] | None = None,
+) -> InputError:
+    """An InputError at ``loc``: the ``--set`` that put the value there, or the file's line.
+
+    ``origins`` maps each overridden location to its option text ("--set foo=1"): a problem
+    inside an overridden value names the option, not a line of the file it never was in.
+    """
+    field = _dotted(loc) or "(document)"
+    for where, option in (origins or {}).items():
+        if loc[: len(where)] == where:
+            return InputError(f"{field}: {message}", field=option)
+    for where, option in (origins or {}).items():
+        if where[: len(loc)] == loc:
+            message += f" (after {option})"
+            break
+    return InputError(message, path=path, line=nearest_line(lines, loc), field=field)
+
+
 def validation_error(
-    exc: ValidationError, path: str | Path, data: Any, lines: dict[Location, int]
+    exc: ValidationError,
+    path: str | Path,
+    data: Any,
+    lines: dict[Location, int],
+    origins: dict[Location, str] | None = None,
 ) -> InputError:
     """Turn the first pydantic error into an InputError naming file, line and field."""
     first = exc.errors(include_url=False)[0]
     loc = _clean_loc(tuple(first["loc"]), data)
-    message = first["msg"]
+    loc, message = _own_field(loc, str(first["msg"]), data)
     if first["type"] == "extra_forbidden":
         message = "unknown key (not part of the schema)"
     more = exc.error_count() - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InputError(
-        message, path=path, line=nearest_line(lines, loc), field=_dotted(loc) or "(document)"
-    )
+    return error_at(message, loc, path, lines, origins)
 
 
-def validate_data(kind: Any, data: Any, path: str | Path, lines: dict[Location, int]) -> Any:
+def validate_data(
+    kind: Any,
+    data: Any,
+    path: str | Path,
+    lines: dict[Location, int],
+    origins: dict[Location, str] | None = None,
+) -> Any:
     adapter = kind if isinstance(kind, TypeAdapter) else TypeAdapter(kind)
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
-        raise validation_error(exc, path, data, lines) from None
+        raise validation_error(exc, path, data, lines, origins) from None
+
+
+def parse_value(raw: str, option: str) -> Any:
+    """A command-line value read as YAML (``10`` int, ``.5`` float, ``[a, b]`` list).
+
+    Text that is not valid YAML stays text; a value over a document limit (``MAX_DEPTH``,
+    a number over Python's digit limit) is an error naming ``option``.
+    """
+    if raw.strip() == "":
+        return None if raw else ""
+    try:
+        data, _ = parse_text(raw, option)
+    except InputError as exc:
+        if exc.reason.startswith("not valid YAML"):
+            return raw
+        raise InputError(exc.reason, field=option) from None
+    return data
 
 
 def load_model(kind: type[T] | Any, path: str | Path) -> T:

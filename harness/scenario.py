@@ -13,19 +13,37 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.domain.promotion import CHANNELS, Promotion
-from harness.inputs import InputError, read_document, validate_data
+from harness.inputs import InputError, Location, parse_value, read_document, validate_data
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 DEFAULT_SCENARIO = "weekend-private-label"
 ENDPOINT_KINDS = ("erp", "pos", "ecommerce", "loyalty", "marketplace")
 
+# Size limits: a scenario past one of them would run for hours or exhaust memory, so it
+# fails at load time with the limit named (exit 2) instead.
+MAX_STORES = 20_000  # estate.stores
+MAX_PRODUCTS = 100_000  # estate.products
+MAX_PROMOTIONS = 2_000  # promotions after series copies are made
+MAX_TIMELINE_STEPS = 20_000  # timeline steps after series copies are made
+MAX_SALES = 5_000_000  # expected shopper sales over the run (rates x curve peak x duration)
+MAX_QUOTES = 200_000  # shelf-price samples (duration / quote_interval)
+MAX_SEED = 2**63 - 1  # seeds are 64-bit; |seed| beyond is a mistake, not a seed
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinities are refused everywhere: ".inf" seconds or rates are never meant.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _known_preset(value: str | None) -> str | None:
+    from simulators.profiles import PROFILES
+
+    if value is not None and value not in PROFILES:
+        raise ValueError(f"unknown preset {value!r}; known: {', '.join(sorted(PROFILES))}")
+    return value
 
 
 # --- endpoint behaviour -------------------------------------------------------------------
@@ -74,8 +92,8 @@ class OutageSpec(_Section):
 
 
 class RandomOutageSpec(_Section):
-    mtbf: float = Field(gt=0, description="Mean time between failures (s).")
-    mttr: float = Field(gt=0, description="Mean time to repair (s).")
+    mtbf: float = Field(ge=1, description="Mean time between failures (s).")
+    mttr: float = Field(ge=0.001, description="Mean time to repair (s).")
     mode: Literal["refuse", "hang"] = "refuse"
 
 
@@ -96,6 +114,8 @@ class ProfileSpec(_Section):
     dialect: str = Field(default="", description="Comma-separated pricing dialects.")
     ack_delay: LatencySpec | None = Field(default=None, description="Async ack/activation delay.")
 
+    _preset = field_validator("preset")(_known_preset)
+
 
 # --- estate, catalog, traffic -------------------------------------------------------------
 
@@ -109,11 +129,33 @@ class RegionSpec(_Section):
     )
     link: str | None = Field(default=None, description="Link profile preset for every store.")
 
+    _link = field_validator("link")(_known_preset)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
 
 class EstateSpec(_Section):
-    stores: int = Field(default=600, ge=1, le=20_000)
-    regions: list[RegionSpec] | None = None
-    products: int = Field(default=400, ge=10, le=100_000)
+    stores: int = Field(default=600, ge=1, le=MAX_STORES)
+    regions: list[RegionSpec] | None = Field(default=None, min_length=1)
+    products: int = Field(default=400, ge=10, le=MAX_PRODUCTS)
+
+    @field_validator("regions")
+    @classmethod
+    def _distinct(cls, value: list[RegionSpec] | None) -> list[RegionSpec] | None:
+        names = [r.name for r in value or []]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"{i}.name: two regions are named {name!r}")
+        return value
 
 
 class CurveSpec(_Section):
@@ -132,10 +174,20 @@ class TrafficSpec(_Section):
     rate_online: float = Field(default=600.0, ge=0, description="Base sales/hour per site.")
     curve: CurveSpec = Field(default_factory=CurveSpec)
     basket_lines: tuple[int, int] = (1, 6)
-    basket_pool: int = Field(default=2000, ge=1, description="Distinct baskets shoppers bring.")
-    quote_interval: float = Field(default=300.0, gt=0, description="Shelf-price samples (s).")
-    quote_skus: int = Field(default=5, ge=1)
-    quote_stores: int = Field(default=20, ge=1, description="Stores sampled per quote.")
+    basket_pool: int = Field(
+        default=2000, ge=1, le=100_000, description="Distinct baskets shoppers bring."
+    )
+    quote_interval: float = Field(default=300.0, ge=1, description="Shelf-price samples (s).")
+    quote_skus: int = Field(default=5, ge=1, le=10_000)
+    quote_stores: int = Field(default=20, ge=1, le=MAX_STORES, description="Stores per quote.")
+
+    @field_validator("basket_lines")
+    @classmethod
+    def _lines(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1] <= 100:
+            raise ValueError("give [fewest, most] lines with 1 <= fewest <= most <= 100")
+        return value
+
     file: str | None = Field(default=None, description="replay: CSV/Parquet trace.")
 
     @model_validator(mode="after")
@@ -243,7 +295,7 @@ class BudgetSpec(_Section):
 
 class DistributionSpec(_Section):
     kind: Literal["push", "batch", "hybrid"] = "push"
-    interval: float = Field(default=900.0, gt=0)
+    interval: float = Field(default=900.0, ge=1, description="Batch pick-up period (s).")
     offset: float = Field(default=0.0, ge=0)
 
 
@@ -273,7 +325,7 @@ class SLOSpec(_Section):
 class Scenario(_Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
-    seed: int = 0
+    seed: int = Field(default=0, ge=-MAX_SEED, le=MAX_SEED)
     start: dt.datetime = Field(
         default=dt.datetime(2026, 11, 28, 6, 0, tzinfo=dt.UTC),
         description="The instant t=0 stands for (with offset); windows are read against it.",
@@ -318,18 +370,75 @@ class Scenario(_Section):
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
+        # Each message starts with the field's path, so the error points at its own line.
         ids = [p.id for p in self.promotions]
-        if len(set(ids)) != len(ids):
-            raise ValueError("two promotions share an id")
+        for i, promo in enumerate(ids):
+            if promo in ids[:i]:
+                first = ids.index(promo)
+                raise ValueError(f"promotions.{i}.id: {promo!r} is already promotions.{first}")
         for i, step in enumerate(self.timeline):
             if step.promo is not None and step.promo not in ids:
                 raise ValueError(f"timeline.{i}.promo: unknown promotion {step.promo!r}")
         for promo, count in self.series.items():
             if promo not in ids:
-                raise ValueError(f"series: unknown promotion {promo!r}")
-            if not 1 <= count <= 10_000:
-                raise ValueError(f"series.{promo}: count must be between 1 and 10000")
+                raise ValueError(f"series.{promo}: unknown promotion {promo!r}")
+            if count < 1:
+                raise ValueError(f"series.{promo}: count must be at least 1")
+        copies = len(ids) + sum(count - 1 for count in self.series.values())
+        if copies > MAX_PROMOTIONS:
+            raise ValueError(
+                f"series: {copies} promotions with the copies, over {MAX_PROMOTIONS} "
+                "(limit MAX_PROMOTIONS)"
+            )
+        steps = sum(self.series.get(step.promo or "", 1) for step in self.timeline)
+        if steps > MAX_TIMELINE_STEPS:
+            raise ValueError(
+                f"timeline: {steps} steps with the series copies, over {MAX_TIMELINE_STEPS} "
+                "(limit MAX_TIMELINE_STEPS)"
+            )
+        self._check_load()
+        self._check_metrics(ids)
         return self
+
+    def _check_metrics(self, ids: list[str]) -> None:
+        from harness.metric_paths import unknown_metric
+
+        # The ids a run reports under: series copies replace their original.
+        final = [
+            x
+            for p in ids
+            for x in (
+                [f"{p}.{n:03d}" for n in range(1, self.series[p] + 1)] if p in self.series else [p]
+            )
+        ]
+        rollbacks = sum(
+            self.series.get(step.promo or "", 1)
+            for step in self.timeline
+            if step.action == "rollback"
+        )
+        if self.traffic.kind == "replay":
+            rollbacks = MAX_TIMELINE_STEPS  # a trace's own timeline replaces the file's
+        for i, slo in enumerate(self.slos):
+            problem = unknown_metric(slo.metric, final, rollbacks)
+            if problem:
+                raise ValueError(f"slos.{i}.metric: {problem}")
+
+    def _check_load(self) -> None:
+        traffic = self.traffic
+        if traffic.kind == "generated":
+            sites = 2  # the web shop and the marketplace
+            per_hour = traffic.rate_per_store * self.estate.stores + traffic.rate_online * sites
+            sales = per_hour * traffic.curve.peak_multiple * self.duration / 3600
+            if sales > MAX_SALES:
+                raise ValueError(
+                    f"traffic: about {sales:.3g} sales expected at peak rates, over "
+                    f"{MAX_SALES} (limit MAX_SALES); lower the rates or the duration"
+                )
+        if traffic.kind != "none" and self.duration / traffic.quote_interval > MAX_QUOTES:
+            raise ValueError(
+                f"traffic.quote_interval: {self.duration / traffic.quote_interval:.3g} "
+                f"shelf-price samples, over {MAX_QUOTES} (limit MAX_QUOTES)"
+            )
 
     def expanded(self) -> Scenario:
         """The scenario with every ``series`` promotion replaced by its copies."""
@@ -390,42 +499,54 @@ def library_names() -> list[str]:
 
 def parse_override(text: str) -> tuple[list[str | int], Any]:
     if "=" not in text:
-        raise InputError(f"--set expects path.to.key=value, got {text!r}", field="--set")
+        raise InputError(f"expects path.to.key=value, got {text!r}", field="--set")
     key, raw = text.split("=", 1)
     if not key or any(not part for part in key.split(".")):
-        raise InputError(f"--set has an empty key segment in {key!r}", field="--set")
-    try:
-        value = yaml.safe_load(raw) if raw != "" else ""
-    except yaml.YAMLError:
-        value = raw
+        raise InputError(f"empty key segment in {key!r}", field=f"--set {text}")
+    value = parse_value(raw, f"--set {key}")
     path: list[str | int] = [int(p) if p.isdigit() else p for p in key.split(".")]
     return path, value
 
 
-def apply_overrides(data: Any, overrides: list[str]) -> Any:
-    """Set each ``a.b.0.c=value`` (value parsed as YAML) in the raw document."""
+def apply_overrides(
+    data: Any, overrides: list[str], origins: dict[Location, str] | None = None
+) -> Any:
+    """Set each ``a.b.0.c=value`` (value parsed as YAML) in the raw document.
+
+    ``origins``, when given, receives each set location -> "--set a.b.0.c=value", so a
+    problem with the value names the option rather than a line of the file.
+    """
     for text in overrides:
         path, value = parse_override(text)
+        option = f"--set {text}"
         node = data
+        where: list[str | int] = []
         for depth, part in enumerate(path[:-1]):
+            if isinstance(node, dict):
+                part = str(part)  # mapping keys are text, even "2024"
             try:
                 child = node[part]
             except (KeyError, IndexError, TypeError):
-                if isinstance(node, dict) and isinstance(part, str):
+                if isinstance(node, dict):
                     child = node[part] = {}
                 else:
-                    where = ".".join(str(p) for p in path[: depth + 1])
-                    raise InputError(
-                        f"--set {text}: no {where!r} in the scenario", field="--set"
-                    ) from None
+                    missing = ".".join(str(p) for p in path[: depth + 1])
+                    raise InputError(f"no {missing!r} in the scenario", field=option) from None
+            if not isinstance(child, dict | list) and depth < len(path) - 2:
+                inside = ".".join(str(p) for p in path[: depth + 1])
+                raise InputError(f"{inside!r} is a single value, not a section", field=option)
+            where.append(part)
             node = child
         last = path[-1]
-        if (isinstance(node, list) and isinstance(last, int) and last < len(node)) or isinstance(
-            node, dict
-        ):
+        if isinstance(node, dict):
+            last = str(last)
+            node[last] = value
+        elif isinstance(node, list) and isinstance(last, int) and last < len(node):
             node[last] = value
         else:
-            raise InputError(f"--set {text}: cannot set {last!r} here", field="--set")
+            raise InputError(f"cannot set {last!r} here", field=option)
+        if origins is not None:
+            origins[(*where, last)] = option
     return data
 
 
@@ -436,10 +557,15 @@ def load_scenario(
     """Read, override and validate a scenario; bad input raises InputError (file:line: field)."""
     path = scenario_path(name_or_path)
     data, lines = read_document(path)
+    origins: dict[Location, str] = {}
     if overrides:
-        data = apply_overrides(data, overrides)
-    scenario: Scenario = validate_data(Scenario, data, path, lines)
+        data = apply_overrides(data, overrides, origins)
+    scenario: Scenario = validate_data(Scenario, data, path, lines, origins)
     from harness.scenario_places import check_places  # it imports this module
 
     check_places(scenario, path, data, lines)
-    return scenario.expanded()
+    expanded = scenario.expanded()
+    from harness.runtime.replay import check_replay  # it imports this module
+
+    check_replay(expanded)  # every trace row, before any simulation
+    return expanded
