@@ -3,7 +3,8 @@
 Read from the "send" records (one per delivery attempt), the endpoint inventory
 (capacity), "outage" records and "dlq" records (../shared/DESIGN.md, "Metrics —
 definitions"). Produces amplification, peak attempt rate over capacity, retry share
-around outages and the dead-letter count, plus the attempts-per-second series for plots.
+around outages and the dead-letter count, double applications (ground truth), plus the
+attempts-per-second series for plots.
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ import pandas as pd
 from harness.domain.eventlog import Record
 from harness.metrics.frame import channel_of, inventory, to_frame
 
-__all__ = ["AFTER_OUTAGE_S", "attempts_per_second", "outage_flags", "retry_storm"]
+__all__ = [
+    "AFTER_OUTAGE_S",
+    "DOUBLE_EXAMPLES",
+    "attempts_per_second",
+    "double_applied",
+    "outage_flags",
+    "retry_storm",
+]
 
 # How long after an outage ends its backlog of retries is still counted as outage load.
 AFTER_OUTAGE_S = 60.0
+DOUBLE_EXAMPLES = 20
 
 
 def _share(retry: pd.Series) -> float | None:
@@ -105,6 +114,35 @@ def _peak(df: pd.DataFrame, sends: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def double_applied(df: pd.DataFrame) -> dict[str, Any]:
+    """A version applied twice: an "applied" of (P, v) at an endpoint whose previous ground
+    truth record for P there is an "applied" of the same v (no removal in between) — a
+    non-idempotent endpoint storing a second copy, the harm a duplicate retry does.
+
+    Read from the ground truth alone (the endpoint's own "double" label is not trusted).
+    A re-apply after a removal is the rollback oracle's ``resurrected``, not counted here.
+    ``count``; ``examples``: up to 20 of {promo, version, endpoint, t}, earliest first.
+    """
+    truth = df.loc[
+        df["kind"].isin(["applied", "removed"]), ["t", "kind", "promo", "version", "endpoint"]
+    ]
+    truth = truth.sort_values("t", kind="stable")
+    applied = (truth["kind"].astype(object) == "applied").to_numpy()
+    by = truth.groupby(["promo", "endpoint"], sort=False)
+    prev_applied = by["kind"].shift(1).astype(object).eq("applied").to_numpy()
+    same = (by["version"].shift(1) == truth["version"]).to_numpy()
+    twice = truth[applied & prev_applied & same].head(DOUBLE_EXAMPLES)
+    return {
+        "count": int((applied & prev_applied & same).sum()),
+        "examples": [
+            {"promo": p, "version": int(v), "endpoint": e, "t": float(t)}
+            for p, v, e, t in zip(
+                twice["promo"], twice["version"], twice["endpoint"], twice["t"], strict=True
+            )
+        ],
+    }
+
+
 def retry_storm(events: Iterable[Record] | pd.DataFrame) -> dict[str, Any]:
     """Retry-storm figures.
 
@@ -120,6 +158,7 @@ def retry_storm(events: Iterable[Record] | pd.DataFrame) -> dict[str, Any]:
       its end), ``outage_window`` (either); None when no sends fall there.
     - ``dead_lettered`` = number of "dlq" records; also counts of "throttle" records,
       "breaker" records with outcome "open" and "budget" records with outcome "exhausted".
+    - ``double_applied`` = versions applied twice at an endpoint (``double_applied``).
     """
     df = to_frame(events)
     sends = df.loc[df["kind"] == "send"]
@@ -145,6 +184,7 @@ def retry_storm(events: Iterable[Record] | pd.DataFrame) -> dict[str, Any]:
         "throttled": int((kind == "throttle").sum()),
         "breaker_opened": int(((kind == "breaker") & (df["outcome"] == "open")).sum()),
         "budget_exhausted": int(((kind == "budget") & (df["outcome"] == "exhausted")).sum()),
+        "double_applied": double_applied(df),
     }
 
 
