@@ -105,7 +105,6 @@ class _Builder:
                 f"expands to more than {MAX_VALUES} values (limit MAX_VALUES; "
                 "YAML aliases multiply)",
                 line=node.start_mark.line + 1,
-                field=_dotted(loc) or None,
             )
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):

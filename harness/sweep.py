@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from harness.inputs import InputError
+from harness.inputs import InputError, parse_value
 from harness.metrics.summary import HEADLINE_FIGURES
 from harness.scenario import Scenario, load_scenario, parse_override, scenario_path
 
@@ -90,10 +89,7 @@ def parse_vary(text: str) -> Vary:
         raise InputError(f"empty value in {text!r}", field=f"--vary {key}")
     values: list[Any] = []
     for part in raw:
-        try:
-            value = yaml.safe_load(part)
-        except yaml.YAMLError:
-            value = part
+        value = parse_value(part, f"--vary {key}")
         if isinstance(value, dict | list):
             raise InputError(f"values must be scalars, got {part!r}", field=f"--vary {key}")
         values.append(value)
@@ -132,10 +128,13 @@ def validate_grid(
     chosen = load_scenario(path, list(base))
     for vary in varies:
         for i in range(len(vary.values)):
+            option = f"--vary {vary.key}={vary.raw[i]}"
             try:
                 load_scenario(path, [*base, vary.override(i)])
             except InputError as exc:
-                raise InputError(str(exc), field=f"--vary {vary.key}={vary.raw[i]}") from None
+                if exc.field == f"--set {vary.override(i)}":  # the value itself is wrong
+                    raise InputError(exc.reason, field=option) from None
+                raise InputError(str(exc), field=option) from None
     if len(varies) > 1:
         for spec in {s.cell: s for s in expand_grid(varies, 1, 0)}.values():
             try:

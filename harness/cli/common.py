@@ -3,14 +3,40 @@ progress bar over simulated time and the verdict printout."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from harness.inputs import InputError
 from harness.lab import app as lab_app
+
+
+def _no_type_on_flags() -> None:
+    """``--help`` shows no ``<bool>`` beside a flag: a flag takes no value.
+
+    Typer's option help prints every option's type, flags included; this keeps the type
+    column for options that do take a value.
+    """
+    shown = typer.core.TyperOption.display_type_rich
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+        if (self.is_flag or self.count) and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_type_on_flags()
 
 app = typer.Typer(
     name="promoharness",
@@ -37,6 +63,44 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a scenario value: path.to.key=value (repeatable)."),
 ]
+# Seeds are 64-bit (harness.scenario.MAX_SEED); a longer number is a typo, not a seed.
+SEED_LIMIT = 2**63 - 1
+
+
+def check_seed(seed: int | None, option: str = "--seed") -> None:
+    if seed is not None and abs(seed) > SEED_LIMIT:
+        raise InputError(f"{seed} is beyond a 64-bit seed (|seed| <= {SEED_LIMIT})", field=option)
+
+
+def check_out(out: Path | None, option: str = "--out") -> None:
+    """Fail before any work when ``out`` cannot become the output folder.
+
+    It may exist as a folder (its files are replaced one by one, atomically) or not exist
+    yet; a file there, or a file where one of its parents should be, is bad input.
+    """
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is a file; give a folder", path=out, field=option)
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent} is a file, not a folder", path=out, field=option)
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"cannot write in {parent}", path=out, field=option)
+            break
+
+
+@contextmanager
+def fresh_folder(out: Path) -> Iterator[Path]:
+    """Yield ``out``; if this run made it and then failed, remove it (no half report)."""
+    made = not out.exists()
+    try:
+        yield out
+    except BaseException:
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _print_verdicts(summary: dict[str, Any]) -> None:
@@ -55,12 +119,13 @@ def _print_verdicts(summary: dict[str, Any]) -> None:
         for column in ("SLO", "metric", "value", "threshold", "verdict"):
             table.add_column(column)
         for slo in summary["slos"]:
-            verdict = "[green]pass[/green]" if slo["passed"] else "[red]FAIL[/red]"
+            verdict = Text("pass", "green") if slo["passed"] else Text("FAIL", "red")
+            # Text, not str: a user's SLO name is shown as written, never read as markup.
             table.add_row(
-                slo["name"],
-                slo["metric"],
-                str(slo["value"]),
-                f"{slo['op']} {slo['threshold']}",
+                Text(str(slo["name"])),
+                Text(str(slo["metric"])),
+                Text(str(slo["value"])),
+                Text(f"{slo['op']} {slo['threshold']}"),
                 verdict,
             )
         console.print(table)

@@ -12,9 +12,13 @@ from harness.cli.common import (
     SetOption,
     _print_verdicts,
     _progress,
+    _run_dir,
     app,
+    check_out,
+    check_seed,
     console,
     err,
+    fresh_folder,
 )
 from harness.inputs import InputError
 
@@ -36,11 +40,16 @@ def run(
     from harness.runner import run_scenario
     from harness.scenario import load_scenario
 
-    chosen = load_scenario(scenario, overrides or [])
-    with _progress(quiet, f"simulating {chosen.name}") as tick:
+    check_seed(seed)
+    check_out(out)
+    chosen = load_scenario(scenario, overrides or [])  # every input checked: exit 2 here
+    out = out or _run_dir(chosen.name)
+    with fresh_folder(out), _progress(quiet, f"simulating {chosen.name}") as tick:
         result = run_scenario(chosen, seed=seed, out=out, progress=tick)
     _print_verdicts(result.summary)
-    console.print(f"report: {result.out_dir}/report.html", highlight=False, soft_wrap=True)
+    console.print(
+        f"report: {result.out_dir}/report.html", highlight=False, soft_wrap=True, markup=False
+    )
     raise typer.Exit(0 if result.summary["passed"] else 1)
 
 
@@ -82,6 +91,8 @@ def sweep(
 
     if not vary:
         raise InputError("give at least one --vary key=v1,v2,...", field="--vary")
+    check_seed(seed)
+    check_out(out)
     varies = [sw.parse_vary(text) for text in vary]
     figures = sw.figures_of(metric or [])
     base = overrides or []
@@ -96,22 +107,23 @@ def sweep(
     cells = sw.cell_table(runs, keys, figures)
     out_dir = out or default_out_dir(f"sweep-{chosen.name}")
     seeds = list(range(first, first + repeats))
-    write_sweep(
-        out_dir,
-        runs,
-        cells,
-        grid=[(v.key, v.values) for v in varies],
-        figures=figures,
-        seeds=seeds,
-        title=f"sweep of {chosen.name}",
-        description=chosen.description,
-        notes=[f"{len(specs)} runs in {wall:.1f} s wall time"],
-    )
+    with fresh_folder(out_dir):  # a failed write leaves no half report folder
+        write_sweep(
+            out_dir,
+            runs,
+            cells,
+            grid=[(v.key, v.values) for v in varies],
+            figures=figures,
+            seeds=seeds,
+            title=f"sweep of {chosen.name}",
+            description=chosen.description,
+            notes=[f"{len(specs)} runs in {wall:.1f} s wall time"],
+        )
     failed = sw.failed_cells(cells)
     console.print(
         f"{len(specs)} runs ({len(cells)} cells x {repeats} seeds) in {wall:.1f} s; "
         + (f"{failed} of {len(cells)} cells failed an SLO" if failed else "every run passed"),
         highlight=False,
     )
-    console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True)
+    console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True, markup=False)
     raise typer.Exit(1 if failed else 0)
