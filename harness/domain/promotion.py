@@ -8,7 +8,9 @@ name the field (``benefit.percent``, ``validity.end``...), and so that
 Semantics that the pricing engine (``pricing``) relies on:
 
 * **Validity window** — ``start`` inclusive, ``end`` exclusive, both wall-clock times
-  without an offset. With ``store_local`` (the default, as a store-run flash sale "from
+  (given with an offset, as RFC 3339 allows, they are read as the wall-clock time of that
+  instant in ``validity.timezone``; JSON answers carry that zone's offset). With
+  ``store_local`` (the default, as a store-run flash sale "from
   Saturday 09:00" means 09:00 in each store) they are read in the time zone of the store
   that prices the basket; channels without a store (ecommerce, marketplace) and promotions
   with ``store_local: false`` read them in ``validity.timezone``, an explicit IANA zone.
@@ -25,11 +27,19 @@ Semantics that the pricing engine (``pricing``) relies on:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from harness.domain.scope import covers
 
@@ -46,6 +56,12 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
 Percent = Annotated[Decimal, Field(gt=0, le=100)]
 IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+# Every integer fits a signed 64-bit INTEGER (SQLite, the journal, other systems' APIs).
+# Round decimal bounds below 2**63 - 1: exact as doubles and in their shortest decimal
+# form, so JSON Schema tools that read numbers as doubles keep them exact. A version
+# stays 5e18 below the limit for the tombstone revisions rollbacks and re-publishes add.
+INT_MAX = 9 * 10**18
+MAX_VERSION = 4 * 10**18
 
 
 class _Strict(BaseModel):
@@ -62,20 +78,90 @@ def _check_zone(name: str) -> str:
     return name
 
 
+# RFC 3339 date-time with an offset; fractional seconds of any length, 't'/'z' any case.
+_RFC3339_OFFSET = re.compile(r"^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
+_WALL = (
+    "Kept as a wall-clock time read in 'timezone' (or, with store_local, in each store's "
+    "zone). Give it without an offset, or as any RFC 3339 date-time (Z or an offset): that "
+    "instant is read as its wall-clock time in 'timezone'. Answers carry the offset "
+    "'timezone' has at that wall-clock time."
+)
+
+
+def _aware(value: object) -> dt.datetime | None:
+    """``value`` as an offset-aware datetime, if it is one or an RFC 3339 text with offset."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else None
+    if not isinstance(value, str):
+        return None
+    match = _RFC3339_OFFSET.match(value)
+    if match is None:
+        return None
+    main, fraction, offset = match.groups()
+    # fromisoformat takes at most microseconds and 'Z' only in upper case.
+    text = main.replace("t", "T") + (fraction or "")[:7] + offset.upper()
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None  # e.g. a leap second or month 13: the field's own parser says why
+
+
+def _wall_clock(value: dt.datetime, zone: ZoneInfo) -> dt.datetime | None:
+    """The wall-clock time of the instant ``value`` in ``zone`` (None if out of range).
+
+    Written with the zone's own offset at that wall-clock time, the time is kept as
+    written: converting would move a time in a DST gap, which must round-trip.
+    """
+    naive = value.replace(tzinfo=None)
+    offset = value.utcoffset()
+    if any(naive.replace(tzinfo=zone, fold=f).utcoffset() == offset for f in (0, 1)):
+        return naive
+    try:
+        return value.astimezone(zone).replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        return None
+
+
 class ValidityWindow(_Strict):
-    start: dt.datetime = Field(description="Wall-clock start, inclusive, no UTC offset.")
-    end: dt.datetime = Field(description="Wall-clock end, exclusive, no UTC offset.")
+    start: dt.datetime = Field(description=f"Start, inclusive. {_WALL}")
+    end: dt.datetime = Field(description=f"End, exclusive. {_WALL}")
     timezone: str = Field(description="IANA zone, e.g. Europe/Paris.", examples=["Europe/Paris"])
     store_local: bool = Field(
         default=True, description="Read start/end in each store's own zone when a store prices."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _instants_to_wall_clock(cls, data: object) -> object:
+        """Offsets read in 'timezone' before the fields are validated (it comes last)."""
+        if not isinstance(data, dict) or not isinstance(data.get("timezone"), str):
+            return data
+        try:
+            zone = ZoneInfo(_check_zone(data["timezone"]))
+        except ValueError:
+            return data  # the timezone field reports it
+        converted = dict(data)
+        for key in ("start", "end"):
+            aware = _aware(data.get(key))
+            wall = _wall_clock(aware, zone) if aware is not None else None
+            if wall is not None:
+                converted[key] = wall
+        return converted
+
     @field_validator("start", "end")
     @classmethod
     def _naive(cls, value: dt.datetime) -> dt.datetime:
-        if value.tzinfo is not None:
-            raise ValueError("give a wall-clock time without offset; the zone is 'timezone'")
+        if value.tzinfo is not None:  # an offset that could not be read in 'timezone'
+            raise ValueError(
+                "give a wall-clock time, or an RFC 3339 date-time that 'timezone' (a valid "
+                "IANA zone) can read"
+            )
         return value
+
+    @field_serializer("start", "end", when_used="json")
+    def _with_offset(self, value: dt.datetime) -> dt.datetime:
+        # The wire says 'date-time' (RFC 3339), which needs an offset.
+        return value.replace(tzinfo=ZoneInfo(self.timezone))
 
     @field_validator("end")
     @classmethod
@@ -112,7 +198,9 @@ class Scope(_Strict):
 class Conditions(_Strict):
     skus: list[str] = Field(default_factory=list, description="Qualifying SKUs; empty = any.")
     categories: list[str] = Field(default_factory=list, description="Qualifying categories.")
-    min_quantity: int = Field(default=1, ge=1, description="Units of qualifying items needed.")
+    min_quantity: int = Field(
+        default=1, ge=1, le=INT_MAX, description="Units of qualifying items needed."
+    )
     min_basket_value: Money = Field(
         default=Decimal("0"), description="Basket value (list prices, price_mode) needed."
     )
@@ -148,18 +236,20 @@ class FixedPrice(_Strict):
 
 class BuyXGetY(_Strict):
     type: Literal["buy_x_get_y"] = "buy_x_get_y"
-    buy: int = Field(ge=1)
-    get: int = Field(ge=1)
+    buy: int = Field(ge=1, le=INT_MAX)
+    get: int = Field(ge=1, le=INT_MAX)
     percent: Percent = Field(default=Decimal("100"), description="Off the 'get' units.")
     target: Literal["cheapest", "most_expensive"] = "cheapest"
-    max_occurrences: int | None = Field(default=None, ge=1)
+    max_occurrences: int | None = Field(default=None, ge=1, le=INT_MAX)
 
 
 class BundlePrice(_Strict):
     type: Literal["bundle_price"] = "bundle_price"
-    quantity: int = Field(ge=2, description="Any this many eligible units (mix and match)...")
+    quantity: int = Field(
+        ge=2, le=INT_MAX, description="Any this many eligible units (mix and match)..."
+    )
     price: Money = Field(description="...for this total.")
-    max_occurrences: int | None = Field(default=None, ge=1)
+    max_occurrences: int | None = Field(default=None, ge=1, le=INT_MAX)
 
 
 class Tier(_Strict):
@@ -218,16 +308,24 @@ class Funding(_Strict):
 
 
 class RedemptionLimits(_Strict):
-    per_basket: int | None = Field(default=None, ge=1, description="Max applications per basket.")
-    per_customer: int | None = Field(default=None, ge=1)
-    total: int | None = Field(default=None, ge=1)
+    per_basket: int | None = Field(
+        default=None, ge=1, le=INT_MAX, description="Max applications per basket."
+    )
+    per_customer: int | None = Field(default=None, ge=1, le=INT_MAX)
+    total: int | None = Field(default=None, ge=1, le=INT_MAX)
 
 
 class Promotion(_Strict):
     """A canonical promotion definition, one version of it."""
 
     id: str = Field(pattern=IDENT_PATTERN)
-    version: int = Field(default=1, ge=1)
+    version: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_VERSION,
+        description="Revision; at most 4e18, so that the tombstone revisions rollbacks and "
+        "re-publishes add on top stay within 64 bits.",
+    )
     name: str = Field(min_length=1, max_length=200)
     validity: ValidityWindow
     scope: Scope
@@ -235,7 +333,9 @@ class Promotion(_Strict):
     exclusions: Exclusions = Field(default_factory=Exclusions)
     benefit: Benefit
     promotion_class: PromotionClass = Field(default="product", alias="class")
-    priority: int = Field(default=100, ge=0, description="Lower applies first within a class.")
+    priority: int = Field(
+        default=100, ge=0, le=INT_MAX, description="Lower applies first within a class."
+    )
     stacking: Stacking = "stackable"
     price_mode: PriceMode = "gross"
     rounding: Rounding = Field(default_factory=Rounding)

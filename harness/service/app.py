@@ -7,14 +7,21 @@ records. The app does not start or stop the runtime: whoever runs the server doe
 
 Status codes: 401 missing/unknown key (``WWW-Authenticate: ApiKey``), 403 wrong role,
 429 over the key's rate (``Retry-After``), 413 body over ``max_body``, 422 invalid body
-or parameter (``loc`` names the field), 404 unknown promotion, 409 a command the
-promotion's state does not allow. A refused request changes nothing.
+or parameter (``loc`` names the field; NaN, ±Infinity and integers beyond 64 bits
+included, see ``bodycheck``), 404 unknown promotion, 409 a command the promotion's state
+does not allow, or an acknowledgement of no delivery sent and awaiting it (journalled as
+stale). A refused request changes nothing. Every error body is JSON, a 500 included.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -68,6 +75,12 @@ def create_app(
             {"detail": str(exc), "state": exc.state, "event": exc.event}, status_code=409
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, made sure to be JSON: an error echoes its input, and an
+        # input Python's parser allowed (a non-finite float in a query, say) is not JSON.
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, 422)
+
     @app.exception_handler(UnknownPromotion)
     async def unknown(_: Request, exc: UnknownPromotion) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
@@ -92,6 +105,17 @@ def create_app(
 
 
 _ROUTERS = (routes.router, routes_ops.router, metrics_routes.router)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its text ("nan", "inf")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _allowed(request: Request) -> str:

@@ -1,19 +1,27 @@
-"""The outer guard of every HTTP request: the body size limit, and request metrics.
+"""The outer guard of every HTTP request: the body size limit, numbers no body may carry,
+the last word on errors, and request metrics.
 
 A plain ASGI middleware rather than a FastAPI dependency because the size limit must act
 before anything parses the body: a declared ``Content-Length`` over the limit is refused
 unread, and a body without one (chunked) is read here, counting bytes, up to the limit;
 the app then gets the buffered body replayed. Bodies are small (256 KiB by default), so
 buffering costs less than the parser that follows.
+
+A JSON body holding NaN, ±Infinity or an integer beyond 64 bits is refused here with 422
+naming the field (``bodycheck``), before the key is looked at. An exception the app lets
+escape before answering becomes a JSON 500 here, with the body already read in full: left
+to the server, the answer is plain text and the keep-alive connection is dropped.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from harness.service.bodycheck import bad_numbers, is_json
 from harness.service.metrics import ServiceMetrics
 
 __all__ = ["Guard"]
@@ -29,8 +37,17 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 
+log = logging.getLogger(__name__)
+
+
 class _TooLarge(Exception):
     pass
+
+
+class _BadNumbers(Exception):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
 
 
 class Guard:
@@ -45,11 +62,13 @@ class Guard:
             return
         began = time.perf_counter()
         status = 500  # what the server will answer if the app raises before responding
+        started = False
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
             await send(message)
 
         try:
@@ -58,7 +77,16 @@ class Guard:
             except _TooLarge:
                 await _too_large(send_status, self.max_body)
                 return
-            await self.app(scope, body_receive, send_status)
+            except _BadNumbers as exc:
+                await _json_answer(send_status, 422, {"detail": exc.errors})
+                return
+            try:
+                await self.app(scope, body_receive, send_status)
+            except Exception:
+                if started:
+                    raise  # half an answer sent: only dropping the connection can end it
+                log.exception("%s %s failed", scope["method"], scope.get("path", ""))
+                await _json_answer(send_status, 500, {"detail": "internal server error"})
         finally:
             route = scope.get("route")
             # Templates, not raw paths: one series per route, whatever ids clients send.
@@ -69,6 +97,7 @@ class Guard:
     async def _guarded(self, scope: Scope, receive: Receive) -> Receive:
         length: int | None = None
         chunked = False
+        content_type: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -77,6 +106,8 @@ class Guard:
                     length = None  # the server rejects a malformed length itself
             elif name == b"transfer-encoding":
                 chunked = True
+            elif name == b"content-type":
+                content_type = value
         if length is not None and length > self.max_body:
             raise _TooLarge
         if not chunked and not length:
@@ -96,7 +127,12 @@ class Guard:
             parts.append(chunk)
             if not message.get("more_body", False):
                 break
-        return _replay(parts, None, receive)
+        body = b"".join(parts)
+        if is_json(content_type):
+            errors = bad_numbers(body)
+            if errors:
+                raise _BadNumbers(errors)
+        return _replay([body], None, receive)
 
 
 def _replay(parts: list[bytes], last: Message | None, receive: Receive) -> Receive:
@@ -124,6 +160,21 @@ async def _too_large(send: Send, limit: int) -> None:
                 (b"content-length", str(len(body)).encode()),
                 # The rest of the body is never read: the connection cannot be reused.
                 (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json_answer(send: Send, status: int, content: dict[str, Any]) -> None:
+    body = json.dumps(content).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
             ],
         }
     )

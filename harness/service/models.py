@@ -1,8 +1,9 @@
 """Request and response bodies of the orchestrator's HTTP API (pydantic v2).
 
 Requests forbid unknown fields and non-finite numbers, so a typo or a NaN is a 422 that
-names the field instead of a silently ignored option. A promotion itself is the canonical
-``harness.domain.promotion.Promotion``: the API validates exactly what files validate.
+names the field instead of a silently ignored option; every integer fits 64 bits. A
+promotion itself is the canonical ``harness.domain.promotion.Promotion``: the API validates
+exactly what files validate.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.domain.promotion import IDENT_PATTERN, Promotion
+from harness.domain.promotion import IDENT_PATTERN, INT_MAX, Promotion
 
 __all__ = [
     "AUTH_ERRORS",
@@ -19,6 +20,7 @@ __all__ = [
     "CONFLICT",
     "NOT_FOUND",
     "AckBody",
+    "AckRefused",
     "AckResult",
     "AuditPage",
     "ChannelBody",
@@ -89,7 +91,7 @@ class AckBody(_Body):
 
     endpoint: Ident
     promo: Ident
-    version: int = Field(ge=1, le=2**31)
+    version: int = Field(ge=1, le=INT_MAX)
     op: Literal["apply", "revoke"]
     detail: str = Field(default="", max_length=1000)
 
@@ -209,3 +211,14 @@ class AckResult(BaseModel):
     endpoint: str
     promo: str
     delivery_state: str = Field(description="The delivery's state once the ack was handled.")
+
+
+class AckRefused(AckResult):
+    """409: the ack names no delivery awaiting it; it is recorded as stale, nothing else."""
+
+    detail: str = Field(description="Why, in words.")
+    reason: Literal["unknown_endpoint", "untargeted", "not_current", "not_sent", "settled"] = Field(
+        description="untargeted: never meant for the endpoint; not_current: another "
+        "version or op is its current delivery; not_sent: not sent yet; settled: "
+        "already acked, revoked or dead-lettered."
+    )

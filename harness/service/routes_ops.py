@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
 
 from harness.domain.promotion import IDENT_PATTERN
 from harness.orchestrator.events import Ack, ReplayDeadLetters
@@ -14,6 +15,7 @@ from harness.service.models import (
     AUTH_ERRORS,
     BODY_ERRORS,
     AckBody,
+    AckRefused,
     AckResult,
     AuditPage,
     DeadLetterList,
@@ -87,6 +89,11 @@ async def replay(
     responses={
         **BODY_ERRORS,
         404: {"model": ErrorBody, "description": "Unknown promotion or endpoint"},
+        409: {
+            "model": AckRefused,
+            "description": "No delivery of that version and op was sent and awaits an ack "
+            "(never sent, another version, already settled): recorded as stale, ignored",
+        },
     },
     tags=["callbacks"],
     summary="A channel adapter acknowledges a delivery (channel key of that channel)",
@@ -95,7 +102,7 @@ async def ack(
     body: AckBody,
     state: State,
     who: Annotated[Principal, Depends(require("channel"))],
-) -> dict[str, Any]:
+) -> dict[str, Any] | JSONResponse:
     orch = state.runtime.orchestrator
     channel = state.directory.channel(orch, body.endpoint)
     if channel is None:
@@ -108,9 +115,16 @@ async def ack(
         )
     orch.status(body.promo)  # UnknownPromotion -> 404 before anything is journalled
     event = Ack(body.endpoint, body.promo, body.version, body.op, body.detail)
+    # Asked just before the core handles it (submit runs ``handle`` without an await in
+    # between); the core applies this very rule and journals a refused ack as stale.
+    refusal = orch.ack_refusal(event)
     await state.runtime.submit(event)
-    return {
+    answer: dict[str, Any] = {
         "endpoint": body.endpoint,
         "promo": body.promo,
         "delivery_state": state.runtime.orchestrator.delivery_state(body.promo, body.endpoint),
     }
+    if refusal is None:
+        return answer
+    answer |= {"detail": refusal.detail, "reason": refusal.reason}
+    return JSONResponse(answer, status_code=409)

@@ -100,6 +100,12 @@ def test_unknown_nested_field_is_named() -> None:
     assert ("scope", "shops") in locs
 
 
-def test_offset_in_wall_time_is_rejected() -> None:
-    locs = error_locs(with_change("validity.start", "2026-11-28T09:00:00+01:00"))
+def test_an_rfc3339_offset_is_read_as_wall_clock_time_in_the_zone() -> None:
+    # The schema says date-time (RFC 3339): Z and offsets are accepted, and the instant is
+    # kept as its wall-clock time in validity.timezone (Paris is +01:00 in November).
+    for start in ("2026-11-28T09:00:00+01:00", "2026-11-28T08:00:00Z", "2026-11-28T03:00:00-05:00"):
+        promo = Promotion.model_validate(with_change("validity.start", start))
+        assert promo.validity.start.isoformat() == "2026-11-28T09:00:00", start
+    # An offset past what a datetime can hold in the zone names the field.
+    locs = error_locs(with_change("validity.start", "0001-01-01T00:30:00+05:00"))
     assert ("validity", "start") in locs

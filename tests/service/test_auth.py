@@ -130,9 +130,9 @@ def test_a_channel_key_acks_its_own_channel_only(stack: Stack) -> None:
     before = len(stack.runtime.records())
     with stack.client("ecommerce") as web:
         r = web.post("/v1/callbacks/ack", json=ack)
-        # Accepted, and ignored by the core as stale: nothing was ever sent to web.
-        assert r.status_code == 202
-        assert r.json()["delivery_state"] == "untargeted"
+        # Past the key checks, refused by the core as stale: nothing was ever sent to web.
+        assert r.status_code == 409
+        assert (r.json()["reason"], r.json()["delivery_state"]) == ("untargeted", "untargeted")
         r = web.post("/v1/callbacks/ack", json={**ack, "promo": "NO-SUCH-PROMO"})
         assert r.status_code == 404
     kinds = [r.kind for r in stack.runtime.records(before)]
