@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from harness.metrics import summarise, to_frame
+from harness.progress import Stages
 from harness.runtime.sim import SimRuntime
 from harness.runtime.world import World, build_world
 from harness.scenario import Scenario
@@ -70,6 +71,22 @@ def validity_starts(world: World) -> dict[str, float]:
     return out
 
 
+def opening_windows(world: World) -> dict[str, tuple[float, float]]:
+    """Promotions whose validity opens store-local across several zones: promo -> (first,
+    last opening) in scenario seconds. Between the two, stores quote different prices by
+    design (those whose local start has come, and the rest)."""
+    t0 = world.scenario.start.timestamp()
+    zones = {getattr(m, "timezone", None) for m in world.models.values() if m.channel == "pos"}
+    zones.discard(None)
+    out: dict[str, tuple[float, float]] = {}
+    for p in world.scenario.promotions:
+        if not (p.validity.store_local and "pos" in p.scope.channels) or len(zones) < 2:
+            continue
+        opens = [p.validity.start.replace(tzinfo=ZoneInfo(str(z))).timestamp() - t0 for z in zones]
+        out[p.id] = (min(opens), max(opens))
+    return out
+
+
 def event_frame(records: list[Any], shopper_columns: Any | None) -> pd.DataFrame:
     """Delivery records and shopper columns -> one event log, in time order."""
     frames = [to_frame(records)]
@@ -105,23 +122,44 @@ def simulate(
     *,
     seed: int | None = None,
     progress: Callable[[float, float], None] | None = None,
+    stages: Stages | None = None,
 ) -> RunResult:
-    """Run the scenario in virtual time and compute its figures (no files written)."""
+    """Run the scenario in virtual time and compute its figures (no files written).
+
+    ``stages`` shows "simulating" (over simulated time) and "computing figures";
+    ``progress(now, total)`` is also called with simulated seconds, for other callers.
+    """
+    stages = stages or Stages.off()
     world = build_world(scenario, seed)
-    runtime = SimRuntime(world, progress=progress)
-    records = runtime.run()
-    shoppers = runtime.shoppers.columns if runtime.shoppers is not None else None
-    events = event_frame(records, shoppers)
-    summary = summarise(
-        events,
-        scenario=scenario.name,
-        seed=world.seed,
-        mode="sim",
-        slos=[s.model_dump(exclude={"expect"}) for s in scenario.slos],
-        budgets=world.budgets(),
-        starts=validity_starts(world),
-    )
+    with stages.stage(f"simulating {scenario.name}", scenario.duration, fmt=_sim_hours) as tick:
+
+        def both(now: float, total: float) -> None:
+            tick(now, total)
+            if progress is not None:
+                progress(now, total)
+
+        # Stepping the clock for progress costs a little: only when someone watches.
+        watched = stages.enabled or progress is not None
+        runtime = SimRuntime(world, progress=both if watched else None)
+        records = runtime.run()
+    with stages.stage("computing figures"):
+        shoppers = runtime.shoppers.columns if runtime.shoppers is not None else None
+        events = event_frame(records, shoppers)
+        summary = summarise(
+            events,
+            scenario=scenario.name,
+            seed=world.seed,
+            mode="sim",
+            slos=[s.model_dump(exclude={"expect"}) for s in scenario.slos],
+            budgets=world.budgets(),
+            starts=validity_starts(world),
+            windows=opening_windows(world),
+        )
     return RunResult(summary, events, world)
+
+
+def _sim_hours(now: float, total: float) -> str:
+    return f"t={now / 3600:.2f} h of {total / 3600:.2f} h"
 
 
 def run_scenario(
@@ -130,11 +168,12 @@ def run_scenario(
     seed: int | None = None,
     out: Path | None = None,
     progress: Callable[[float, float], None] | None = None,
+    stages: Stages | None = None,
 ) -> RunResult:
-    """Simulate and write the report folder (DESIGN "What a run writes")."""
+    """Simulate and write the report folder (docs/architecture.md, "What a run writes")."""
     from harness.report import write_report
 
-    result = simulate(scenario, seed=seed, progress=progress)
+    result = simulate(scenario, seed=seed, progress=progress, stages=stages)
     out_dir = out or default_out_dir(scenario.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.files = write_report(
@@ -143,6 +182,7 @@ def run_scenario(
         result.events,
         title=f"{scenario.name} — virtual-time run (seed {result.world.seed})",
         description=scenario.description,
+        stages=stages,
     )
     result.out_dir = out_dir
     return result

@@ -20,10 +20,11 @@ from typing import Any
 
 import pandas as pd
 
+from harness.progress import Stages
 from harness.report.atomic import atomic_path
 from harness.report.atomic import write_text as _write_text
 
-__all__ = ["FIGURE_LABELS", "plot_figure", "render_html", "write_sweep"]
+__all__ = ["FIGURE_LABELS", "plot_figure", "plottable", "render_html", "write_sweep"]
 
 DPI = 110
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -35,11 +36,11 @@ FIGURE_LABELS: dict[str, str] = {
     "propagation.overall.t100": "T100 propagation, all endpoints (s)",
     "propagation.overall.acked_t95": "T95 until acknowledged, all endpoints (s)",
     "retry_storm.amplification": "retry amplification (attempts / delivery)",
-    "retry_storm.peak_attempt_rate_over_capacity": "peak attempt rate / capacity",
-    "retry_storm.dead_lettered": "deliveries dead-lettered",
+    "retry_storm.peak_attempt_rate_over_capacity": "peak attempts/s over capacity (ratio)",
+    "retry_storm.dead_lettered": "deliveries dead-lettered (count)",
     "leakage_value": "discount leaked after rollback ($)",
-    "price_consistency.mismatch_rate": "price mismatch rate",
-    "passed": "share of runs passing every SLO",
+    "price_consistency.mismatch_rate": "price mismatch rate (share of samples, 0–1)",
+    "passed": "share of runs passing every SLO (0–1)",
 }
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222}
@@ -240,10 +241,15 @@ def render_html(
         if not failed
         else f"<span class='bad'>{failed} of {len(cells)} cells had a failing run</span>"
     )
+    names = _failed_names(cells)
+    if names:
+        verdict += ": " + ", ".join(
+            f"<b>{e(n)}</b> failed in {k} run{'s' * (k != 1)}" for n, k in names
+        )
     parts.append(f"<li>{verdict}</li></ul>")
     parts.append("<h2>Cells</h2><table><tr><th>cell</th>")
     parts.extend(f"<th>{e(k)}</th>" for k in keys)
-    parts.append("<th>passed</th>")
+    parts.append("<th>passed</th><th>failed SLOs (runs)</th>")
     parts.extend(f"<th>{e(f)}</th>" for f in figures if f != "passed")
     parts.append("</tr>")
     for _, row in cells.iterrows():
@@ -251,6 +257,8 @@ def render_html(
         parts.append(f"<tr{css}><td>{e(str(row['cell']))}</td>")
         parts.extend(f"<td class='key'>{e(_fmt(row[k]))}</td>" for k in keys)
         parts.append(f"<td>{int(row['passed_runs'])}/{int(row['runs'])}</td>")
+        failing = row.get("failed_slos", "")
+        parts.append(f"<td class='key'>{e(str(failing)) if not _missing(failing) else ''}</td>")
         for figure in figures:
             if figure != "passed":
                 parts.append(f"<td>{_cell_text(row, figure)}</td>")
@@ -262,6 +270,13 @@ def render_html(
     )
     if pngs:
         parts.append(f"<h2>Figures against <code>{e(keys[0])}</code></h2>")
+    left_out = [f for f in figures if f != "passed" and f not in pngs]
+    if left_out:
+        shown = ", ".join(f"<code>{e(f)}</code>" for f in left_out)
+        parts.append(
+            f"<p class='meta'>Not plotted: {shown} — no run produced a number for them "
+            "(e.g. no rollback, or a share never reached), or they are text; see the table.</p>"
+        )
     for figure, png in pngs.items():
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         parts.append(
@@ -271,6 +286,25 @@ def render_html(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     parts.append(f"<p class='meta'>generated {stamp} by promoharness sweep</p></body></html>")
     return "\n".join(parts)
+
+
+def _failed_names(cells: pd.DataFrame) -> list[tuple[str, int]]:
+    """Every failed SLO over the cells with its number of failing runs, in first-seen order."""
+    counts: dict[str, int] = {}
+    if "failed_slos" not in cells.columns:
+        return []
+    for text in cells["failed_slos"]:
+        for part in str(text or "").split("; "):
+            name, _, tail = part.rpartition(" (")
+            if name and tail.endswith(")"):
+                counts[name] = counts.get(name, 0) + int(tail.split("/")[0])
+    return list(counts.items())
+
+
+def plottable(cells: pd.DataFrame, figure: str) -> bool:
+    """True when some cell has a numeric mean for ``figure``: an empty plot says nothing."""
+    column = f"{figure}.mean"
+    return column in cells.columns and bool(pd.to_numeric(cells[column]).notna().any())
 
 
 def _cell_text(row: pd.Series, figure: str) -> str:
@@ -299,31 +333,40 @@ def write_sweep(
     title: str,
     description: str = "",
     notes: Sequence[str] = (),
+    stages: Stages | None = None,
 ) -> dict[str, Path]:
-    """Write the whole folder; returns the files by name (figures by their summary path)."""
+    """Write the whole folder; returns the files by name (figures by their summary path).
+
+    A figure no run produced a number for (text, or e.g. no rollback happened) gets no
+    plot, so the page shows no empty axes; the page lists what it left out.
+    """
+    stages = stages or Stages.off()
     out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {
-        "sweep.csv": _write_text(out / "sweep.csv", runs.to_csv(index=False)),
-        "summary.csv": _write_text(out / "summary.csv", cells.to_csv(index=False)),
-    }
+    with stages.stage("writing sweep.csv, summary.csv"):
+        files: dict[str, Path] = {
+            "sweep.csv": _write_text(out / "sweep.csv", runs.to_csv(index=False)),
+            "summary.csv": _write_text(out / "summary.csv", cells.to_csv(index=False)),
+        }
     pngs: dict[str, Path] = {}
     taken: set[str] = set()
-    for figure in figures:
-        if f"{figure}.mean" not in cells.columns:
-            continue  # a text figure (e.g. a verdict) has no axis to plot it on
-        pngs[figure] = plot_figure(
-            cells, figure, grid, out / _file_name(figure, taken), title=f"{figure} — {title}"
-        )
+    drawn = [f for f in figures if plottable(cells, f)]
+    with stages.stage("plotting", len(drawn), fmt=lambda d, t: f"{d:.0f}/{t:.0f} plots") as tick:
+        for done, figure in enumerate(drawn, start=1):
+            pngs[figure] = plot_figure(
+                cells, figure, grid, out / _file_name(figure, taken), title=f"{figure} — {title}"
+            )
+            tick(done)
     files.update(pngs)
-    page = render_html(
-        title=title,
-        description=description,
-        grid=grid,
-        seeds=seeds,
-        cells=cells,
-        figures=figures,
-        pngs=pngs,
-        notes=notes,
-    )
-    files["report.html"] = _write_text(out / "report.html", page)
+    with stages.stage("writing report.html"):
+        page = render_html(
+            title=title,
+            description=description,
+            grid=grid,
+            seeds=seeds,
+            cells=cells,
+            figures=figures,
+            pngs=pngs,
+            notes=notes,
+        )
+        files["report.html"] = _write_text(out / "report.html", page)
     return files

@@ -1,5 +1,5 @@
 """Write a run's output folder: summary.json, events.parquet, junit.xml, the PNG plots and
-report.html (../shared/DESIGN.md, "What a run writes").
+report.html (docs/architecture.md, "What a run writes").
 
 Every file is written to a temp file in the same folder and moved into place with
 ``os.replace``, so a reader (CI, a dashboard polling the folder) never sees a half-written
@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from harness.metrics import summary_json, to_frame, write_events
+from harness.progress import Stages
 from harness.report.atomic import atomic_path
 from harness.report.atomic import write_text as _write_text
 from harness.report.html import render_html
@@ -33,6 +34,7 @@ def write_report(
     title: str,
     description: str = "",
     extra_tables: Sequence[tuple[str, pd.DataFrame]] = (),
+    stages: Stages | None = None,
 ) -> dict[str, Path]:
     """Write the run's files into ``out_dir`` (which must exist); returns file name -> path.
 
@@ -40,29 +42,40 @@ def write_report(
     something to show (``plots.PLOTS``: coverage, latency_cdf, attempts, heatmap, rollback,
     sales) and "report.html". A plot with nothing to show is left out of the page, and
     an older PNG of that name in ``out_dir`` is removed so the folder matches the page.
+    ``stages`` shows "writing summary.json, events.parquet, junit.xml", "plotting" (one
+    step per plot) and "writing report.html".
     """
+    stages = stages or Stages.off()
     out = Path(out_dir)
     frame = to_frame(events)
     paths: dict[str, Path] = {}
-    paths["summary.json"] = _write_text(out / "summary.json", summary_json(summary))
-    target = out / "events.parquet"
-    with atomic_path(target, suffix=".parquet") as tmp:
-        write_events(frame, tmp)
-    paths["events.parquet"] = target
-    target = out / "junit.xml"
-    with atomic_path(target) as tmp:
-        write_junit(summary, tmp)
-    paths["junit.xml"] = target
+    with stages.stage("writing summary.json, events.parquet, junit.xml"):
+        paths["summary.json"] = _write_text(out / "summary.json", summary_json(summary))
+        target = out / "events.parquet"
+        with atomic_path(target, suffix=".parquet") as tmp:
+            write_events(frame, tmp)
+        paths["events.parquet"] = target
+        target = out / "junit.xml"
+        with atomic_path(target) as tmp:
+            write_junit(summary, tmp)
+        paths["junit.xml"] = target
     images: dict[str, Path] = {}
-    for name, plot in PLOTS.items():
-        png = out / f"{name}.png"
-        written = plot(frame, png)
-        if written is None:
-            png.unlink(missing_ok=True)
-            continue
-        images[name] = paths[png.name] = written
-    page = render_html(
-        summary, images, title=title, description=description, extra_tables=extra_tables
-    )
-    paths["report.html"] = _write_text(out / "report.html", page)
+    with stages.stage("plotting", len(PLOTS), fmt=_plots) as tick:
+        for done, (name, plot) in enumerate(PLOTS.items(), start=1):
+            png = out / f"{name}.png"
+            written = plot(frame, png)
+            tick(done)
+            if written is None:
+                png.unlink(missing_ok=True)
+                continue
+            images[name] = paths[png.name] = written
+    with stages.stage("writing report.html"):
+        page = render_html(
+            summary, images, title=title, description=description, extra_tables=extra_tables
+        )
+        paths["report.html"] = _write_text(out / "report.html", page)
     return paths
+
+
+def _plots(done: float, total: float) -> str:
+    return f"{done:.0f}/{total:.0f} plots"
