@@ -1,9 +1,10 @@
 """The run summary: every figure of the event log as the summary.json contract, and the
 series behind the plots.
 
-``summarise`` returns exactly the keys ../shared/DESIGN.md lists under "What a run writes"
-(``SUMMARY_KEYS``), as plain JSON values with floats rounded to 6 decimals, so identical
-logs give a byte-identical summary.json. Bulky series (coverage curve, attempts per
+``summarise`` returns exactly the top-level keys ``SUMMARY_KEYS`` (every key down the tree,
+with its unit and definition, is declared in ``harness.metrics.keys`` and listed in
+docs/summary-json.md), as plain JSON values with floats rounded to 6 decimals, so
+identical logs give a byte-identical summary.json. Bulky series (coverage curve, attempts per
 second, rollback timeline) stay out of it and come from ``series`` instead.
 """
 
@@ -102,6 +103,7 @@ def summarise(
     slos: Sequence[SLO | Mapping[str, Any]] = (),
     budgets: Mapping[str, float] | None = None,
     starts: Mapping[str, float] | None = None,
+    windows: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     """Every figure of a run, keyed exactly as summary.json (``SUMMARY_KEYS``).
 
@@ -113,7 +115,9 @@ def summarise(
     ``funding`` (per promotion, against ``budgets``), ``slos`` (each SLO evaluated on the
     figures above) and ``passed`` (all SLOs passed; True when there are none). See each
     metric's module for its definition. ``starts``: promo -> validity start in seconds
-    since scenario start, for the endpoints late for a scheduled start.
+    since scenario start, for the endpoints late for a scheduled start. ``windows``: promo
+    -> (first, last) store-local opening in seconds since scenario start; mismatched price
+    samples taken inside one are counted as by design (``price_consistency.opening_window``).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, not {mode!r}")
@@ -127,7 +131,10 @@ def summarise(
             "propagation": propagation(df, starts),
             "retry_storm": retry_storm(df),
             "rollbacks": rollbacks,
-            "price_consistency": price_consistency(df),
+            "price_consistency": {
+                **price_consistency(df),
+                "opening_window": opening_window(df, windows or {}),
+            },
             "leakage_value": leaked,
             "funding": funding(df, budgets),
         }
@@ -136,6 +143,28 @@ def summarise(
     body["slos"] = results
     body["passed"] = all(r["passed"] for r in results)
     return body
+
+
+def opening_window(df: pd.DataFrame, windows: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+    """Mismatched price samples taken while a store-local promotion is open in some zones
+    and not yet in others: a by-design disagreement, not a propagation fault.
+
+    ``promos``: promo -> {first, last} opening (s since scenario start); ``mismatched``:
+    mismatching samples (more than one distinct price, in cents) whose first quote falls in
+    [first, last) of any of them.
+    """
+    promos = {p: {"first": a, "last": b} for p, (a, b) in sorted(windows.items())}
+    quotes = df.loc[df["kind"] == "quote", ["detail", "t", "value"]]
+    if quotes.empty or not promos:
+        return {"promos": promos, "mismatched": 0}
+    cents = np.round(quotes["value"].to_numpy(dtype=np.float64) * 100.0).astype(np.int64)
+    per = quotes.assign(cents=cents).groupby("detail", sort=False)
+    samples = pd.DataFrame({"t": per["t"].min(), "prices": per["cents"].nunique()})
+    t = samples.loc[samples["prices"] > 1, "t"].to_numpy(dtype=np.float64)
+    inside = np.zeros(len(t), dtype=bool)
+    for a, b in windows.values():
+        inside |= (t >= a) & (t < b)
+    return {"promos": promos, "mismatched": int(inside.sum())}
 
 
 def summary_json(summary: Mapping[str, Any]) -> str:

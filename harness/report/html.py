@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.report.figures import fmt_duration
+
 __all__ = ["CAPTIONS", "escape", "render_html"]
 
 CAPTIONS: dict[str, str] = {
@@ -34,8 +36,9 @@ CAPTIONS: dict[str, str] = {
     "rollback) get a zoomed column each. The last row is the endpoint with the highest "
     "attempt rate over its own capacity.",
     "heatmap": "Every store by region, sorted by the time its first 'applied' arrived after "
-    "the estate-wide publish (colour); dead-lettered stores hatched red, stores never "
-    "applied grey.",
+    "the estate-wide publish (colour); dead-lettered stores hatched red (outlined over "
+    "their colour when a dead-letter replay applied them later), stores never applied "
+    "grey. Right: per region, T95, stores dead-lettered and stores never applied.",
     "rollback": "Per rollback, the share of endpoints in scope (active at the rollback) that "
     "have removed the promotion, with the deadline and resurrections (x); below, discount "
     "still granted at those endpoints after the rollback (leakage).",
@@ -69,6 +72,7 @@ td.ok{background:#dafbe1;color:#116329;font-weight:600}
 td.bad{background:#ffebe9;color:#a40e26;font-weight:600}
 .sub{color:#6e7781;font-size:.8rem;display:block}
 .muted{color:#6e7781}
+.note{background:#fff8c5;border:1px solid #d4a72c;padding:.4rem .6rem;max-width:60rem}
 figure{background:#fff;border:1px solid #d9dde3;margin:1rem 0;padding:.6rem}
 figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption{color:#424a53;font-size:.88rem;margin-top:.4rem}
@@ -206,6 +210,8 @@ def _slos(summary: Mapping[str, Any]) -> str:
 
 
 def _ghost_cell(g: Mapping[str, Any] | None) -> str:
+    if g is None:
+        return "not measured"
     if not g:
         return "—"
     return f"{g.get('applied_not_acked', 0):,} / {g.get('acked_not_applied', 0):,}"
@@ -226,7 +232,7 @@ def _propagation(summary: Mapping[str, Any]) -> str:
     head = ["scope", "targets", "applied", "T50", "T95", "T99", "T100", "acked T95"]
     head.append("ghosts: applied not acked / acked not applied")
     body = _table(head, rows, set(range(1, 10)))
-    examples = (prop.get("overall") or {}).get("ghosts", {}).get("examples") or []
+    examples = ((prop.get("overall") or {}).get("ghosts") or {}).get("examples") or []
     if examples:
         ex = [[escape(e["promo"]), escape(e["endpoint"]), escape(e["kind"])] for e in examples]
         table = _table(["promo", "endpoint", "ghost"], ex)
@@ -326,7 +332,7 @@ def _prices(summary: Mapping[str, Any]) -> str:
         ("mismatch rate", _pct(pc.get("mismatch_rate"))),
         ("spread value (sum of max − min)", _money(pc.get("spread_value"))),
     ]
-    body = _kv(pairs)
+    body = _kv(pairs) + _by_design(pc)
     by_pair = pc.get("by_channel_pair") or {}
     if by_pair:
         rows = [[escape(k.replace("|", " ↔ ")), _plain(v)] for k, v in by_pair.items()]
@@ -345,6 +351,28 @@ def _prices(summary: Mapping[str, Any]) -> str:
         body += "<h3>Widest mismatches</h3>"
         body += _table(["sku", "sample", "spread", "prices by channel"], rows, {2})
     return _section("prices", "Price consistency", body)
+
+
+def _by_design(pc: Mapping[str, Any]) -> str:
+    """Say so when mismatches fall in a store-local opening window: there the stores whose
+    local start has come quote the promotion and the others do not yet, by design."""
+    window = pc.get("opening_window") or {}
+    inside, total = int(window.get("mismatched") or 0), int(pc.get("mismatched") or 0)
+    if not inside or not total:
+        return ""
+    spans = "; ".join(
+        f"{escape(p)} from t={fmt_duration(w.get('first') or 0)} "
+        f"to t={fmt_duration(w.get('last') or 0)}"
+        for p, w in (window.get("promos") or {}).items()
+    )
+    share = "All" if inside == total else f"{inside:,} of {total:,}"
+    return (
+        f'<p class="note"><b>By design:</b> {share} mismatched samples were taken while a '
+        "store-local promotion had opened in some time zones and not yet in others "
+        f"({spans}, scenario time). There a store whose local start has come quotes the "
+        "promotion and one further west does not yet: the rate measures the time-zone "
+        "window, not a propagation fault.</p>"
+    )
 
 
 def _funding(summary: Mapping[str, Any]) -> str:
@@ -391,6 +419,27 @@ def _extra(name: str, frame: pd.DataFrame) -> str:
     return f"<section><h2>{escape(name)}</h2>{table}</section>"
 
 
+def _not_measured(summary: Mapping[str, Any]) -> str:
+    """For a system under test: what was measured from the estate, and what could not be."""
+    sut = summary.get("sut")
+    if not sut:
+        return ""
+    missing = summary.get("not_measured") or []
+    items = "".join(f"<li><code>{escape(str(m))}</code></li>" for m in missing)
+    return (
+        f"<section><h2>System under test: {escape(str(sut))}</h2><p>Every figure below "
+        "comes from the estate's ground truth (what the endpoints received and applied), "
+        "not from the system's own records.</p>"
+        + (
+            f"<p>Not measured (they need the system's own view or internals; shown as "
+            f"&ldquo;not measured&rdquo; or &mdash;, never as zero):</p><ul>{items}</ul>"
+            if items
+            else ""
+        )
+        + "</section>"
+    )
+
+
 def render_html(
     summary: Mapping[str, Any],
     images: Mapping[str, Path],
@@ -403,6 +452,7 @@ def render_html(
     price consistency, funding, the plots (``images``: name -> PNG, captioned by
     ``CAPTIONS``) and any ``extra_tables`` (title, DataFrame)."""
     parts = [
+        _not_measured(summary),
         _slos(summary),
         _propagation(summary),
         _retry(summary),

@@ -162,8 +162,10 @@ _STATES += ((3, "white", "", "not targeted"),)
 def plot_heatmap(events: Events, out: Path) -> Path | None:
     """Store activation by region: one row per region, its stores sorted by time of first
     'applied' after the estate-wide publish (colour), then dead-lettered (red, hatched),
-    never applied (grey) and not targeted (white). Stores are POS endpoints (else every
-    endpoint with a region); each row spans 100 % of its region."""
+    never applied (grey) and not targeted (white). A store dead-lettered and applied
+    later (a dead-letter replay) keeps its colour, outlined red and hatched, and counts in
+    its region's DLQ figure. Stores are POS endpoints (else every endpoint with a
+    region); each row spans 100 % of its region."""
     import matplotlib
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm, Normalize
@@ -200,6 +202,7 @@ def plot_heatmap(events: Events, out: Path) -> Path | None:
         rank = np.select([m.notna(), targeted & ids.isin(list(dead)), targeted], [0, 1, 2], 3)
         order = np.lexsort((ids.to_numpy(dtype=str), m.fillna(np.inf).to_numpy(), rank))
         vals, rank, width = m.to_numpy()[order], rank[order], 100.0 / len(ids)
+        was_dead = (targeted & ids.isin(list(dead)))[order]
         y0 = len(regions) - 1 - row - 0.4  # first region on top
         x = float((rank == 0).sum()) * width
         if x:
@@ -210,6 +213,12 @@ def plot_heatmap(events: Events, out: Path) -> Path | None:
                 aspect="auto",
                 interpolation="nearest",
             )
+        # Dead-lettered, then applied after a dead-letter replay: outlined in the DLQ
+        # colour over their activation colour, so the replay's work stays visible.
+        for i in np.nonzero(was_dead & (rank == 0))[0]:
+            box = (float(i) * width, y0)
+            ax.add_patch(Rectangle(box, width, 0.8, fill=False, hatch="///", ec=DLQ, lw=0.8))
+            seen.add(0)
         for code, fill, hatch, _ in _STATES:
             k = int((rank == code).sum())
             if k:
@@ -223,7 +232,11 @@ def plot_heatmap(events: Events, out: Path) -> Path | None:
                 seen.add(code)
         t95 = time_to_share(block.loc[block["endpoint"].isin(ids), "latency"], 95)
         t95_text = fmt_duration(t95) if t95 is not None else "not reached"
-        stats.append(f"T95 {t95_text} · {(rank == 1).sum()} DLQ · {(rank == 2).sum()} never")
+        replayed = int((was_dead & (rank == 0)).sum())
+        later = f" ({replayed} replayed)" if replayed else ""
+        stats.append(
+            f"T95 {t95_text} · {int(was_dead.sum())} DLQ{later} · {(rank == 2).sum()} never"
+        )
     ticks = [len(regions) - 1 - i for i in range(len(regions))]
     sizes = [int((stores["region"] == r).sum()) for r in regions]
     names = [
@@ -243,6 +256,9 @@ def plot_heatmap(events: Events, out: Path) -> Path | None:
         for code, f, h, lab in _STATES
         if code in seen
     ]
+    if 0 in seen:
+        label = "dead-lettered, applied after a replay"
+        legend.insert(0, Patch(fill=False, edgecolor=DLQ, hatch="///", label=label))
     if legend:
         # "outside": constrained layout makes room under the axes, whatever the height.
         fig.legend(handles=legend, loc="outside lower center", ncol=3, fontsize=9, frameon=False)

@@ -103,12 +103,14 @@ def _binned(first: np.ndarray, retries: np.ndarray, width: int) -> tuple[np.ndar
 
 
 def _bars(ax: Any, x: np.ndarray, first: np.ndarray, retries: np.ndarray, fill: str) -> float:
-    """Stacked step bars (first attempts, retries on top); returns the peak total."""
+    """Step areas from zero, first attempts then retries over them (not stacked: on the
+    symlog axis a trickle of retries under a publish spike stays visible); returns the
+    peak total attempts per second."""
     f, r = np.append(first, first[-1]), np.append(retries, retries[-1])
-    ax.fill_between(x, 0, f, step="post", color=fill, alpha=0.9, lw=0)
+    ax.fill_between(x, 0, f, step="post", color=fill, alpha=0.55, lw=0)
     if r.any():
-        label = "retries (attempt > 1)"
-        ax.fill_between(x, f, f + r, step="post", color=RETRY, alpha=0.9, lw=0, label=label)
+        label = "retries (attempt > 1), from zero"
+        ax.fill_between(x, 0, r, step="post", color=RETRY, alpha=0.85, lw=0, label=label)
     return float((f + r).max())
 
 
@@ -173,6 +175,11 @@ def _panels(
     return rows
 
 
+def _pad(seg: tuple[float, float]) -> float:
+    span = seg[1] - seg[0]
+    return max(1.0, 0.03 * span, (30.0 - span) / 2)  # short bursts get >= 30 s
+
+
 def _cell(
     ax: Any,
     row: dict[str, Any],
@@ -180,13 +187,13 @@ def _cell(
     lo: float,
     ncols: int,
     outs: pd.DataFrame,
-) -> tuple[float, int, str, float]:
-    """Draw one row's bars for one burst; returns (peak, bin width, unit, scale)."""
+    scale: float,
+) -> tuple[float, int]:
+    """Draw one row's bars for one burst, x in units of ``scale`` s; returns (peak, bin width)."""
     a, b = seg
     i, j = int(a - lo), int(b - lo)
     width = next((w for w in _BIN_WIDTHS if (j - i) / w <= MAX_BARS / ncols), _BIN_WIDTHS[-1])
-    pad = max(1.0, 0.03 * (j - i), (30.0 - (j - i)) / 2)  # short bursts get >= 30 s
-    scale, unit = time_scale(b - a + 2 * pad)
+    pad = _pad(seg)
     f, r = _binned(row["first"][i:j], row["retries"][i:j], width)
     x = (a + np.arange(len(f) + 1) * width) / scale
     top = _bars(ax, x, f, r, colour(row["channel"]))
@@ -198,7 +205,7 @@ def _cell(
         if _strip(ax, mine[~mine["broad"]], scale, a - pad, b + pad):
             ax.plot([], [], color="dimgrey", lw=5, alpha=0.5, label="endpoint outages (top strip)")
     ax.set_xlim((a - pad) / scale, (b + pad) / scale)
-    return top, width, unit, scale
+    return top, width
 
 
 def plot_attempts(events: Iterable[Record] | pd.DataFrame, out: Path) -> Path | None:
@@ -217,7 +224,10 @@ def plot_attempts(events: Iterable[Record] | pd.DataFrame, out: Path) -> Path | 
     outs = _outages(df, inv)
     lo, hi = float(aps["t"].min()), float(aps["t"].max()) + 1
     rows = _panels(df, inv, aps, retry_storm(df)["peak"], lo, int(hi - lo))
+    rows, quiet = _busy_rows(rows)
     segs = _segments(aps["t"].to_numpy(), lo, hi)
+    # One time unit for every column, so a reader never compares minutes with seconds.
+    scale, unit = time_scale(max(b - a + 2 * _pad((a, b)) for a, b in segs))
     # A fixed layout (inches): constrained layout would give each row its own margins,
     # and the burst columns of different rows would no longer line up.
     height = 1.7 + 2.1 * len(rows)
@@ -232,7 +242,7 @@ def plot_attempts(events: Iterable[Record] | pd.DataFrame, out: Path) -> Path | 
         top = 0.0
         for c, seg in enumerate(segs):
             ax = axes[r, c]
-            peak, width, unit, scale = _cell(ax, row, seg, lo, len(segs), outs)
+            peak, width = _cell(ax, row, seg, lo, len(segs), outs, scale)
             top = max(top, peak)
             mark_operators(ax, df, scale, label=True)
             ax.grid(alpha=0.3)
@@ -246,8 +256,11 @@ def plot_attempts(events: Iterable[Record] | pd.DataFrame, out: Path) -> Path | 
                 ax.axhline(cap, color="black", ls="--", lw=1.2, label="capacity")
             for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
                 legend.setdefault(lab, h)
-        axes[r, 0].set_ylim(0, max(top, cap if on_scale else 0.0, 1.0) * 1.18)
-        axes[r, 0].set_ylabel("attempts / s")
+        # symlog: linear below 1 attempt/s, log above, so one retry a second under a
+        # 1,200/s publish spike is still a visible band.
+        axes[r, 0].set_yscale("symlog", linthresh=1.0, linscale=0.5)
+        axes[r, 0].set_ylim(0, max(top, cap if on_scale else 0.0, 1.0) * 1.8)
+        axes[r, 0].set_ylabel("attempts / s\n(symlog)")
         ratio = f" = {top / cap:.2g}× capacity" if cap > 0 else ""
         off = " (capacity line off scale)" if cap > 0 and not on_scale else ""
         box = axes[r, 0].get_position()
@@ -260,5 +273,24 @@ def plot_attempts(events: Iterable[Record] | pd.DataFrame, out: Path) -> Path | 
             fontsize=10,
         )
     fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=4, fontsize=8)
-    fig.suptitle("Delivery attempts per second vs capacity (retries in red, outages shaded)")
+    title = "Delivery attempts per second vs capacity (retries in red, outages shaded)"
+    if quiet:
+        title += "\nnot drawn, no retries: " + "; ".join(quiet)
+    fig.suptitle(title, fontsize=11)
     return save(fig, out)
+
+
+def _busy_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows worth a panel: channels with retries and the busiest endpoint. A channel with
+    no retry is one number (its attempts), named in the title instead of an empty-looking
+    panel; when no channel retried at all, every channel keeps its panel."""
+    keep = [r for r in rows if r["endpoint"] or r["retries"].any()]
+    channels = [r for r in keep if not r["endpoint"]]
+    if not channels:
+        return rows, []
+    quiet = [
+        f"{r['channel']} {_plural(float(r['first'].sum()), 'attempt')}"
+        for r in rows
+        if not any(r is k for k in keep)
+    ]
+    return keep, quiet
