@@ -35,17 +35,21 @@ __all__ = [
     "RunSpec",
     "Vary",
     "cell_table",
+    "counter",
     "expand_grid",
     "figures_of",
     "parse_vary",
     "run_grid",
     "run_one",
+    "runs_done",
     "validate_grid",
 ]
 
 # Columns of a run row that are not figures.
 CELL_COLUMN = "cell"
 SEED_COLUMN = "seed"
+# A run's failed SLOs by name ("|"-joined), so a report can say which SLO failed.
+FAILED_COLUMN = "failed_slos"
 DECIMALS = 6
 
 
@@ -173,6 +177,7 @@ def run_one(
     row: dict[str, Any] = {CELL_COLUMN: spec.cell, **dict(spec.values), SEED_COLUMN: spec.seed}
     for figure in figures:
         row[figure] = _flat(resolve(summary, figure))
+    row[FAILED_COLUMN] = "|".join(r["name"] for r in summary["slos"] if not r["passed"])
     return row
 
 
@@ -251,6 +256,7 @@ def cell_table(runs: pd.DataFrame, keys: Sequence[str], figures: Sequence[str]) 
         row: dict[str, Any] = {CELL_COLUMN: cell, **{k: first[k] for k in keys}}
         row["runs"] = len(group)
         row["passed_runs"] = int(sum(bool(v) is True for v in group["passed"]))
+        row[FAILED_COLUMN] = failed_slos(group)
         for figure in figures:
             column = group[figure]
             if is_numeric(column):
@@ -274,8 +280,31 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def failed_slos(group: pd.DataFrame) -> str:
+    """The SLOs that failed in a cell's runs, each with its count: "leakage (2/3); ..."."""
+    if FAILED_COLUMN not in group.columns:
+        return ""
+    counts: dict[str, int] = {}
+    for text in group[FAILED_COLUMN]:
+        for name in str(text or "").split("|"):
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+    return "; ".join(f"{name} ({n}/{len(group)})" for name, n in counts.items())
+
+
 def failed_cells(cells: pd.DataFrame) -> int:
     return int((cells["passed_runs"] < cells["runs"]).sum())
+
+
+def runs_done(done: float, total: float) -> str:
+    """Progress text for a sweep's runs: "3/12 runs"."""
+    return f"{done:.0f}/{total:.0f} runs"
+
+
+def counter(tick: Callable[[float], None]) -> Callable[[dict], None]:
+    """An ``on_done`` for ``run_grid`` that reports the number of finished runs to ``tick``."""
+    done = itertools.count(1)
+    return lambda _row: tick(next(done))
 
 
 class RunProgress:
