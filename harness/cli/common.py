@@ -117,7 +117,8 @@ def _print_verdicts(summary: dict[str, Any]) -> None:
     if summary["slos"]:
         table = Table(title="SLOs")
         for column in ("SLO", "metric", "value", "threshold", "verdict"):
-            table.add_column(column)
+            # fold, not ellipsis: an 80-column CI log must still show the whole metric path
+            table.add_column(column, overflow="fold")
         for slo in summary["slos"]:
             verdict = Text("pass", "green") if slo["passed"] else Text("FAIL", "red")
             # Text, not str: a user's SLO name is shown as written, never read as markup.

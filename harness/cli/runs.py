@@ -11,7 +11,6 @@ from harness.cli.common import (
     ScenarioArg,
     SetOption,
     _print_verdicts,
-    _progress,
     _run_dir,
     app,
     check_out,
@@ -21,6 +20,7 @@ from harness.cli.common import (
     fresh_folder,
 )
 from harness.inputs import InputError
+from harness.progress import Stages
 
 
 @app.command()
@@ -31,7 +31,7 @@ def run(
         Path | None, typer.Option(help="Output folder (default reports/<scenario>-<UTC time>).")
     ] = None,
     overrides: SetOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Run a flash-sale scenario in virtual time and write its report.
 
@@ -44,8 +44,8 @@ def run(
     check_out(out)
     chosen = load_scenario(scenario, overrides or [])  # every input checked: exit 2 here
     out = out or _run_dir(chosen.name)
-    with fresh_folder(out), _progress(quiet, f"simulating {chosen.name}") as tick:
-        result = run_scenario(chosen, seed=seed, out=out, progress=tick)
+    with fresh_folder(out), Stages(err, quiet=quiet) as stages:
+        result = run_scenario(chosen, seed=seed, out=out, stages=stages)
     _print_verdicts(result.summary)
     console.print(
         f"report: {result.out_dir}/report.html", highlight=False, soft_wrap=True, markup=False
@@ -100,30 +100,42 @@ def sweep(
     first = chosen.seed if seed is None else seed
     specs = sw.expand_grid(varies, repeats, first)
     started = time.perf_counter()
-    with sw.RunProgress(len(specs), err, quiet=quiet) as on_done:
-        runs = sw.run_grid(path, base, specs, figures, jobs=jobs, on_done=on_done)
-    wall = time.perf_counter() - started
-    keys = [v.key for v in varies]
-    cells = sw.cell_table(runs, keys, figures)
-    out_dir = out or default_out_dir(f"sweep-{chosen.name}")
-    seeds = list(range(first, first + repeats))
-    with fresh_folder(out_dir):  # a failed write leaves no half report folder
-        write_sweep(
-            out_dir,
-            runs,
-            cells,
-            grid=[(v.key, v.values) for v in varies],
-            figures=figures,
-            seeds=seeds,
-            title=f"sweep of {chosen.name}",
-            description=chosen.description,
-            notes=[f"{len(specs)} runs in {wall:.1f} s wall time"],
-        )
+    with Stages(err, quiet=quiet) as stages:
+        label = f"simulating {len(specs)} runs of {chosen.name}"
+        with stages.stage(label, len(specs), fmt=sw.runs_done) as tick:
+            runs = sw.run_grid(path, base, specs, figures, jobs=jobs, on_done=sw.counter(tick))
+        wall = time.perf_counter() - started
+        with stages.stage("computing the cell table"):
+            keys = [v.key for v in varies]
+            cells = sw.cell_table(runs, keys, figures)
+        out_dir = out or default_out_dir(f"sweep-{chosen.name}")
+        seeds = list(range(first, first + repeats))
+        with fresh_folder(out_dir):  # a failed write leaves no half report folder
+            write_sweep(
+                out_dir,
+                runs,
+                cells,
+                grid=[(v.key, v.values) for v in varies],
+                figures=figures,
+                seeds=seeds,
+                title=f"sweep of {chosen.name}",
+                description=chosen.description,
+                notes=[f"{len(specs)} runs in {wall:.1f} s wall time"],
+                stages=stages,
+            )
     failed = sw.failed_cells(cells)
+    named = "; ".join(
+        f"{', '.join(f'{k}={row[k]}' for k in keys)}: {row['failed_slos']}"
+        for _, row in cells.iterrows()
+        if row["failed_slos"]
+    )
     console.print(
         f"{len(specs)} runs ({len(cells)} cells x {repeats} seeds) in {wall:.1f} s; "
         + (f"{failed} of {len(cells)} cells failed an SLO" if failed else "every run passed"),
         highlight=False,
+        markup=False,
     )
+    if named:
+        console.print(f"failed SLOs (runs): {named}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True, markup=False)
     raise typer.Exit(1 if failed else 0)
