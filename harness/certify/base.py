@@ -30,6 +30,9 @@ class Settings:
     latency_seconds: float = 5.0
     p95_limit: float = 0.25
     slow_callback_delay: float = 2.0
+    # A delivery answered within this while callbacks are slow; keep it below
+    # slow_callback_delay, so a webhook on the delivery path always fails the check.
+    slow_callback_answer_limit: float = 1.0
     burst: int = 50
     ack_timeout: float = 10.0
     seed: int = 0

@@ -32,8 +32,18 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "faulty_keeps_after_revoke": ("marketplace", {"deactivation"}),
 }
 
+# Wall-clock limits here only guard against hangs: the eight certifications share this
+# process's event loop and a busy machine, so the time an answer takes is not the adapter's
+# alone. What the latency and slow-callback checks decide is tested against deliberately
+# slow adapters (test_certify_timing.py), where a sleep gives a lower bound on any machine.
 TEST_SETTINGS = Settings.for_level(
-    "basic", cases=40, latency_seconds=1.0, slow_callback_delay=1.0, p95_limit=0.5
+    "basic",
+    cases=40,
+    latency_seconds=1.0,
+    p95_limit=60.0,
+    slow_callback_delay=20.0,
+    slow_callback_answer_limit=15.0,
+    ack_timeout=30.0,
 )
 
 

@@ -81,11 +81,15 @@ def test_pytest_plugin_one_test_per_check(pytester: pytest.Pytester) -> None:
             TOKEN,
             "--promoharness-latency-seconds",
             "0.5",
+            # the latency check's verdict is this machine's speed against an absolute
+            # limit; test_certify_timing.py tests it against a deliberately slow adapter
+            "-k",
+            "not latency",
             "-v",
         )
     finally:
         stop()
-    result.assert_outcomes(passed=len(CHECKS))
+    result.assert_outcomes(passed=len(CHECKS) - 1, deselected=1)
     result.stdout.fnmatch_lines(["*certify::idempotency*PASSED*"])
 
 
@@ -102,8 +106,10 @@ def test_pytest_plugin_reports_a_failing_check(pytester: pytest.Pytester) -> Non
             TOKEN,
             "--promoharness-latency-seconds",
             "0.5",
+            "-k",
+            "not latency",
         )
     finally:
         stop()
-    result.assert_outcomes(passed=len(CHECKS) - 2, failed=2)
+    result.assert_outcomes(passed=len(CHECKS) - 3, failed=2, deselected=1)
     result.stdout.fnmatch_lines(["*check 'idempotency' failed*"])
