@@ -39,6 +39,8 @@ PROMOS = {p["id"]: p for p in CONFIG["promotions"]}
 FIXED = 0 if BENCH else 1 + (1 if CONFIG["callback_rate"] > 0 else 0)
 PACER = Pacer(lambda: CONFIG.target_rate() / max(1, CONFIG["workers"]))
 JSON_HEADERS = {"Content-Type": "application/json"}
+# One process: the oracle sees when the operator sent each step (see Operator).
+CONFIG.oracle.timeline.track_sends = not BENCH and CONFIG["workers"] <= 1
 
 
 def _pace(user: Shopper) -> float:
@@ -99,7 +101,12 @@ class Shopper(FastHttpUser):
 
 
 class Operator(FastHttpUser):
-    """Plays the timeline; a refused step is a failure and leaves the oracle's view."""
+    """Plays the timeline; a refused step is a failure and leaves the oracle's view.
+
+    Each step goes at its time, and never sooner after the previous one than the plan
+    says: an operator that starts late (a busy machine) shifts its steps rather than
+    firing them back to back, which would approve before the ERP validated. The oracle
+    (in this process: one worker) counts each step from when it was sent."""
 
     host = CONFIG["api_url"]
     fixed_count = 0 if BENCH else 1
@@ -107,15 +114,30 @@ class Operator(FastHttpUser):
 
     def on_start(self) -> None:
         self.next_step = 0
+        self.previous: tuple[float, float] | None = None  # (planned, sent) scenario s
+
+    def _due(self, step: dict[str, object]) -> float:
+        at = float(step["at"])  # type: ignore[arg-type]
+        if self.previous is None:
+            return at
+        planned, sent = self.previous
+        return max(at, sent + at - planned)
 
     @task
     def walk(self) -> None:
-        steps = CONFIG.oracle.timeline.steps
+        timeline = CONFIG.oracle.timeline
+        steps = timeline.steps
         deadline = time.time() + 1.0
         while self.next_step < len(steps) and time.time() < deadline:
             step = steps[self.next_step]
-            if step["at"] > CONFIG.scenario_now():
+            wait = (self._due(step) - CONFIG.scenario_now()) / CONFIG["speed"]
+            if time.time() + wait >= deadline:
                 return
+            if wait > 0:
+                time.sleep(wait)  # gevent's: the step goes on time, not at the next tick
+            sent = CONFIG.scenario_now()
+            timeline.sent[self.next_step] = sent
+            self.previous = (float(step["at"]), sent)
             path, key, body = request_of(step, PROMOS)
             with self.client.post(
                 path,

@@ -91,12 +91,25 @@ def _step_covers(scope: Mapping[str, Any], e: Endpoint) -> bool:
 
 @dataclass
 class Timeline:
-    """The operator timeline as endpoint expectations; ``refused`` steps are ignored."""
+    """The operator timeline as endpoint expectations; ``refused`` steps are ignored.
+
+    With ``track_sends`` (the operator runs in this process), a step counts from the
+    scenario time it was actually sent (``sent``), and a step not sent yet has not
+    happened: an operator that starts late on a busy machine shifts its steps, and the
+    grace runs from what it did, not from the plan."""
 
     promotions: dict[str, Promotion]
     steps: list[dict[str, Any]]
     grace: float | Mapping[str, float] = 300.0
     refused: set[int] = field(default_factory=set)
+    sent: dict[int, float] = field(default_factory=dict)
+    track_sends: bool = False
+
+    def time_of(self, i: int) -> float | None:
+        """When step ``i`` took place (scenario s), or None: not (yet) sent."""
+        if not self.track_sends:
+            return float(self.steps[i]["at"])
+        return self.sent.get(i)
 
     def grace_of(self, channel: str) -> float:
         if isinstance(self.grace, Mapping):
@@ -110,20 +123,21 @@ class Timeline:
             return []
         out: list[Transition] = []
         for i, step in enumerate(self.steps):
-            if i in self.refused or step.get("promo") != promo:
+            sent = self.time_of(i)
+            if i in self.refused or step.get("promo") != promo or sent is None:
                 continue
             action, scope = step["action"], step.get("scope") or {}
             lag = e.interval
             if action in ("publish", "schedule") and _step_covers(scope, e):
-                at = step["publish_at"] if action == "schedule" else step["at"]
+                at = max(step["publish_at"], sent) if action == "schedule" else sent
                 out.append(Transition(at, True, grace + lag, "publish"))
             elif action == "rollback" and _step_covers(scope, e):
                 deadline = float(step.get("deadline") or grace)
-                out.append(Transition(step["at"], False, deadline + lag, "rollback"))
+                out.append(Transition(sent, False, deadline + lag, "rollback"))
             elif action == "end":
-                out.append(Transition(step["at"], False, grace + lag, "end"))
+                out.append(Transition(sent, False, grace + lag, "end"))
             elif action in ("pause", "resume") and step.get("channel") == e.channel:
-                out.append(Transition(step["at"], None, grace + lag, action))
+                out.append(Transition(sent, None, grace + lag, action))
         return sorted(out, key=lambda x: x.t)
 
     def allowed(self, promo: str, e: Endpoint, t: float) -> tuple[set[bool], str]:

@@ -1,9 +1,16 @@
 """Load campaigns: the price oracle, the curve, Locust's figures, and two live runs — the
-CI campaign passing its gates, and the same campaign failing one when the web shop is
-made slow by a fault profile (a fixed 120 s delivery latency, beyond the timeout)."""
+CI campaign passing its gates, and the same campaign failing two when the web shop is
+made slow by a fault profile (a fixed 600 s delivery latency).
+
+A live run at 100x compresses scenario time: its latency and propagation figures are
+the machine's as much as the stack's. So the passing run is judged on what the machine's
+speed cannot change (no error, no wrong price, every step accepted), with its timing
+gates loosened to hang guards; the failing run is made slow by a sleep, a lower bound
+that no machine can beat."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import subprocess
@@ -13,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.load.campaign import gates_of, load_campaign, resolve_scenario
 from harness.load.figures import percentile
@@ -95,31 +103,82 @@ def test_histogram_percentiles_and_gates() -> None:
     assert {"load.p95_ms", "load.stale_price_rate", "propagation.overall.t99"} <= set(names)
 
 
-def _load(tmp_path: Path, *args: str) -> tuple[int, dict[str, object], str]:
+def test_a_late_operator_counts_from_what_it_sent(oracle: Oracle) -> None:
+    """An operator that starts late (a busy machine) shifts its steps; with the sends
+    tracked, the grace runs from the real publish and an unsent step has not happened."""
+    tl = Timeline(oracle.timeline.promotions, oracle.timeline.steps, grace=120)
+    tl.track_sends = True
+    publish = next(i for i, s in enumerate(tl.steps) if s["action"] == "publish")
+    assert tl.allowed("TOYS-30", WEB, 900)[0] == {False}  # planned at 600: not sent yet
+    tl.sent.update({i: float(s["at"]) + 400 for i, s in enumerate(tl.steps[: publish + 1])})
+    assert tl.allowed("TOYS-30", WEB, 900)[0] == {False}  # sent at 1000
+    assert tl.allowed("TOYS-30", WEB, 1050)[0] == {False, True}  # in flight until 1120
+    assert tl.allowed("TOYS-30", WEB, 1200)[0] == {True}
+    tl.track_sends = False  # other processes than the operator's: the plan
+    assert tl.allowed("TOYS-30", WEB, 900)[0] == {True}
+
+
+def _load(tmp_path: Path, campaign: str, *args: str) -> tuple[int, dict[str, object], str]:
     if importlib.util.find_spec("locust") is None:  # never import it here: gevent patching
         pytest.skip("locust is not installed")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "harness.load.cli", "load", "ci-smoke", "--out", str(out), *args]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    cmd = [sys.executable, "-m", "harness.load.cli", "load", campaign, "--out", str(out), *args]
+    # generous: a hang guard (the run takes ~35 s idle, ~80 s with both cores busy)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert (out / "summary.json").exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     return proc.returncode, summary, (out / "junit.xml").read_text()
 
 
+# ci-smoke's gates that time the machine, and the hang guards that replace them here
+TIMING_GATES = {"shopper p95 latency": 30_000.0, "web shop propagation T99": 1_500.0}
+
+
 def test_ci_campaign_passes_its_gates(tmp_path: Path) -> None:
-    code, summary, junit = _load(tmp_path)
+    shipped = load_campaign("ci-smoke")
+    gates = [
+        {**g.model_dump(), "threshold": TIMING_GATES.get(g.name, g.threshold)}
+        for g in shipped.gates
+    ]
+    assert {g.name for g in shipped.gates} >= set(TIMING_GATES)
+    assert "timeline.5.deadline=300" in shipped.set
+    # Six wall seconds of grace and ten of rollback deadline for the deliveries a busy
+    # machine makes late; a publish never delivered or a rollback never obeyed still
+    # leaves wrong prices for the last 18 s or 5 s of the 30.
+    data = {
+        **shipped.model_dump(mode="json"),
+        "set": [*shipped.set, "timeline.5.deadline=1000"],
+        "gates": gates,
+        "grace": {"default": 600, "marketplace": 1200},
+        "duration": 30,
+    }
+    campaign = tmp_path / "ci-smoke-untimed.yaml"
+    campaign.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, summary, junit = _load(tmp_path, str(campaign))
     load = summary["load"]
     assert code == 0, summary["slos"]
-    assert load["requests"] > 300 and load["operator_steps"] == 6 and load["operator_refused"] == 0
+    assert load["operator_steps"] == 6 and load["operator_refused"] == 0
+    assert load["error_rate"] == 0 and load["stale_prices"] == 0, load["failures_by_reason"]
+    assert load["requests"] > 0 and load["checkouts"] > 0
     assert summary["mode"] == "load" and 'failures="0"' in junit
     assert (tmp_path / "run" / "report.html").read_text().count("<img") >= 3
 
 
 def test_a_slow_web_shop_fails_the_propagation_gate(tmp_path: Path) -> None:
-    slow = "endpoints.ecommerce.latency={kind: fixed, mean: 120}"
-    code, summary, junit = _load(tmp_path, "--set", slow, "--duration", "20")
+    # Each delivery to the web shop takes 600 scenario seconds (6 s wall), beyond its
+    # timeout: the web shop has the promotion 600 s after the publish at the earliest (ten
+    # times the gate), and from publish + grace (720) on, its prices are the old ones: a
+    # quarter of all requests for 5 s or more of the 20.
+    slow = "endpoints.ecommerce.latency={kind: fixed, mean: 600}"
+    code, summary, junit = _load(tmp_path, "ci-smoke", "--set", slow, "--duration", "20")
     failed = {s["name"] for s in summary["slos"] if not s["passed"]}
     assert code == 1
-    assert "web shop propagation T99" in failed
-    assert "stale price rate" in failed  # the web shop kept its old prices past the grace
-    assert summary["load"]["failures_by_reason"].get(NOT_YET, 0) > 0
+    # (the p95 gate may fail too: a busy machine's latency is the machine's)
+    assert failed - {"shopper p95 latency"} == {"web shop propagation T99", "stale price rate"}
+    t99 = summary["propagation"]["by_channel"]["ecommerce"]["t99"]  # type: ignore[index]
+    assert t99 is None or t99 >= 600  # None: not within the run
+    assert summary["load"]["failures_by_reason"][NOT_YET] > 0  # type: ignore[index]
+    with (tmp_path / "run" / "locust_failures.csv").open(newline="") as rows:
+        web = [r for r in csv.DictReader(rows) if r["Name"].endswith(" ecommerce")]
+    assert any(NOT_YET in r["Error"] for r in web)  # it is the web shop that lags
     assert 'type="SLOViolation"' in junit
