@@ -7,11 +7,13 @@ Generated ids rarely name a real promotion, so a second test drives one through 
 lifecycle with explicit cases, checking every answer the same way: a promotion's detail
 (RFC 3339 validity times), propagation rows, audit records, a refused acknowledgement.
 
-The same from the command line, against a running ``promoharness serve``:
+The same from the command line (one key for every operation, so the other roles' routes
+only answer 401/403 there; 2,441 cases, nothing found):
 
-    schemathesis run http://127.0.0.1:8080/openapi.json --checks all \
+    promoharness serve tests/service/estate.yaml --state /tmp/st.db --speed 10
+    schemathesis run http://127.0.0.1:8700/openapi.json --checks all \
         --exclude-checks positive_data_acceptance -H 'X-API-Key: operator-demo-key' \
-        --max-examples 40 --generation-deterministic
+        --max-examples 40 --generation-deterministic --rate-limit 40/s
 
 Each operation is called with a key whose role may use it, so that generated bodies get
 past the role check and reach validation and the runtime; Schemathesis also probes the
