@@ -15,7 +15,7 @@ from rich.text import Text
 from harness.certify.cli import certify_app
 
 from harness.cli.common import app, bench_app, err  # isort: skip
-from harness.cli import runs, live, pricing, bench  # noqa: F401, I001  (register, in --help order)
+from harness.cli import runs, live, pricing, bench, compare  # noqa: F401, I001  (register, in --help order)
 from harness.inputs import InputError
 from harness.load.cli import bench_load_command, load_command
 
