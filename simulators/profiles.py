@@ -13,7 +13,7 @@ import bisect
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 LatencyKind = Literal["fixed", "uniform", "exponential", "lognormal"]
@@ -75,6 +75,16 @@ class Latency:
     @classmethod
     def lognormal(cls, median: float, sigma: float) -> Latency:
         return cls("lognormal", median=median, sigma=sigma)
+
+    def scaled(self, factor: float) -> Latency:
+        """The same distribution with every duration ``factor`` times as long."""
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"latency scale factor must be finite and > 0, got {factor}")
+        if self.kind == "uniform":
+            return Latency("uniform", low=self.low * factor, high=self.high * factor)  # type: ignore[operator]
+        if self.kind == "lognormal":
+            return Latency("lognormal", median=self.median * factor, sigma=self.sigma)  # type: ignore[operator]
+        return Latency(self.kind, mean=self.mean * factor)  # type: ignore[operator]
 
     def sample(self, rng: random.Random) -> float:
         if self.kind == "fixed":
@@ -280,6 +290,19 @@ class Profile:
         """Requests per second at full capacity (the inventory record's value)."""
         mean = self.latency.mean or 0.0
         return self.capacity / mean if mean > 0 else math.inf
+
+
+def capacity_cut(profile: Profile, share: float) -> Profile:
+    """``profile`` with its throughput cut to ``share`` (0 < share <= 1) of itself.
+
+    The slots stay; every service time is 1/share as long, as when a container's CPU quota
+    drops (``docker update --cpus``): the same threads, less CPU each.
+    """
+    if not (math.isfinite(share) and 0 < share <= 1):
+        raise ValueError(f"capacity share must be in (0, 1], got {share}")
+    if share == 1:
+        return profile
+    return replace(profile, latency=profile.latency.scaled(1.0 / share))
 
 
 HOUR = 3600.0

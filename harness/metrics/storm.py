@@ -17,6 +17,7 @@ import pandas as pd
 
 from harness.domain.eventlog import Record
 from harness.metrics.frame import channel_of, inventory, to_frame
+from harness.metrics.recovery import recovery, recovery_summary
 
 __all__ = [
     "AFTER_OUTAGE_S",
@@ -159,6 +160,11 @@ def retry_storm(events: Iterable[Record] | pd.DataFrame) -> dict[str, Any]:
     - ``dead_lettered`` = number of "dlq" records; also counts of "throttle" records,
       "breaker" records with outcome "open" and "budget" records with outcome "exhausted".
     - ``double_applied`` = versions applied twice at an endpoint (``double_applied``).
+    - ``recovery``: one entry per fault window (``metrics.recovery``: recovery time, goodput
+      before / during / after, attempts wasted on timeouts); ``recovery_seconds`` = the
+      longest recovery (None when none is measurable or any is sustained) and
+      ``sustained`` = whether any storm outlived its fault until the run (or the next
+      fault) ended.
     """
     df = to_frame(events)
     sends = df.loc[df["kind"] == "send"]
@@ -185,6 +191,8 @@ def retry_storm(events: Iterable[Record] | pd.DataFrame) -> dict[str, Any]:
         "breaker_opened": int(((kind == "breaker") & (df["outcome"] == "open")).sum()),
         "budget_exhausted": int(((kind == "budget") & (df["outcome"] == "exhausted")).sum()),
         "double_applied": double_applied(df),
+        **recovery_summary(windows := recovery(df)),
+        "recovery": windows,
     }
 
 
