@@ -286,7 +286,10 @@ def check_metrics(runs: Sequence[Run], extra: Sequence[str]) -> None:
     promos = sorted({p for r in runs for p in (resolve(r.summary, "propagation.by_promo") or {})})
     rollbacks = max(len(r.summary.get("rollbacks") or []) for r in runs)
     for metric in extra:
-        if any(resolve(r.summary, metric) is not None for r in runs):
+        values = [resolve(r.summary, metric) for r in runs]
+        if any(isinstance(v, Mapping | list) for v in values):
+            raise InputError(f"{metric!r} is a group of figures; name one", field="--metric")
+        if any(v is not None for v in values):
             continue
         problem = unknown_metric(metric, promos, rollbacks)
         if problem:

@@ -259,8 +259,14 @@ def test_bad_run_folders_are_named(runs: dict[str, Path], tmp_path: Path) -> Non
             write_compare(paths, tmp_path / "never")
         for needle in needles:
             assert needle in str(caught.value), (needle, str(caught.value))
-    with pytest.raises(InputError, match="--metric"):
-        write_compare([runs["calm"], runs["faulty"]], tmp_path / "never", ["retry_storm.nope"])
+    for metric in ("retry_storm.nope", "propagation.overall"):
+        with pytest.raises(InputError, match="--metric"):
+            write_compare([runs["calm"], runs["faulty"]], tmp_path / "never", [metric])
+    # A figure outside the default rows is a row of its own, with its direction.
+    body = comparison(load_runs([runs["calm"], runs["faulty"]]), ["retry_storm.deliveries"])
+    row = body["figures"][-1]
+    assert row["metric"] == "retry_storm.deliveries" and row["better"] is None
+    assert row["cells"]["calm"]["value"] == _summary(runs["calm"])["retry_storm"]["deliveries"]
     assert not (tmp_path / "never").exists()
 
 

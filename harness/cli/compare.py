@@ -15,7 +15,9 @@ def compare(
     runs: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Two or more run folders (written by run, live or load).", show_default=False
+            help="Two or more run folders (written by run, live or load).",
+            metavar="RUN_DIR",
+            show_default=False,
         ),
     ] = None,
     out: Annotated[
