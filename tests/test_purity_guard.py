@@ -1,7 +1,7 @@
 """Guard: the pure layers stay free of I/O, clocks, logging and the runtimes.
 
 ``harness/domain``, ``harness/orchestrator`` and the simulators' behaviour models are
-driven by both clocks (SimPy and asyncio, see ../shared/DESIGN.md), so they must not
+driven by both clocks (SimPy and asyncio, see docs/architecture.md), so they must not
 import a runtime, a clock, a logger or a network library, nor open files, print, read the
 wall clock or draw from the global random generator. Each module is parsed (never
 imported), so a violation is reported even in a module nothing imports yet.

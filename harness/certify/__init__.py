@@ -1,1 +1,1 @@
-"""harness.certify (see ../shared/DESIGN.md layout)."""
+"""harness.certify (see docs/architecture.md layout)."""

@@ -1,7 +1,7 @@
 """The event log record: one flat row per thing that happened, in both runtimes.
 
 A ``NamedTuple`` so that ``pandas.DataFrame(records)`` works directly and every metric can
-be computed from the log alone (../shared/DESIGN.md, "The event log"). Missing text fields
+be computed from the log alone (docs/architecture.md, "The event log"). Missing text fields
 are ``""`` and missing numbers ``0`` so that columns keep one dtype.
 """
 

@@ -1,6 +1,6 @@
 """Event-log records -> a pandas DataFrame with fixed dtypes, and the log's Parquet/CSV files.
 
-Every metric reads this frame, never live objects (../shared/DESIGN.md, "The event log").
+Every metric reads this frame, never live objects (docs/architecture.md, "The event log").
 Fixing the dtypes here means the metrics see the same columns whether the records came
 from the SimPy run, the live run or a file written by either: ``t``/``value`` float64,
 ``version``/``attempt`` int64, ``kind``/``channel`` categorical, the other text columns

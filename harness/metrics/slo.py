@@ -2,7 +2,7 @@
 
 An SLO names any figure of summary.json by a dotted path ("propagation.overall.t95",
 "rollbacks.0.verdict") and a comparison; a run passes an SLO when the figure exists, is
-not None and satisfies the comparison (../shared/DESIGN.md, "Metrics — definitions").
+not None and satisfies the comparison (docs/architecture.md, "Metrics — definitions").
 A missing figure fails the SLO instead of crashing the run, so a typo in a scenario
 shows up as a failed threshold with value None.
 """

@@ -1,4 +1,4 @@
-"""harness.report (see ../shared/DESIGN.md layout): a run's figures -> report.html
+"""harness.report (see docs/architecture.md layout): a run's figures -> report.html
 (self-contained), PNG plots, events.parquet, summary.json and junit.xml."""
 
 from harness.report.write import write_report

@@ -1,1 +1,1 @@
-"""harness.runtime (see ../shared/DESIGN.md layout)."""
+"""harness.runtime (see docs/architecture.md layout)."""
