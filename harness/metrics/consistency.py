@@ -17,7 +17,7 @@ import pandas as pd
 from harness.domain.eventlog import Record
 from harness.metrics.frame import channel_of, inventory, to_frame
 
-__all__ = ["PRICE_EXAMPLES", "funding", "leakage", "price_consistency"]
+__all__ = ["PRICE_EXAMPLES", "funding", "leakage", "price_consistency", "priced_without_truth"]
 
 PRICE_EXAMPLES = 20
 
@@ -98,6 +98,41 @@ def price_consistency(events: Iterable[Record] | pd.DataFrame) -> dict[str, Any]
         "spread_value": int(per["spread"].sum()) / 100.0,
         "by_channel_pair": by_pair,
         "examples": examples,
+    }
+
+
+def priced_without_truth(events: Iterable[Record] | pd.DataFrame) -> dict[str, Any]:
+    """Discounts a till gave for a promotion its endpoint does not carry: a stale price.
+
+    A "discount" record of P at endpoint e at t counts when e's ground truth does not
+    carry P at t (no "applied" of P at e at or before t, or a "removed" after the last
+    one) — a shelf or till still pricing with a promotion that was taken away (or never
+    arrived). ``count`` and up to 20 ``examples`` {promo, endpoint, t, amount}, by time.
+    """
+    df = to_frame(events)
+    disc = df.loc[df["kind"] == "discount", ["promo", "endpoint", "t", "value"]]
+    empty = {"count": 0, "examples": []}
+    if disc.empty:
+        return empty
+    truth = df.loc[df["kind"].isin(["applied", "removed"]), ["promo", "endpoint", "t", "kind"]]
+    truth = truth.rename(columns={"t": "t_truth"}).astype({"kind": object})
+    m = pd.merge_asof(
+        disc.reset_index(drop=True).sort_values("t", kind="stable"),
+        truth.sort_values("t_truth", kind="stable"),
+        left_on="t",
+        right_on="t_truth",
+        by=["promo", "endpoint"],
+        direction="backward",
+    )
+    stale = m[m["kind"].fillna("") != "applied"].sort_values(["t", "endpoint"], kind="stable")
+    if stale.empty:
+        return empty
+    return {
+        "count": len(stale),
+        "examples": [
+            {"promo": r.promo, "endpoint": r.endpoint, "t": float(r.t), "amount": float(r.value)}
+            for r in stale.head(PRICE_EXAMPLES).itertuples(index=False)
+        ],
     }
 
 

@@ -50,6 +50,7 @@ _PROPAGATION = (
     ("ghosts.examples[].kind", "text", "'applied_not_acked' or 'acked_not_applied'"),
     ("ghosts.examples[].promo", "id", "the ghost's promotion"),
     ("ghosts.examples[].version", "count", "the promotion version"),
+    ("ghosts.examples[].t", "s (since scenario start)", "when it was applied, or acked"),
 )
 
 
@@ -193,6 +194,20 @@ KEYS: tuple[Key, ...] = (
         "mismatched samples taken in [first, last) of one of them: by design, not a fault",
     ),
     _k(
+        "price_consistency.priced_without_truth.count",
+        "count",
+        "discounts a till gave for a promotion its endpoint's ground truth did not carry "
+        "then (a stale price after a rollback, or one that never arrived)",
+    ),
+    _k("price_consistency.priced_without_truth.examples[].promo", "id", "up to 20, by time"),
+    _k("price_consistency.priced_without_truth.examples[].endpoint", "id", "where it sold"),
+    _k(
+        "price_consistency.priced_without_truth.examples[].t",
+        "s (since scenario start)",
+        "the sale",
+    ),
+    _k("price_consistency.priced_without_truth.examples[].amount", "money", "discount given"),
+    _k(
         "leakage_value",
         "money",
         "discount granted after rollbacks, all rollbacks, each discount counted once",
@@ -209,6 +224,14 @@ KEYS: tuple[Key, ...] = (
     _k("slos[].value", "as the metric", "the figure at metric; null when absent"),
     _k("slos[].passed", "boolean", "value op threshold held (false when value is null)"),
     _k("passed", "boolean", "every SLO passed (true without SLOs); exit code 0 vs 1"),
+    # `live --sut` only (harness/sut/run.py, harness/sut/truth.py):
+    _k("sut", "text", "--sut only: the system under test (its driver's name)"),
+    _k(
+        "not_measured[]",
+        "path",
+        "--sut only: figures this run could not measure (they need the system's own view "
+        "or internals); their values are null, never zero",
+    ),
     # `promoharness load` only (harness/load/run.py, harness/load/figures.py):
     _k("load.campaign", "text", "load only: the campaign's name"),
     _k("load.speed", "ratio", "load only: scenario time compressed this many times"),

@@ -99,7 +99,9 @@ def publish_targets(events: Iterable[Record] | pd.DataFrame) -> pd.DataFrame:
     numbers the publishes in log order by time.
     """
     df = to_frame(events)
-    pubs = df.loc[df["kind"] == "publish", ["promo", "version", "t"]]
+    pubs = df.loc[
+        (df["kind"] == "publish") & (df["outcome"] != "refused"), ["promo", "version", "t"]
+    ]
     pubs = pubs.sort_values("t", kind="stable").reset_index(drop=True)
     pubs["publish"] = np.arange(len(pubs), dtype=np.int64)
     tgt = df.loc[(df["kind"] == "target") & (df["outcome"] == "apply")]
@@ -129,9 +131,22 @@ def _ghosts(block: pd.DataFrame) -> dict[str, Any]:
         "applied_not_acked": int((applied & ~acked).sum()),
         "acked_not_applied": int((acked & ~applied).sum()),
         "examples": [
-            {"promo": p, "version": int(v), "endpoint": e, "kind": k}
-            for p, v, e, k in zip(
-                ghost["promo"], ghost["version"], ghost["endpoint"], ghost["kind"], strict=True
+            # t: the one thing that did happen (the apply, or the ack).
+            {
+                "promo": p,
+                "version": int(v),
+                "endpoint": e,
+                "kind": k,
+                "t": float(a if a == a else b),
+            }
+            for p, v, e, k, a, b in zip(
+                ghost["promo"],
+                ghost["version"],
+                ghost["endpoint"],
+                ghost["kind"],
+                ghost["applied_t"],
+                ghost["acked_t"],
+                strict=True,
             )
         ],
     }

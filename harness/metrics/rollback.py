@@ -48,9 +48,10 @@ _SYSTEM_OF_RECORD = "erp"
 
 
 def rollbacks_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The "rollback" records in time order: ``rollback`` (index), promo, version, t, deadline,
-    detail."""
-    rb = df.loc[df["kind"] == "rollback", ["promo", "version", "t", "value", "detail"]]
+    """The "rollback" records in time order, refused ones left out: ``rollback`` (index),
+    promo, version, t, deadline, detail."""
+    taken = (df["kind"] == "rollback") & (df["outcome"] != "refused")
+    rb = df.loc[taken, ["promo", "version", "t", "value", "detail"]]
     rb = rb.sort_values("t", kind="stable").reset_index(drop=True)
     rb = rb.rename(columns={"value": "deadline"})
     rb.insert(0, "rollback", np.arange(len(rb), dtype=np.int64))
@@ -100,7 +101,9 @@ def _next_publish(df: pd.DataFrame, inv: pd.DataFrame, sc: pd.DataFrame) -> pd.S
     """For each scope row (promo, endpoint, t_rollback): t of the first "publish" of the
     promotion strictly after the rollback whose scope covers the endpoint, else inf."""
     until = pd.Series(np.inf, index=sc.index, dtype=np.float64)
-    pubs = df.loc[df["kind"] == "publish", ["promo", "t", "detail"]]
+    pubs = df.loc[
+        (df["kind"] == "publish") & (df["outcome"] != "refused"), ["promo", "t", "detail"]
+    ]
     pubs = pubs[pubs["promo"].isin(pd.unique(sc["promo"]))].sort_values("t", kind="stable")
     for pub in pubs.itertuples(index=False):
         reached = covered_endpoints(inv, pub.detail, publish=True)
@@ -162,9 +165,10 @@ def _stray_removals(df: pd.DataFrame, rb: pd.DataFrame, sc: pd.DataFrame) -> pd.
     """Removals no rollback's scope explains, each with the rollback that owns it.
 
     A "removed" of P at e is explained when e is in the scope S (as this oracle computes
-    it) of a rollback of P at or before the removal. An unexplained removal inside a
-    rollback's window (t_r, t_r + d] belongs to the latest such rollback of P, so it is
-    reported once.
+    it) of a rollback of P at or before the removal. An unexplained removal after a
+    rollback of P (inside its deadline or long after: a late retry of a leaked revoke is
+    a leak all the same) belongs to the latest rollback of P before it, so it is reported
+    once.
     """
     removed = df.loc[df["kind"] == "removed", ["promo", "endpoint", "t"]]
     removed = removed[removed["promo"].isin(rb["promo"].unique())]
@@ -177,7 +181,7 @@ def _stray_removals(df: pd.DataFrame, rb: pd.DataFrame, sc: pd.DataFrame) -> pd.
     w = stray.merge(
         rb[["rollback", "promo", "t", "deadline"]].rename(columns={"t": "t_r"}), on="promo"
     )
-    w = w[(w["t"] > w["t_r"]) & (w["t"] <= w["t_r"] + w["deadline"])]
+    w = w[w["t"] > w["t_r"]]
     w = w.sort_values(["t_r", "rollback"], kind="stable")
     w = w.drop_duplicates(["promo", "endpoint", "t"], keep="last")
     return w[["rollback", "promo", "endpoint", "t"]]
@@ -285,9 +289,9 @@ def rollback_report(
       at e in (t_r, h(e)) (a late retry re-applying after removal). t = the applied.
     - ``applied_after_rollback``: e in S with a first "applied" of P after the deadline
       and before h(e), not already carrying P at the deadline. t = the applied.
-    - ``touched_outside_scope``: a "removed" of P in (t_r, t_r + d] at an endpoint in the
-      scope of no rollback of P at or before the removal; reported under the latest
-      rollback whose window holds it. t = the removal.
+    - ``touched_outside_scope``: a "removed" of P after t_r at an endpoint in the scope of
+      no rollback of P at or before the removal; reported under the latest rollback of P
+      before it. t = the removal.
 
     An apply already in flight that lands in (t_r, t_r + d] and is taken back by the
     deadline is no violation (the discount it gave is leakage).

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness.domain.eventlog import Record
-from harness.metrics.consistency import funding, price_consistency
+from harness.metrics.consistency import funding, price_consistency, priced_without_truth
 from harness.metrics.frame import to_frame
 from harness.metrics.propagation import coverage_curve, propagation
 from harness.metrics.rollback import rollback_report, rollback_timeline
@@ -134,6 +134,7 @@ def summarise(
             "price_consistency": {
                 **price_consistency(df),
                 "opening_window": opening_window(df, windows or {}),
+                "priced_without_truth": priced_without_truth(df),
             },
             "leakage_value": leaked,
             "funding": funding(df, budgets),

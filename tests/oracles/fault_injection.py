@@ -259,7 +259,7 @@ def flags(summary: dict[str, Any]) -> list[Flag]:
             out.append(Flag("rollbacks[].violations", v["property"], v["endpoint"], v["t"]))
     prop = summary["propagation"]
     for g in prop["overall"]["ghosts"]["examples"]:
-        out.append(Flag("propagation.overall.ghosts", g["kind"], g["endpoint"], None))
+        out.append(Flag("propagation.overall.ghosts", g["kind"], g["endpoint"], g["t"]))
     for promo, entry in prop["by_promo"].items():
         late = entry["late_for_start"] or {"endpoints": []}
         for e in late["endpoints"]:
@@ -272,6 +272,8 @@ def flags(summary: dict[str, Any]) -> list[Flag]:
     for ex in summary["price_consistency"]["examples"]:
         pair = "|".join(sorted(ex["by_channel"]))
         out.append(Flag("price_consistency.examples", ex["sample"], pair, None))
+    for ex in summary["price_consistency"]["priced_without_truth"]["examples"]:
+        out.append(Flag("price_consistency.priced_without_truth", "stale", ex["endpoint"], ex["t"]))
     if summary["leakage_value"]:
         out.append(Flag("leakage_value", "leakage", "", None))
     for promo, f in summary["funding"].items():

@@ -310,17 +310,13 @@ CASES: tuple[Case, ...] = (
         "scope-leak-after-deadline",
         "scope leak whose revoke lands after the rollback's deadline",
         "rollbacks[].violations: touched_outside_scope",
-        "no: a removal outside every scope is only looked for inside a rollback's window "
-        "(t_r, t_r + d]",
+        "yes",
         lambda shop: scenario(rollback=EAST),
         late_leak,
         lambda shop: [
             Flag(ROLLBACKS, "touched_outside_scope", "erp", 40.11),
             Flag(ROLLBACKS, "touched_outside_scope", "web", 51.105),
         ],
-        missed=lambda shop: [Flag(ROLLBACKS, "touched_outside_scope", "web", 51.105)],
-        gap="harness/metrics/rollback.py _stray_removals keeps only removals in "
-        "(t_r, t_r + d]: the web shop's removal at 51.105 is never reported",
     ),
     Case(
         "missed-deadline",
@@ -336,11 +332,12 @@ CASES: tuple[Case, ...] = (
         "ack-without-apply",
         "ack without apply (ghost: acked, never applied)",
         "propagation.*.ghosts.acked_not_applied",
-        "yes; no time (ghosts name the endpoint only)",
+        "yes",
         lambda shop: scenario(),
         ack_without_apply,
         lambda shop: [
-            Flag(GHOSTS, "acked_not_applied", "S0002", None),
+            # Published at 20; the reply comes back 0.02 + 0.1 + 0.02 s later.
+            Flag(GHOSTS, "acked_not_applied", "S0002", 20.14),
             # Never applied, so not by the start either.
             Flag("propagation.by_promo.P1.late_for_start", "late", "S0002", None),
         ],
@@ -349,10 +346,11 @@ CASES: tuple[Case, ...] = (
         "apply-without-ack",
         "apply without ack (ghost: applied, never acked)",
         "propagation.*.ghosts.applied_not_acked",
-        "yes; no time (ghosts name the endpoint only)",
+        "yes",
         lambda shop: scenario(),
         apply_without_ack,
-        lambda shop: [Flag(GHOSTS, "applied_not_acked", "S0001", None)],
+        # Applied 0.02 s (the network) + 0.1 s (service) after the publish at 20.
+        lambda shop: [Flag(GHOSTS, "applied_not_acked", "S0001", 20.12)],
     ),
     Case(
         "double-apply",
@@ -388,13 +386,14 @@ CASES: tuple[Case, ...] = (
     Case(
         "stale-shelf-price",
         "stale shelf price after rollback (removed, still priced)",
-        "price_consistency.examples + leakage_value",
-        "partly: the sample (so its time) and the channels, not the store; leakage is one "
-        "sum per rollback; neither fires without a quote or a sale there",
+        "price_consistency.priced_without_truth (+ examples, leakage_value)",
+        "yes: the store and the sale's time; needs a sale there (quotes carry no promotion)",
         lambda shop: scenario(rollback={}, skus=[shop.sku], sales=shop.sales),
         stale_shelf,
-        # Quotes from 42 s (sample 6) to 119 s (sample 17): S0002 alone at the old price.
+        # The sale at S0002 at 50 s gives P1's discount after S0002 removed it; quotes from
+        # 42 s (sample 6) to 119 s (sample 17): S0002 alone at the old price.
         lambda shop: [
+            Flag("price_consistency.priced_without_truth", "stale", "S0002", 50.0),
             Flag("leakage_value", "leakage", "", None),
             *samples(shop, 6, 17, "ecommerce|pos"),
         ],
