@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.common import (
     ScenarioArg,
@@ -20,6 +21,9 @@ from harness.cli.common import (
     err,
 )
 from harness.inputs import InputError
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
 
 
 class Component(StrEnum):
@@ -142,10 +146,24 @@ def live(
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
     overrides: SetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    sut: Annotated[
+        str | None,
+        typer.Option(
+            help="Measure YOUR system instead of the reference orchestrator: a driver file "
+            "(driver.yaml) or a Python driver (file.py:Class). See README, 'Testing your "
+            "own integration stack'."
+        ),
+    ] = None,
+    estate_port: Annotated[
+        int, typer.Option(help="With --sut: the estate's port on 127.0.0.1.")
+    ] = 8701,
 ) -> None:
     """Play a scenario's operator timeline against the live stack over real HTTP.
 
     Writes the same report as `run`, plus a sim-vs-live table of the headline figures.
+    With --sut, the estate serves on --estate-port, your system delivers to it, the
+    timeline goes to your system through the driver, and every figure comes from the
+    estate's ground truth.
     """
     import asyncio
 
@@ -155,6 +173,18 @@ def live(
     from harness.scenario import load_scenario
 
     chosen = load_scenario(scenario, overrides or [])
+    if sut is not None:
+        _live_sut(
+            chosen,
+            sut,
+            scenario_ref=scenario,
+            speed=speed,
+            seed=seed,
+            out=out,
+            port=estate_port,
+            quiet=quiet,
+        )
+        return
     out_dir = out or _run_dir(f"{chosen.name}-live")
     out_dir.mkdir(parents=True, exist_ok=True)
     with _progress(quiet, f"live {chosen.name} at {speed:g}x") as tick:
@@ -186,3 +216,79 @@ def live(
     _print_verdicts(result.summary)
     console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.summary["passed"] else 1)
+
+
+def _live_sut(
+    chosen: Scenario,
+    sut: str,
+    *,
+    scenario_ref: str | Path | None,
+    speed: float,
+    seed: int | None,
+    out: Path | None,
+    port: int,
+    quiet: bool,
+) -> None:
+    """``live --sut``: the user's system, measured from the estate's ground truth."""
+    import asyncio
+
+    from harness.report import write_report
+    from harness.scenario import scenario_path
+    from harness.sut.driver import Unreachable
+    from harness.sut.load import load_driver
+    from harness.sut.run import missing_actions, run_sut
+
+    driver = load_driver(sut)
+    missing = missing_actions(driver, chosen)
+    if missing:
+        raise InputError(
+            f"the timeline uses {', '.join(missing)}, which the driver neither carries out "
+            "nor declares 'skip'",
+            field="--sut",
+        )
+    out_dir = out or _run_dir(f"{chosen.name}-{_slug(driver.name)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _progress(quiet, f"live {chosen.name} via {driver.name} at {speed:g}x") as tick:
+            result = asyncio.run(
+                run_sut(
+                    chosen,
+                    driver,
+                    speed=speed,
+                    seed=seed,
+                    estate_port=port,
+                    scenario_file=str(scenario_path(scenario_ref)),
+                    work_dir=str(out_dir),
+                    progress=tick,
+                )
+            )
+    except Unreachable as exc:
+        raise InputError(str(exc), field="--sut") from None
+    except OSError as exc:
+        raise InputError(
+            f"cannot serve the estate on 127.0.0.1:{port}: {exc.strerror}", field="--estate-port"
+        ) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_report(
+        out_dir,
+        result.summary,
+        result.events,
+        title=f"{chosen.name} — {driver.name}, live at {speed:g}x (seed {result.summary['seed']})",
+        description=chosen.description,
+    )
+    for line in result.refused:
+        err.print(Text.assemble(("refused: ", "yellow"), line), highlight=False)
+    if result.summary.get("not_measured"):
+        console.print(
+            "not measured (needs the system's own view or internals): "
+            + ", ".join(result.summary["not_measured"]),
+            highlight=False,
+            soft_wrap=True,
+        )
+    _print_verdicts(result.summary)
+    console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if result.summary["passed"] else 1)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "sut"
