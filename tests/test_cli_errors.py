@@ -366,3 +366,35 @@ def test_a_failed_write_keeps_a_folder_that_was_there(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), fresh_folder(kept):
         raise RuntimeError("plotting failed")
     assert (kept / "notes.txt").read_text() == "mine"
+
+
+# --- lab and load campaigns ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(("--base", "inf"), "--base"), (("--base", "0"), "--base"), (("--cap", "nan"), "--cap")],
+)
+def test_lab_options_name_themselves(args: tuple[str, str], option: str) -> None:
+    assert_one_line_error(run_cli("lab", "backoff", *args), f"{option}:")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("name: c\nscenario: tiny\nspeed: .inf\n", "speed"),
+        ("name: c\nscenario: tiny\nrate: .nan\n", "rate"),
+        ("scenario: [unclosed\n", "not valid YAML"),
+        ("scenario: tiny\nx: " + "[" * 5000 + "]" * 5000 + "\n", "MAX_DEPTH"),
+    ],
+)
+def test_a_bad_campaign_file_is_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    from harness.inputs import InputError
+    from harness.load.campaign import load_campaign
+
+    path = tmp_path / "campaign.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_campaign(path)
+    assert "campaign.yaml" in str(caught.value) and needle in str(caught.value)
+    assert "\n" not in str(caught.value)

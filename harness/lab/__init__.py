@@ -1,11 +1,9 @@
 """Lab experiments: published results re-run against promoharness's own policies.
 
 Each experiment lives in its own module (``backoff``: Brooker's contention experiment with
-our ``Backoff``; ``metastable``: Huang et al.'s retry metastability experiment with our
-endpoint model and delivery policies). This package also holds ``app``, the
-``promoharness lab ...`` Typer group; the main CLI mounts it with
-``app.add_typer(lab_app, name="lab")``. The experiment modules are imported inside the
-commands, so mounting the group costs nothing at start-up.
+our ``Backoff``). This package also holds ``app``, the ``promoharness lab ...`` Typer group;
+the main CLI mounts it with ``app.add_typer(lab_app, name="lab")``. The experiment modules
+are imported inside the commands, so mounting the group costs nothing at start-up.
 """
 
 from __future__ import annotations
@@ -138,88 +136,5 @@ def backoff_command(
         )
     console.print(table)
     console.print(f"{len(rows)} cells x {runs} runs in {elapsed:.1f} s with {workers} process(es)")
-    for path in paths:
-        console.print(f"wrote {path}")
-
-
-@app.command("metastable")
-def metastable_command(
-    capacity: Annotated[
-        float | None,
-        typer.Option(min=1.0, help="Primary's requests/s at 2 cores; default: calibrate it."),
-    ] = None,
-    quick: Annotated[
-        bool, typer.Option("--quick", help="A coarser phase diagram (about a third of the runs).")
-    ] = False,
-    scale: Annotated[
-        float,
-        typer.Option(min=0.0001, max=1.0, help="Simulate rates at this fraction of the real."),
-    ] = 0.005,
-    service: Annotated[
-        str, typer.Option(help="Service-time distribution: fixed or exponential.")
-    ] = "fixed",
-    seed: Annotated[int, typer.Option(help="Seed for service times and jitter.")] = 0,
-    jobs: Annotated[
-        int, typer.Option(min=0, help="Worker processes; 0 = every available CPU.")
-    ] = 0,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Output folder. Default: reports/lab-metastable-<UTC timestamp>."),
-    ] = None,
-) -> None:
-    """Huang et al.'s retry metastability experiment (OSDI 2022), with our endpoint and policies.
-
-    Calibrates the primary's capacity on the two published calibration runs, predicts the
-    others, draws the phase diagram over the cut (X, D) and the request interval, and
-    compares client policies on the metastable case. Writes metastable.csv, metastable.md
-    and four PNGs.
-    """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from harness.inputs import InputError
-    from harness.lab.metastable import Experiment
-    from harness.lab.metastable_report import write_lab
-    from harness.lab.metastable_study import DEFAULT_CUTS, DEFAULT_DURATIONS, run_study
-
-    if service not in ("fixed", "exponential"):
-        raise InputError(f"must be fixed or exponential, got {service!r}", field="--service")
-    base = Experiment(capacity=capacity or 1.0, scale=scale, service=service, seed=seed)  # type: ignore[arg-type]
-    grid: dict[str, object] = {}
-    if quick:
-        grid = {
-            "cuts": (0.30, 0.40, 0.45, 0.50, 0.60),
-            "durations": (4.0, 8.0, 9.0, 10.0, 15.0, 20.0),
-            "intervals": tuple(us * 1e-6 for us in (60, 75, 80, 100, 120)),
-        }
-    else:
-        grid = {"cuts": DEFAULT_CUTS, "durations": DEFAULT_DURATIONS}
-    workers = jobs or _available_cpus()
-    folder = out or Path("reports") / (
-        "lab-metastable-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    )
-    console = Console()
-    started = dt.datetime.now(dt.UTC)
-    with Progress(
-        TextColumn("metastable lab: {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("calibrating", total=1)
-
-        def progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=phase, completed=done, total=total)
-
-        study = run_study(base, capacity=capacity, jobs=workers, progress=progress, **grid)  # type: ignore[arg-type]
-        bar.update(task, description="writing plots", completed=0, total=1)
-        paths = write_lab(study, folder)
-    elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
-    text = paths[1].read_text(encoding="utf-8")
-    # The markdown is the printed summary, so screen and file never disagree.
-    console.print(text[text.find("## ") :], markup=False, highlight=False, soft_wrap=True)
-    console.print(f"{elapsed:.1f} s with {workers} process(es)")
     for path in paths:
         console.print(f"wrote {path}")

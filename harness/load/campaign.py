@@ -37,14 +37,14 @@ DEFAULT_GATES = (
 class Mix(BaseModel):
     """Shares of price checks per pricing endpoint kind (normalised)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     pos: float = Field(default=0.7, ge=0)
     web: float = Field(default=0.25, ge=0)
     marketplace: float = Field(default=0.05, ge=0)
 
 
 class Campaign(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
@@ -74,7 +74,7 @@ def campaign_path(name_or_path: str | Path) -> Path | None:
     """A campaign file (path or shipped name), or None when it names no campaign."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") and candidate.exists():
-        data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
+        data, _ = read_document(candidate)  # the document limits; bad YAML is InputError
         return candidate if isinstance(data, dict) and "scenario" in data else None
     shipped = CAMPAIGN_DIR / f"{name_or_path}.yaml"
     return shipped if shipped.exists() else None
