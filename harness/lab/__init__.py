@@ -1,9 +1,11 @@
 """Lab experiments: published results re-run against promoharness's own policies.
 
 Each experiment lives in its own module (``backoff``: Brooker's contention experiment with
-our ``Backoff``). This package also holds ``app``, the ``promoharness lab ...`` Typer group;
-the main CLI mounts it with ``app.add_typer(lab_app, name="lab")``. The experiment modules
-are imported inside the commands, so mounting the group costs nothing at start-up.
+our ``Backoff``; ``metastable``: Huang et al.'s retry metastability experiment with our
+endpoint model and delivery policies). This package also holds ``app``, the
+``promoharness lab ...`` Typer group; the main CLI mounts it with
+``app.add_typer(lab_app, name="lab")``. The experiment modules are imported inside the
+commands, so mounting the group costs nothing at start-up.
 """
 
 from __future__ import annotations
@@ -138,3 +140,130 @@ def backoff_command(
     console.print(f"{len(rows)} cells x {runs} runs in {elapsed:.1f} s with {workers} process(es)")
     for path in paths:
         console.print(f"wrote {path}")
+
+
+@app.command("metastable")
+def metastable_command(
+    capacity: Annotated[
+        float | None,
+        typer.Option(min=1.0, help="Primary's requests/s at 2 cores; default: calibrate it."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A coarser phase diagram (about a third of the runs).")
+    ] = False,
+    scale: Annotated[
+        float,
+        typer.Option(min=0.0001, max=1.0, help="Simulate rates at this fraction of the real."),
+    ] = 0.005,
+    service: Annotated[
+        str, typer.Option(help="Service-time distribution: fixed or exponential.")
+    ] = "fixed",
+    cuts: Annotated[
+        str | None, typer.Option(help="Comma-separated X (cores during the trigger, of 2).")
+    ] = None,
+    durations: Annotated[
+        str | None, typer.Option(help="Comma-separated trigger lengths D, seconds.")
+    ] = None,
+    intervals: Annotated[
+        str | None, typer.Option(help="Comma-separated request intervals, microseconds.")
+    ] = None,
+    policies: Annotated[
+        str | None, typer.Option(help="Comma-separated client policies to compare.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for service times and jitter.")] = 0,
+    jobs: Annotated[
+        int, typer.Option(min=0, help="Worker processes; 0 = every available CPU.")
+    ] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder. Default: reports/lab-metastable-<UTC timestamp>."),
+    ] = None,
+) -> None:
+    """Huang et al.'s retry metastability experiment (OSDI 2022), with our endpoint and policies.
+
+    Calibrates the primary's capacity on the two published calibration runs, predicts the
+    others, draws the phase diagram over the cut (X, D) and the request interval, and
+    compares client policies on the metastable case. Writes metastable.csv, metastable.md
+    and four PNGs.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.inputs import InputError
+    from harness.lab.metastable import POLICIES, Experiment
+    from harness.lab.metastable_report import write_lab
+    from harness.lab.metastable_study import run_study
+
+    if service not in ("fixed", "exponential"):
+        raise InputError(f"must be fixed or exponential, got {service!r}", field="--service")
+    base = Experiment(capacity=capacity or 1.0, scale=scale, service=service, seed=seed)  # type: ignore[arg-type]
+    grid: dict[str, object] = {}
+    if quick:
+        grid = {
+            "cuts": (0.30, 0.40, 0.45, 0.50, 0.60),
+            "durations": (4.0, 8.0, 9.0, 10.0, 15.0, 20.0),
+            "intervals": tuple(us * 1e-6 for us in (60, 75, 80, 100, 120)),
+        }
+    for option, key, text, unit, top in (
+        ("--cuts", "cuts", cuts, 1.0, base.cores),
+        ("--durations", "durations", durations, 1.0, 3600.0),
+        ("--intervals", "intervals", intervals, 1e-6, 1e6),
+    ):
+        if text is not None:
+            grid[key] = tuple(v * unit for v in _numbers(text, option, top))
+    if policies is not None:
+        chosen = [p.strip() for p in policies.split(",") if p.strip()]
+        unknown = [p for p in chosen if p not in POLICIES]
+        if unknown or not chosen:
+            raise InputError(
+                f"unknown {unknown or 'empty list'}; known: {', '.join(POLICIES)}",
+                field="--policies",
+            )
+        grid["policies"] = tuple(chosen)
+    workers = jobs or _available_cpus()
+    folder = out or Path("reports") / (
+        "lab-metastable-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    )
+    console = Console()
+    started = dt.datetime.now(dt.UTC)
+    with Progress(
+        TextColumn("metastable lab: {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("calibrating", total=1)
+
+        def progress(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=phase, completed=done, total=total)
+
+        study = run_study(base, capacity=capacity, jobs=workers, progress=progress, **grid)  # type: ignore[arg-type]
+        bar.update(task, description="writing plots", completed=0, total=1)
+        paths = write_lab(study, folder)
+    elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    text = paths[1].read_text(encoding="utf-8")
+    # The markdown is the printed summary, so screen and file never disagree.
+    console.print(text[text.find("## ") :], markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{elapsed:.1f} s with {workers} process(es)")
+    for path in paths:
+        console.print(f"wrote {path}")
+
+
+def _numbers(text: str, option: str, top: float) -> list[float]:
+    """Comma-separated numbers in (0, top], or an InputError naming ``option``."""
+    from harness.inputs import InputError
+
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            value = float(part)
+        except ValueError:
+            raise InputError(f"{part!r} is not a number", field=option) from None
+        if not 0 < value <= top:
+            raise InputError(f"{part} is not in (0, {top:g}]", field=option)
+        out.append(value)
+    if not out:
+        raise InputError("give at least one number", field=option)
+    return out

@@ -93,7 +93,9 @@ def fault_windows(events: Iterable[Record] | pd.DataFrame) -> list[FaultWindow]:
     for key, eps in groups.items():
         kind, start, duration, cause, _ = key
         unique = tuple(sorted(set(eps)))
-        where = labels[key] if len(unique) <= 1 else f"{len(unique)} endpoints"
+        # An outage is named as recorded (its endpoint, or its region and channel); the
+        # per-endpoint records of one switched fault by how many endpoints they hit.
+        where = labels[key] if kind == "outage" or len(unique) <= 1 else f"{len(unique)} endpoints"
         out.append(FaultWindow(start, start + duration, unique, kind, cause, where))
     out.sort(key=lambda w: (w.start, w.end, w.where))
     return out
