@@ -203,6 +203,15 @@ def load_yaml_driver(path: str | Path) -> YamlDriver:
     path = Path(path)
     data, lines = read_document(path)
     if isinstance(data, dict):
+        actions = data.get("actions")
+        for name in actions if isinstance(actions, dict) else ():
+            if name not in ACTIONS:
+                raise InputError(
+                    f"unknown action {name!r}; actions are {', '.join(ACTIONS)}",
+                    path=path,
+                    line=nearest_line(lines, ("actions", name)),
+                    field=f"actions.{name}",
+                )
         for key in ("actions", "view", "callbacks", "start", "base_url", "health"):
             if key in data:
                 _check_templates(data[key], (key,), path, lines)
