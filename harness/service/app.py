@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from harness.domain.lifecycle import IllegalTransition
+from harness.domain.scope import UnknownScopeMember
 from harness.orchestrator.core import UnknownPromotion
 from harness.service import metrics as metrics_routes
 from harness.service import routes, routes_ops
@@ -73,6 +74,23 @@ def create_app(
     async def illegal(_: Request, exc: IllegalTransition) -> JSONResponse:
         return JSONResponse(
             {"detail": str(exc), "state": exc.state, "event": exc.event}, status_code=409
+        )
+
+    @app.exception_handler(UnknownScopeMember)
+    async def unknown_scope(_: Request, exc: UnknownScopeMember) -> JSONResponse:
+        # Shaped like pydantic's 422 so clients read every validation error one way.
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "loc": ["body", exc.field],
+                        "msg": str(exc),
+                        "type": "unknown_scope_member",
+                        "input": exc.value,
+                    }
+                ]
+            },
+            status_code=422,
         )
 
     @app.exception_handler(RequestValidationError)
