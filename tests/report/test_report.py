@@ -77,7 +77,8 @@ def small_log() -> list[Record]:
         log.append(Record(t, "send", P, 1, "s3", "pos", "west", attempt, "apply"))
         log.append(Record(t + 10, "result", P, 1, "s3", "pos", "west", attempt, "timeout", 10))
     log.append(Record(34.1, "dlq", P, 1, "s3", "pos", "west", 4, detail="max attempts"))
-    log.append(Record(100.0, "rollback", P, 1, value=30.0, detail='{"regions": ["east"]}'))
+    scope = '{"channels": ["pos", "ecommerce"], "regions": ["east"]}'
+    log.append(Record(100.0, "rollback", P, 1, value=30.0, detail=scope))
     for e in ("s1", "s2", "web"):
         ch, rg = where[e]
         log.append(Record(100.0, "target", P, 1, e, ch, rg, outcome="revoke"))
@@ -162,7 +163,13 @@ def big_log(seed: int = 7) -> pd.DataFrame:
             break
         else:
             add(t, "dlq", "P", e, ch, rg, 8, detail="max attempts")
-    add(t_rb, "rollback", "P", value=300, detail='{"regions": ["east"], "channels": ["ecommerce"]}')
+    add(
+        t_rb,
+        "rollback",
+        "P",
+        value=300,
+        detail='{"regions": ["east"], "channels": ["pos", "ecommerce"]}',
+    )
     removed: dict[str, float] = {}
     scope = [x for x in eps if x[2] == "east" or x[0] == "web-1"]
     for j, (e, ch, rg, _) in enumerate(scope):
