@@ -133,6 +133,43 @@ KEYS: tuple[Key, ...] = (
     _k("retry_storm.double_applied.examples[].version", "count", "the version applied twice"),
     _k("retry_storm.double_applied.examples[].endpoint", "id", "where"),
     _k("retry_storm.double_applied.examples[].t", "s (since scenario start)", "the second apply"),
+    _k(
+        "retry_storm.recovery_seconds",
+        "s (since the fault ended)",
+        "the longest recovery after a fault window; null when none is measurable or a "
+        "storm sustained itself",
+    ),
+    _k(
+        "retry_storm.sustained",
+        "boolean",
+        "some storm outlived its fault until the run (or the next fault) ended",
+    ),
+    *(
+        _k(f"retry_storm.recovery[].{p}", u, f"per fault window: {d}")
+        for p, u, d in (
+            ("where", "text", "the endpoint, '<region> <channel>', or 'N endpoints'"),
+            ("endpoints", "count", "endpoints the window covers"),
+            ("kind", "text", "'outage' or 'fault'"),
+            ("cause", "text", "the record's detail (e.g. refuse, hang, error_rate)"),
+            ("start", "s (since scenario start)", "fault start"),
+            ("end", "s (since scenario start)", "fault end"),
+            ("pre_fault.attempt_rate", "attempts/s", "attempt rate before the fault"),
+            ("pre_fault.success_rate", "successes/s", "success rate before the fault"),
+            (
+                "recovery_seconds",
+                "s (since the fault ended)",
+                "until both rates are back within 10 % of their pre-fault level; null "
+                "when sustained or not measurable",
+            ),
+            ("sustained", "boolean", "never recovered before the run or next fault ended"),
+            ("goodput.before", "successes/s", "before the fault"),
+            ("goodput.during", "successes/s", "during the fault"),
+            ("goodput.after", "successes/s", "in the minutes after it"),
+            ("attempts", "count", "attempts sent from the start until recovery"),
+            ("wasted_attempts", "count", "of those, timed out (work nobody waited for)"),
+            ("wasted_share", "share (0-1)", "wasted_attempts / attempts"),
+        )
+    ),
     _k("rollbacks[].promo", "id", "the rolled-back promotion (one entry per rollback)"),
     _k("rollbacks[].version", "count", "the promotion version the rollback revokes"),
     _k("rollbacks[].t", "s (since scenario start)", "when the rollback was issued"),
