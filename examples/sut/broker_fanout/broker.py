@@ -1,0 +1,100 @@
+"""The broker's names and lifecycle: stream and key names, starting a private
+``redis-server`` on a free loopback port, and child processes that die with the front."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+STREAM = "bf:changes"  # every change, published once
+DEAD = "bf:dead"  # deliveries that exhausted their attempts or were refused for good
+STATS = "bf:stats"  # counters per consumer (delivered, claimed, skipped, dead)
+CHANNELS = ("erp", "pos", "ecommerce", "loyalty", "marketplace")
+
+
+def group(channel: str) -> str:
+    return f"ch:{channel}"
+
+
+def done_key(event: str) -> str:
+    """The processed-set of one event: the endpoints it has been delivered to (or
+    dead-lettered at), so a redelivered event skips them."""
+    return f"bf:done:{event}"
+
+
+def view_key(promo: str) -> str:
+    return f"bf:view:{promo}"
+
+
+def promo_key(promo: str) -> str:
+    return f"bf:promo:{promo}"
+
+
+def die_with_parent() -> None:
+    """preexec_fn: SIGTERM this child when the front dies, even by SIGKILL (Linux), so a
+    killed front leaves no redis-server or consumer behind."""
+    with contextlib.suppress(OSError):  # not Linux: the front's own exit path stops them
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis(log_dir: Path, patience: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
+    """A throw-away redis-server on 127.0.0.1 (no persistence); returns (process, URL)."""
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--protected-mode", "yes", "--dir", str(log_dir)]
+    with open(log_dir / "redis.log", "ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=1.0)
+    give_up = time.monotonic() + patience
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode} (see redis.log)")
+        try:
+            client.ping()
+            client.close()
+            return proc, url
+        except redis.ConnectionError:
+            if time.monotonic() > give_up:
+                proc.kill()
+                raise RuntimeError(f"redis-server did not answer on port {port}") from None
+            time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen[bytes], patience: float = 5.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=patience)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def create_groups(client: redis.Redis) -> None:
+    """One consumer group per channel, each reading the stream from its start."""
+    for channel in CHANNELS:
+        try:
+            client.xgroup_create(STREAM, group(channel), id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):  # already there: an existing broker
+                raise
