@@ -123,8 +123,9 @@ class Consumer:
     async def handle(self, channel: str, event: str, fields: Mapping[str, str]) -> None:
         group = broker.group(channel)
         done = await self.r.smembers(broker.done_key(event))
-        todo = [ep for ep in self.targets_of(channel, fields) if ep["id"] not in done]
-        skipped = len(self.targets_of(channel, fields)) - len(todo)
+        everyone = self.targets_of(channel, fields)
+        todo = [ep for ep in everyone if ep["id"] not in done]
+        skipped = len(everyone) - len(todo)
         if skipped:
             await self.r.hincrby(broker.STATS, f"{self.name}:skipped_done", skipped)
         work = asyncio.gather(*(self.deliver(channel, event, fields, ep) for ep in todo))
