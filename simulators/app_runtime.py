@@ -28,7 +28,7 @@ from simulators.endpoint import EndpointModel, Plan, Request, TruthChange
 if TYPE_CHECKING:
     import aiohttp
 
-    from harness.runtime.world import World
+    from simulators.served import ServedEstate
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class SimState:
 
     def __init__(
         self,
-        world: World,
+        world: ServedEstate,
         *,
         callback_url: str | None = None,
         callback_key: str | Mapping[str, str] = "",
@@ -304,8 +304,9 @@ class SimState:
             await self.push(body, model.channel)
 
     async def push(self, body: dict[str, Any], channel: str = "") -> bool:
-        """POST one webhook to the channel's callback; retried on connection errors; never
-        raises. Each channel may have its own URL and headers (its adapter's own key)."""
+        """POST one webhook to the channel's callback; retried on connection errors and
+        5xx answers; never raises. Each channel may have its own URL and headers (its
+        adapter's own key)."""
         import aiohttp  # lazily: an app without a callback URL never needs it
 
         target = self.callbacks.get(channel) or self.callbacks.get("")
@@ -318,6 +319,12 @@ class SimState:
             try:
                 async with self.session.post(url, json=body, headers=headers) as resp:
                     await resp.read()
+                    if resp.status >= 500 and attempt < WEBHOOK_RETRIES:
+                        # The receiver could not take it now (a refused journal write is a
+                        # 503 that changed nothing): an adapter tries again, as it would
+                        # after a dropped connection, honouring a short Retry-After.
+                        await asyncio.sleep(_pause(resp.headers.get("Retry-After")))
+                        continue
                     ok = resp.status < 400
                     self._count_webhook(ok, f"status {resp.status}")
                     return ok
@@ -390,6 +397,15 @@ def plan_response(plan: Plan) -> Response:
             422, json.dumps({"outcome": "rejected", "detail": plan.detail}).encode()
         )
     return json_response(500, _ERROR)
+
+
+def _pause(retry_after: str | None) -> float:
+    """Wall seconds before a webhook retry: the receiver's Retry-After, within [0.2, 5]."""
+    try:
+        wanted = float(retry_after) if retry_after else WEBHOOK_RETRY_PAUSE_S
+    except ValueError:
+        wanted = WEBHOOK_RETRY_PAUSE_S
+    return min(max(wanted, WEBHOOK_RETRY_PAUSE_S), 5.0) if math.isfinite(wanted) else 5.0
 
 
 def _new_session() -> aiohttp.ClientSession:

@@ -29,6 +29,8 @@ from starlette.routing import Match
 from harness.domain.lifecycle import IllegalTransition
 from harness.domain.scope import UnknownScopeMember
 from harness.orchestrator.core import UnknownPromotion
+from harness.runtime.live import Unjournalable
+from harness.runtime.store import NotDurable
 from harness.service import metrics as metrics_routes
 from harness.service import routes, routes_ops
 from harness.service.auth import KeyRing, RateLimiter
@@ -98,6 +100,21 @@ def create_app(
         # FastAPI's own answer, made sure to be JSON: an error echoes its input, and an
         # input Python's parser allowed (a non-finite float in a query, say) is not JSON.
         return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, 422)
+
+    @app.exception_handler(NotDurable)
+    async def not_durable(_: Request, exc: NotDurable) -> JSONResponse:
+        # The journal refused the event, so nothing changed: the client may try again
+        # (503), unless the event itself can never be stored (422, e.g. a 2**64 version).
+        if isinstance(exc, Unjournalable):
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": str(exc), "type": "unjournalable"}]},
+                status_code=422,
+            )
+        return JSONResponse(
+            {"detail": f"not stored, nothing changed: {exc}"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(UnknownPromotion)
     async def unknown(_: Request, exc: UnknownPromotion) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from harness.runtime.store import NotDurable
 from tests.service.live_stack import Stack, promotion_body, wait_for
 
 
@@ -228,3 +229,30 @@ def test_rfc3339_times_in_offsets_out(stack: Stack) -> None:
         r = merch.post("/v1/promotions", json=promotion_body("RFC3339-BAD", validity=bad))
         assert r.status_code == 422
         assert ["body", "validity", "timezone"] in [e["loc"] for e in r.json()["detail"]]
+
+
+def test_a_refused_journal_write_is_503_and_changes_nothing(stack: Stack) -> None:
+    """The journal refuses the submit (a full disk, say): the client hears 503 with
+    Retry-After, and the promotion is still a draft — in memory, in the API, and after."""
+    runtime = stack.runtime
+    store = runtime.store
+    promo = "DISK-FULL"
+    refused: list[str] = []
+
+    def full(t: float, event: str, records: object) -> int:
+        refused.append(event)
+        raise NotDurable("injected: database or disk is full")
+
+    with stack.client("merch") as merch:
+        assert merch.post("/v1/promotions", json=promotion_body(promo)).status_code == 201
+        store.append = full  # type: ignore[method-assign]
+        try:
+            r = merch.post(f"/v1/promotions/{promo}/submit")
+        finally:
+            del store.append  # back to the class's method
+        assert refused, "the journal was never asked"
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert "nothing changed" in r.json()["detail"]
+        state = merch.get(f"/v1/promotions/{promo}", params={"endpoints": "false"}).json()
+        assert state["state"] == "draft"
+        assert merch.post(f"/v1/promotions/{promo}/submit").json()["state"] == "submitted"
