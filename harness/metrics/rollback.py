@@ -227,7 +227,13 @@ def _violations_of(row: Any, scope: pd.DataFrame, truth: pd.DataFrame) -> list[d
                     }
                 )
                 flagged = True
-        back = times[after & applied]
+        # An apply counts only if it stays past its instant: a batch store picking up a
+        # queued publish and its revoke together applies and removes at one t.
+        # (One instant: records within a microsecond, as float clocks leave them.)
+        instant = np.concatenate([[0], np.cumsum(np.diff(times) > 1e-6)])
+        last_of = {int(k): bool(a) for k, a in zip(instant, applied, strict=True)}
+        stays = np.array([last_of[int(k)] for k in instant], dtype=bool)
+        back = times[after & applied & stays]
         if removals.size:
             again = back[back > removals[0]]
             if again.size:

@@ -245,3 +245,17 @@ def test_timeline() -> None:
     assert list(tl["t"]) == [10.0, 12.0, 14.0, 20.0]
     assert list(tl["since"]) == [0.0, 2.0, 4.0, 10.0]
     assert list(tl["active"]) == [2, 1, 0, 1]
+
+
+def test_an_apply_and_its_removal_at_one_instant_is_no_violation() -> None:
+    # A batch store picks up the queued publish and the revoke in one pick-up, after the
+    # deadline: applied and removed at the same t, it never carried the promotion.
+    log = [*base(), rollback(10.0, stores=["e"])]
+    log += [truth(30.0, "applied", "e"), truth(30.0 + 1e-9, "removed", "e")]
+    _, second = rollback_correctness(log)
+    assert second["verdict"] == "pass"
+
+
+def test_a_removal_then_an_apply_at_one_instant_is_a_resurrection() -> None:
+    log = [*base(), truth(20.0, "removed", "a"), truth(20.0, "applied", "a")]
+    assert found(only(log)) == [("a", 20.0, "resurrected")]
