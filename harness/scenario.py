@@ -201,13 +201,17 @@ class TrafficSpec(_Section):
 
 
 class FaultSpec(_Section):
-    kind: Literal["region_offline", "error_rate", "lost_acks", "quota", "endpoint_offline"]
+    kind: Literal[
+        "region_offline", "error_rate", "lost_acks", "quota", "endpoint_offline", "capacity"
+    ]
     start: float = Field(default=0.0, ge=0)
     end: float | None = Field(default=None, gt=0)
     region: str | None = None
     channel: Literal["erp", "pos", "ecommerce", "loyalty", "marketplace"] | None = None
     endpoints: list[str] = Field(default_factory=list)
-    rate: float | None = Field(default=None, ge=0, description="Error/loss share, or quota/s.")
+    rate: float | None = Field(
+        default=None, ge=0, description="Error/loss share, quota/s, or capacity share left."
+    )
     status: Literal[500, 503] = 503
     mode: Literal["refuse", "hang"] = "refuse"
 
@@ -221,6 +225,10 @@ class FaultSpec(_Section):
             raise ValueError(f"fault '{self.kind}' needs 'channel' or 'endpoints'")
         if self.kind == "endpoint_offline" and not self.endpoints:
             raise ValueError("fault 'endpoint_offline' needs 'endpoints'")
+        if self.kind == "capacity" and not (self.rate is not None and 0 < self.rate <= 1):
+            raise ValueError("fault 'capacity' needs 'rate', the share of capacity left, in (0, 1]")
+        if self.kind == "capacity" and not (self.channel or self.endpoints):
+            raise ValueError("fault 'capacity' needs 'channel' or 'endpoints'")
         if self.end is not None and self.end <= self.start:
             raise ValueError("end must be after start")
         return self
@@ -344,6 +352,11 @@ class Scenario(_Section):
         description="promo id -> N: run N item-level copies of it (ids '<id>.001'...), "
         "each timeline step of the id applying to every copy.",
     )
+    series_every: dict[str, float] = Field(
+        default_factory=dict,
+        description="series promo id -> seconds: copy n's timeline steps come (n - 1) x "
+        "this later, a paced feed of item-level promotions.",
+    )
     timeline: list[StepSpec] = Field(min_length=1)
     traffic: TrafficSpec = Field(default_factory=TrafficSpec)
     faults: list[FaultSpec] = Field(default_factory=list)
@@ -384,6 +397,11 @@ class Scenario(_Section):
                 raise ValueError(f"series.{promo}: unknown promotion {promo!r}")
             if count < 1:
                 raise ValueError(f"series.{promo}: count must be at least 1")
+        for promo, every in self.series_every.items():
+            if promo not in self.series:
+                raise ValueError(f"series_every.{promo}: {promo!r} is not in series")
+            if not every > 0:
+                raise ValueError(f"series_every.{promo}: must be > 0, got {every}")
         copies = len(ids) + sum(count - 1 for count in self.series.values())
         if copies > MAX_PROMOTIONS:
             raise ValueError(
@@ -455,9 +473,9 @@ class Scenario(_Section):
             copies[p.id] = ids
             promotions.extend(p.model_copy(update={"id": x}) for x in ids)
         timeline = [
-            step.model_copy(update={"promo": x})
+            step.model_copy(update={"promo": x, **self._paced(step, i)})
             for step in self.timeline
-            for x in (copies.get(step.promo, [step.promo]) if step.promo else [None])
+            for i, x in enumerate(copies.get(step.promo, [step.promo]) if step.promo else [None])
         ]
         budgets = dict(self.budgets)
         for promo, ids in copies.items():
@@ -470,8 +488,19 @@ class Scenario(_Section):
                 "timeline": timeline,
                 "budgets": budgets,
                 "series": {},
+                "series_every": {},
             }
         )
+
+    def _paced(self, step: StepSpec, copy: int) -> dict[str, float]:
+        """The shifted times of copy ``copy`` (0-based) of a paced series' step."""
+        every = self.series_every.get(step.promo or "")
+        if not every or not copy:
+            return {}
+        shifted = {"at": step.at + copy * every}
+        if step.publish_at is not None:
+            shifted["publish_at"] = step.publish_at + copy * every
+        return shifted
 
 
 # --- loading ---------------------------------------------------------------------------

@@ -35,6 +35,10 @@ CAPTIONS: dict[str, str] = {
     "outages, darker where more overlap. Bursts of sends far apart in time (a publish, a "
     "rollback) get a zoomed column each. The last row is the endpoint with the highest "
     "attempt rate over its own capacity.",
+    "recovery": "Around the fault whose storm lasted longest: attempts/s and goodput "
+    "(successes/s) at its endpoints against their capacity (cut while the fault is on), the "
+    "fault shaded, the pre-fault attempt rate with its ±10 % band, and when both rates came "
+    "back within 10 % of their pre-fault level (recovery), if they did before the run ended.",
     "heatmap": "Every store by region, sorted by the time its first 'applied' arrived after "
     "the estate-wide publish (colour); dead-lettered stores hatched red (outlined over "
     "their colour when a dead-letter replay applied them later), stores never applied "
@@ -279,6 +283,12 @@ def _retry(summary: Mapping[str, Any]) -> str:
         ("throttled", _plain(rs.get("throttled"))),
         ("breaker opened", _plain(rs.get("breaker_opened"))),
         ("retry budget exhausted", _plain(rs.get("budget_exhausted"))),
+        (
+            "recovery after faults (longest)",
+            "sustained: the storm outlived its fault"
+            if rs.get("sustained")
+            else ("—" if rs.get("recovery_seconds") is None else _secs(rs["recovery_seconds"])),
+        ),
     ]
     return _section("retry", "Retry storm", _kv(pairs))
 

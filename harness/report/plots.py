@@ -32,6 +32,7 @@ from harness.report.figures import (
     save,
     time_scale,
 )
+from harness.report.recovery_plot import plot_recovery
 from harness.report.storm_plot import plot_attempts
 
 __all__ = [
@@ -409,6 +410,7 @@ PLOTS: dict[str, Callable[[Events, Path], Path | None]] = {
     "coverage": plot_coverage,
     "latency_cdf": plot_latency_cdf,
     "attempts": plot_attempts,
+    "recovery": plot_recovery,
     "heatmap": plot_heatmap,
     "rollback": plot_rollback,
     "sales": plot_sales,

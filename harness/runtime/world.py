@@ -24,7 +24,15 @@ from harness.orchestrator.delivery import (
 from harness.scenario import FaultSpec, LatencySpec, PolicySpec, ProfileSpec, Scenario
 from simulators.endpoint import EndpointModel
 from simulators.estate import DEFAULT_REGIONS, Estate, RegionSpec, build_estate
-from simulators.profiles import PROFILES, Latency, Outage, Profile, RandomOutages, RateLimit
+from simulators.profiles import (
+    PROFILES,
+    Latency,
+    Outage,
+    Profile,
+    RandomOutages,
+    RateLimit,
+    capacity_cut,
+)
 
 # Delivery endpoints: every model of the estate. The ERP takes each promotion into its
 # price book (the system of record) besides answering validation and funding checks.
@@ -217,6 +225,8 @@ def faulted(base: Profile, fault: FaultSpec) -> Profile:
     if fault.kind == "quota":
         rate = float(fault.rate or 1)
         return dataclasses.replace(base, rate_limit=RateLimit(rate, max(1.0, rate)))
+    if fault.kind == "capacity":
+        return capacity_cut(base, float(fault.rate or 1))
     raise ValueError(f"fault kind {fault.kind!r} is not switched at run time")
 
 

@@ -16,6 +16,7 @@ LIBRARY = [
     "erp-quota-retry-storm",
     "batch-vs-event",
     "inconsistent-channels",
+    "erp-brownout-metastable",
 ]
 
 
