@@ -1,9 +1,10 @@
 """Switching faults on and off while a simulator app runs (``POST /admin/faults``).
 
-Rate faults (error rate, lost acks, quota) go through ``World.set_fault``, exactly as the
-SimPy driver switches a scheduled fault. Outages (a region or some endpoints offline) are
-opened "from now until switched off": an extra ``Outage(now, 1e9)`` window in the target's
-profile, removed again at switch-off. Only that window is removed, so an outage and a
+Rate faults (error rate, lost acks, quota) go through ``ServedEstate.set_fault`` (a
+scenario's ``World`` switches them exactly as the SimPy driver switches a scheduled
+fault). Outages (a region or some endpoints offline) are opened "from now until switched
+off": an extra ``Outage(now, 1e9)`` window in the target's profile, removed again at
+switch-off. Only that window is removed, so an outage and a
 rate fault on the same endpoint can be switched independently.
 
 Each switched fault becomes one event-log record when it is switched off — ``outage`` or
@@ -20,10 +21,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.domain.eventlog import Record
-from harness.runtime.world import OUTAGE_FAULTS
-from harness.scenario import FaultSpec
 from simulators.endpoint import EndpointModel
 from simulators.profiles import Outage
+from simulators.served import OUTAGE_FAULTS, Fault
 
 if TYPE_CHECKING:
     from simulators.app_runtime import SimState
@@ -45,16 +45,20 @@ class FaultSwitchBody(BaseModel):
     rate: float | None = Field(default=None, ge=0)
     mode: Literal["refuse", "hang"] = "refuse"
 
-    def spec(self) -> FaultSpec:
-        """The scenario's own fault type (its validator names a missing region or rate)."""
-        return FaultSpec(
+    def spec(self) -> Fault:
+        """The fault to switch; ``ValueError`` names a missing region, target or rate."""
+        fault = Fault(
             kind=self.kind,
             region=self.region,
             channel=self.channel,
-            endpoints=self.endpoints,
+            endpoints=tuple(self.endpoints),
             rate=self.rate,
             mode=self.mode,
         )
+        problem = fault.problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return fault
 
 
 class FaultSwitch:
@@ -65,7 +69,7 @@ class FaultSwitch:
         self._outages: dict[str, Outage] = {}  # endpoint id -> its open admin window
         self._faults: dict[tuple[str, str], tuple[float, float | None]] = {}
 
-    def targets(self, spec: FaultSpec) -> list[EndpointModel]:
+    def targets(self, spec: Fault) -> list[EndpointModel]:
         """The models ``spec`` hits; ``LookupError`` names unknown ids or an empty match."""
         world = self.state.world
         missing = sorted(set(spec.endpoints) - set(world.models))
@@ -76,7 +80,7 @@ class FaultSwitch:
             raise LookupError(f"no endpoint matches fault {spec.kind!r}")
         return targets
 
-    def switch(self, spec: FaultSpec, on: bool) -> list[EndpointModel]:
+    def switch(self, spec: Fault, on: bool) -> list[EndpointModel]:
         targets = self.targets(spec)
         now = self.state.clock.now()
         if spec.kind in OUTAGE_FAULTS:
@@ -157,6 +161,6 @@ class FaultSwitch:
         )
 
     def _reconfigure(self, model: EndpointModel, outages: tuple[Any, ...]) -> None:
-        world = self.state.world
+        served = self.state.world
         profile = dataclasses.replace(model.profile, outages=outages)
-        model.reconfigure(profile, seed=world.seed, horizon=world.scenario.duration)
+        model.reconfigure(profile, seed=served.seed, horizon=served.horizon)

@@ -1,6 +1,7 @@
-"""FastAPI apps serving every endpoint model of a world over HTTP, on the wall clock.
+"""FastAPI apps serving every endpoint model of an estate over HTTP, on the wall clock.
 
-``create_sim_app(world)`` is the asyncio twin of the server side of
+``create_sim_app(world)`` (any ``simulators.served.ServedEstate``, a scenario's ``World``
+for one) is the asyncio twin of the server side of
 ``harness/runtime/sim.py``: one app hosts the ERP, every POS store, the web shop, loyalty
 and the marketplace; latencies are real sleeps (virtual seconds / ``speed``), capacity is
 a semaphore per endpoint, and every decision comes from the same pure models
@@ -52,10 +53,10 @@ from starlette.responses import Response
 
 from harness.domain.basket import Basket
 from harness.domain.promotion import Promotion
-from harness.runtime.world import World
 from simulators.app_admin import FaultSwitch, FaultSwitchBody
 from simulators.app_runtime import SimState, json_response, record_dict
 from simulators.endpoint import EndpointModel, Request
+from simulators.served import ServedEstate
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -92,7 +93,7 @@ class DeliveryBody(BaseModel):
 
 
 def create_sim_app(
-    world: World,
+    world: ServedEstate,
     *,
     callback_url: str | None = None,
     callback_key: str | Mapping[str, str] = "",
@@ -169,7 +170,7 @@ def create_sim_app(
         if model is None or model.id not in pricers:
             raise HTTPException(404, "no such pricing endpoint (a store, web or the marketplace)")
         now = state.clock.now()
-        at = world.scenario.start + dt.timedelta(seconds=now)
+        at = world.start + dt.timedelta(seconds=now)
         receipt = model.price(basket, at)  # type: ignore[attr-defined]
         if checkout:
             state.sale(model, receipt, now)
@@ -213,7 +214,7 @@ def create_sim_app(
     @app.get("/clock")
     async def clock() -> dict[str, Any]:
         now = state.clock.now()
-        at = world.scenario.start + dt.timedelta(seconds=now)
+        at = world.start + dt.timedelta(seconds=now)
         return {"t": now, "at": at.isoformat(), "speed": state.clock.speed}
 
     @app.get("/estate/endpoints")
@@ -248,8 +249,8 @@ def create_sim_app(
     async def admin_faults(body: FaultSwitchBody) -> dict[str, Any]:
         try:
             spec = body.spec()
-        except ValidationError as exc:
-            raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
         try:
             targets = faults.switch(spec, body.on)
         except LookupError as exc:

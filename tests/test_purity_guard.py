@@ -126,3 +126,51 @@ def test_the_guard_catches(source: str, expected: str) -> None:
 def test_the_guard_lets_pure_code_through() -> None:
     source = "import datetime\nimport random\nrng = random.Random(1)\nout.now\nx.now\n"
     assert violations(source) == []
+
+
+# --- the estate is a component of its own ------------------------------------------------
+# Everything under simulators/ (its HTTP face included) may reach into harness/ only for
+# the domain: a scenario's World provides simulators.served.ServedEstate, never the reverse.
+ESTATE_MAY_IMPORT = ("harness.domain",)
+
+
+def upward_imports(source: str) -> list[str]:
+    """Imports of ``harness`` outside the domain, one message per offence (with its line)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        else:
+            continue
+        for module in modules:
+            allowed = any(module == p or module.startswith(p + ".") for p in ESTATE_MAY_IMPORT)
+            if module.split(".")[0] == "harness" and not allowed:
+                found.append(f"line {node.lineno}: imports {module}")
+    return found
+
+
+ESTATE_MODULES = sorted((ROOT / "simulators").rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "path", ESTATE_MODULES, ids=[p.relative_to(ROOT).as_posix() for p in ESTATE_MODULES]
+)
+def test_the_estate_depends_on_the_domain_only(path: Path) -> None:
+    assert upward_imports(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_estate_guard_covers_its_http_face_and_catches() -> None:
+    names = {p.name for p in ESTATE_MODULES}
+    assert {"apps.py", "app_admin.py", "app_runtime.py", "served.py"} <= names
+    assert upward_imports("from harness.runtime.world import World") == [
+        "line 1: imports harness.runtime.world"
+    ]
+    assert upward_imports("import harness.scenario") == ["line 1: imports harness.scenario"]
+    # Inside a function or under TYPE_CHECKING counts too: the dependency is the same.
+    assert upward_imports("def f():\n    from harness.scenario import FaultSpec\n") == [
+        "line 2: imports harness.scenario"
+    ]
+    assert upward_imports("from harness.domain.promotion import Promotion") == []
+    assert upward_imports("from harness.domainx import y") == ["line 1: imports harness.domainx"]

@@ -8,6 +8,7 @@ profiles and the same delivery policies under either clock.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import random
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ from simulators.profiles import (
     RateLimit,
     capacity_cut,
 )
+from simulators.served import OUTAGE_FAULTS, Fault
 
 # Delivery endpoints: every model of the estate. The ERP takes each promotion into its
 # price book (the system of record) besides answering validation and funding checks.
@@ -146,7 +148,11 @@ def regions_of(scenario: Scenario) -> tuple[RegionSpec, ...] | None:
 
 @dataclass
 class World:
-    """Everything a run drives, built from one scenario and seed."""
+    """Everything a run drives, built from one scenario and seed.
+
+    It is the ``simulators.served.ServedEstate`` the simulator apps serve (models, seed,
+    ``start``, ``horizon``, fault switching): the estate's HTTP face never sees a scenario.
+    """
 
     scenario: Scenario
     seed: int
@@ -159,6 +165,14 @@ class World:
     @property
     def delivery_models(self) -> list[EndpointModel]:
         return [m for m in self.models.values() if m.channel in DELIVERY_CHANNELS]
+
+    @property
+    def start(self) -> dt.datetime:
+        return self.scenario.start
+
+    @property
+    def horizon(self) -> float:
+        return self.scenario.duration
 
     def endpoint_infos(self) -> list[EndpointInfo]:
         # A batch store's own poll phase is its business (it picks up at its polls); the
@@ -186,7 +200,7 @@ class World:
                 out[p.id] = float(p.funding.budget_cap)
         return out
 
-    def fault_targets(self, fault: FaultSpec) -> list[EndpointModel]:
+    def fault_targets(self, fault: FaultSpec | Fault) -> list[EndpointModel]:
         models = list(self.models.values())
         if fault.endpoints:
             wanted = set(fault.endpoints)
@@ -197,7 +211,7 @@ class World:
             return [m for m in models if m.channel == (fault.channel or "erp")]
         return [m for m in models if m.channel == fault.channel]
 
-    def set_fault(self, fault: FaultSpec, on: bool) -> list[EndpointModel]:
+    def set_fault(self, fault: FaultSpec | Fault, on: bool) -> list[EndpointModel]:
         """Switch a fault on or off at the models it targets; returns those models."""
         targets = self.fault_targets(fault)
         for model in targets:
@@ -207,15 +221,12 @@ class World:
         return targets
 
 
-OUTAGE_FAULTS = ("region_offline", "endpoint_offline")
-
-
 def outage_window(fault: FaultSpec, horizon: float) -> Outage:
     end = fault.end if fault.end is not None else max(horizon, fault.start) + 1.0
     return Outage(fault.start, end, fault.mode)
 
 
-def faulted(base: Profile, fault: FaultSpec) -> Profile:
+def faulted(base: Profile, fault: FaultSpec | Fault) -> Profile:
     """The profile a switched fault turns ``base`` into while it is on."""
     if fault.kind == "error_rate":
         rate = min(1.0 - base.timeout_rate - base.lost_ack_rate, float(fault.rate or 0))
