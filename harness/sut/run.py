@@ -21,14 +21,24 @@ import pandas as pd
 from harness.domain.eventlog import Record
 from harness.metrics import summarise
 from harness.runner import validity_starts
-from harness.runtime.world import build_world
+from harness.runtime.world import World, build_world
 from harness.scenario import Scenario
-from harness.sut.driver import ACTIONS, SystemUnderTest
+from harness.sut.driver import ACTIONS, Believed, SystemUnderTest
 from harness.sut.play import play_through
 from harness.sut.truth import ack_records, endpoint_sends, frame_of, mark_not_measured
-from simulators.apps import create_sim_app, run_sim_server
+from simulators.app_runtime import SimState
+from simulators.apps import SimServer, create_sim_app, run_sim_server
 
-__all__ = ["SutResult", "missing_actions", "run_sut"]
+__all__ = [
+    "Estate",
+    "SutResult",
+    "missing_actions",
+    "read_views",
+    "run_info",
+    "run_sut",
+    "serve_estate",
+    "sut_records",
+]
 
 
 @dataclass
@@ -43,6 +53,74 @@ def missing_actions(driver: SystemUnderTest, scenario: Scenario) -> list[str]:
     """Timeline actions the driver neither carries out nor declares a no-op ("skip")."""
     used = {s.action for s in scenario.timeline}
     return [a for a in ACTIONS if a in used and not driver.supports(a)]
+
+
+@dataclass
+class Estate:
+    """The estate served in this process for a system under test."""
+
+    world: World
+    state: SimState
+    server: SimServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+async def serve_estate(
+    scenario: Scenario,
+    driver: SystemUnderTest,
+    *,
+    speed: float,
+    seed: int | None = None,
+    port: int = 8701,
+) -> Estate:
+    """Serve ``scenario``'s estate on 127.0.0.1:``port`` with an admin token of its own
+    (nobody else reads the truth or switches faults), the driver's webhooks installed."""
+    world = build_world(scenario, seed)
+    app = create_sim_app(world, speed=speed, admin_token=secrets.token_urlsafe(16))
+    state = app.state.sim
+    for channel, (url, headers) in driver.callbacks().items():
+        state.set_callback(channel, url, headers)
+    return Estate(world, state, await run_sim_server(app, port))
+
+
+def run_info(
+    estate: Estate, scenario: Scenario, *, speed: float, scenario_file: str, work_dir: str
+) -> dict[str, str]:
+    """What ``driver.start`` is told about the run."""
+    return {
+        "scenario": scenario_file or scenario.name,
+        "seed": str(estate.world.seed),
+        "speed": f"{speed:g}",
+        "estate_port": str(estate.server.port),
+        "work_dir": work_dir or ".",
+    }
+
+
+async def read_views(driver: SystemUnderTest, scenario: Scenario) -> dict[str, list[Believed]]:
+    """The system's own view of each promotion, where the driver can read it."""
+    believed = {}
+    for p in scenario.promotions:
+        rows = await driver.view(p.id)
+        if rows is not None:
+            believed[p.id] = rows
+    return believed
+
+
+def sut_records(
+    scenario: Scenario,
+    estate: Estate,
+    played: list[Record],
+    believed: dict[str, list[Believed]],
+) -> tuple[list[Record], bool]:
+    """The run's records: the estate's truth, what was played, the endpoints' view of the
+    sends and the system's acknowledgements; and whether every acknowledgement had a time."""
+    truth = [*estate.state.inventory, *estate.state.records]
+    versions = {p.id: p.version for p in scenario.promotions}
+    acks, timed = ack_records(believed, versions, scenario.duration)
+    return [*truth, *played, *endpoint_sends(truth), *acks], timed
 
 
 async def run_sut(
@@ -60,38 +138,24 @@ async def run_sut(
 
     Raises ``driver.Unreachable`` (before anything is played) when the system is down.
     """
-    world = build_world(scenario, seed)
-    app = create_sim_app(world, speed=speed, admin_token=secrets.token_urlsafe(16))
-    state = app.state.sim
-    for channel, (url, headers) in driver.callbacks().items():
-        state.set_callback(channel, url, headers)
-    server = await run_sim_server(app, estate_port)
+    estate = await serve_estate(scenario, driver, speed=speed, seed=seed, port=estate_port)
+    world, state, server = estate.world, estate.state, estate.server
     records: list[Record] = []
     try:
-        run = {
-            "scenario": scenario_file or scenario.name,
-            "seed": str(world.seed),
-            "speed": f"{speed:g}",
-            "estate_port": str(server.port),
-            "work_dir": work_dir or ".",
-        }
+        run = run_info(
+            estate, scenario, speed=speed, scenario_file=scenario_file, work_dir=work_dir
+        )
         await driver.start(server.url, run)
         state.clock.t0 = time.monotonic()  # scenario t=0: the system is up
         refused = await play_through(
             driver, scenario, state.inventory, state.clock.now, speed, records, progress
         )
-        believed = {}
-        for p in scenario.promotions:
-            rows = await driver.view(p.id)
-            if rows is not None:
-                believed[p.id] = rows
+        believed = await read_views(driver, scenario)
     finally:
         await driver.close()
         await server.stop()
-    truth = [*state.inventory, *state.records]
-    versions = {p.id: p.version for p in scenario.promotions}
-    acks, timed = ack_records(believed, versions, scenario.duration)
-    events = frame_of([*truth, *records, *endpoint_sends(truth), *acks])
+    everything, timed = sut_records(scenario, estate, records, believed)
+    events = frame_of(everything)
     slos = [s.model_dump(exclude={"expect"}) for s in scenario.slos]
     summary = summarise(
         events,
