@@ -6,19 +6,19 @@ in ``--set``), and each cell runs ``repeats`` times with seeds ``seed, seed+1, .
 same seeds in every cell, so cells differ by the varied values and not by luck.
 
 Every cell is validated before any run starts, so a typo fails fast (exit 2). Runs go to
-a process pool; each worker loads the scenario itself from (path, overrides) and returns
-one flat row of headline figures, never the event log. Rows are sorted by cell then seed,
-so the results do not depend on ``jobs``. ``harness.report.sweep_report`` writes them.
+Dask workers through ``harness.distributed.map_cells`` (an embedded local cluster, or an
+existing one given ``--scheduler``); each gets its cell's loaded scenario and a seed and
+returns one flat row of headline figures, never the event log. Rows are sorted by cell
+then seed, so the results do not depend on ``jobs`` or on which workers ran them. A run
+that fails twice is kept as a row naming its error. ``harness.report.sweep_report``
+writes them.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import multiprocessing
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = [
     "expand_grid",
     "figures_of",
     "parse_vary",
+    "run_errors",
     "run_grid",
     "run_one",
     "runs_done",
@@ -50,6 +51,8 @@ CELL_COLUMN = "cell"
 SEED_COLUMN = "seed"
 # A run's failed SLOs by name ("|"-joined), so a report can say which SLO failed.
 FAILED_COLUMN = "failed_slos"
+# Why a run has no figures: it failed every attempt (only present when one did).
+ERROR_COLUMN = "error"
 DECIMALS = 6
 
 
@@ -165,14 +168,15 @@ def _flat(value: Any) -> Any:
     return value
 
 
-def run_one(
-    path: str, base: tuple[str, ...], spec: RunSpec, figures: tuple[str, ...]
-) -> dict[str, Any]:
-    """Worker: load, simulate, and keep one flat row (the event log stays in the worker)."""
+def run_one(scenario: Scenario, spec: RunSpec, figures: tuple[str, ...]) -> dict[str, Any]:
+    """Worker: simulate one run and keep one flat row (the event log stays in the worker).
+
+    The cell's scenario arrives loaded (the driver loaded and checked it), so a worker on
+    another machine needs promoharness, not the scenario file.
+    """
     from harness.metrics.slo import resolve
     from harness.runner import simulate
 
-    scenario = load_scenario(path, [*base, *spec.overrides])
     summary = simulate(scenario, seed=spec.seed).summary
     row: dict[str, Any] = {CELL_COLUMN: spec.cell, **dict(spec.values), SEED_COLUMN: spec.seed}
     for figure in figures:
@@ -181,8 +185,26 @@ def run_one(
     return row
 
 
+def _run_cell(job: tuple[Scenario, RunSpec, tuple[str, ...]]) -> dict[str, Any]:
+    """One cell of ``map_cells``: ``run_one``, bad input named with the run it came from."""
+    scenario, spec, figures = job
+    try:
+        return run_one(scenario, spec, figures)
+    except InputError as exc:
+        # Some input is only checked while building the world (a fault's region): still
+        # bad input (exit 2), and the user needs to know which cell carried it.
+        raise InputError(str(exc), field=where(spec)) from None
+
+
+def where(spec: RunSpec) -> str:
+    """A run as the user reads it: cell, its overrides and the seed."""
+    return f"sweep cell {spec.cell} ({', '.join(spec.overrides)}), seed {spec.seed}"
+
+
 def default_jobs(runs: int) -> int:
-    return max(1, min(os.cpu_count() or 1, runs))
+    from harness.distributed import available_cpus
+
+    return max(1, min(available_cpus(), runs))
 
 
 def run_grid(
@@ -192,53 +214,61 @@ def run_grid(
     figures: Sequence[str],
     *,
     jobs: int | None = None,
+    scheduler: str | None = None,
     on_done: Callable[[dict], None] | None = None,
 ) -> pd.DataFrame:
-    """Run every spec (``jobs`` processes; 1 = in this process) -> rows by cell then seed."""
+    """Run every spec -> one row per run, by cell then seed, whatever ran them.
+
+    Runs go to ``harness.distributed.map_cells``: an embedded Dask cluster of ``jobs``
+    worker processes (1 = in this process), or the cluster at ``scheduler``. A run that
+    fails twice (an exception, or its worker dying twice) is kept as a row with its
+    ``error`` column set and no figures, so it is reported, not lost; that column exists
+    only when some run failed. Bad input found during a run raises InputError.
+    """
+    from harness.distributed import map_cells
+
     jobs = default_jobs(len(specs)) if jobs is None else max(1, min(jobs, len(specs)))
-    args = (str(path), tuple(base))
-    rows: list[dict] = []
+    loaded: dict[int, Scenario] = {}
+    for spec in specs:  # once per cell, here: the workers need no scenario file
+        if spec.cell not in loaded:
+            loaded[spec.cell] = load_scenario(path, [*base, *spec.overrides])
+    jobs_in = [(loaded[spec.cell], spec, tuple(figures)) for spec in specs]
 
-    def done(row: dict) -> None:
-        rows.append(row)
+    def done(index: int, row: dict | None) -> None:
         if on_done is not None:
-            on_done(row)
+            on_done(row if row is not None else _error_row(specs[index], figures, ""))
 
-    if jobs == 1:
-        for spec in specs:
-            done(_with_context(spec, run_one, *args, spec, tuple(figures)))
-    else:
-        # spawn, not fork: the parent runs a progress-bar thread, and forking a threaded
-        # process can deadlock; the simulation itself is independent of hash seeds.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures: dict[Future, RunSpec] = {
-                pool.submit(run_one, *args, spec, tuple(figures)): spec for spec in specs
-            }
-            try:
-                pending = set(futures)
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                    for future in finished:
-                        done(_with_context(futures[future], future.result))
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+    mapped = map_cells(
+        _run_cell, jobs_in, scheduler=scheduler, jobs=jobs, on_done=done, fatal=(InputError,)
+    )
+    rows = list(mapped.results)
+    for failure in mapped.failures:
+        spec = specs[failure.index]
+        error = f"failed {failure.attempts} times, last: {failure.error}"
+        rows[failure.index] = _error_row(spec, figures, error)
     rows.sort(key=lambda row: (row[CELL_COLUMN], row[SEED_COLUMN]))
     return pd.DataFrame(rows)
 
 
-def _with_context(spec: RunSpec, fn: Callable[..., dict], *args: Any) -> dict:
-    where = f"sweep cell {spec.cell} ({', '.join(spec.overrides)}), seed {spec.seed}"
-    try:
-        return fn(*args)
-    except InputError as exc:
-        # Some input is only checked while building the world (a fault's region): still
-        # bad input (exit 2), and the user needs to know which cell carried it.
-        raise InputError(str(exc), field=where) from None
-    except Exception as exc:
-        exc.add_note(where)
-        raise
+def _error_row(spec: RunSpec, figures: Sequence[str], error: str) -> dict[str, Any]:
+    row: dict[str, Any] = {CELL_COLUMN: spec.cell, **dict(spec.values), SEED_COLUMN: spec.seed}
+    row.update(dict.fromkeys(figures))
+    row[FAILED_COLUMN] = ""
+    row[ERROR_COLUMN] = error
+    return row
+
+
+def run_errors(runs: pd.DataFrame, specs: Sequence[RunSpec]) -> list[str]:
+    """One line per run that never completed: where it was and its last error."""
+    if ERROR_COLUMN not in runs.columns:
+        return []
+    by_key = {(s.cell, s.seed): s for s in specs}
+    lines = []
+    for _, row in runs.iterrows():
+        if isinstance(row[ERROR_COLUMN], str) and row[ERROR_COLUMN]:
+            spec = by_key[int(row[CELL_COLUMN]), int(row[SEED_COLUMN])]
+            lines.append(f"{where(spec)}: {row[ERROR_COLUMN]}")
+    return lines
 
 
 def is_numeric(column: pd.Series) -> bool:
@@ -248,14 +278,17 @@ def is_numeric(column: pd.Series) -> bool:
 
 
 def cell_table(runs: pd.DataFrame, keys: Sequence[str], figures: Sequence[str]) -> pd.DataFrame:
-    """One row per cell: the varied values, runs, passed runs, then per figure
-    mean, sd (sample, over repeats), min, max and n (runs where the figure exists)."""
+    """One row per cell: the varied values, runs, passed runs (errored runs, when a run
+    failed every attempt), then per figure mean, sd (sample, over repeats), min, max and
+    n (runs where the figure exists)."""
     out: list[dict[str, Any]] = []
     for cell, group in runs.groupby(CELL_COLUMN, sort=True):
         first = group.iloc[0]
         row: dict[str, Any] = {CELL_COLUMN: cell, **{k: first[k] for k in keys}}
         row["runs"] = len(group)
         row["passed_runs"] = int(sum(bool(v) is True for v in group["passed"]))
+        if ERROR_COLUMN in group.columns:  # runs that failed every attempt: no figures
+            row["errored_runs"] = int(group[ERROR_COLUMN].map(_is_error).sum())
         row[FAILED_COLUMN] = failed_slos(group)
         for figure in figures:
             column = group[figure]
@@ -272,6 +305,10 @@ def cell_table(runs: pd.DataFrame, keys: Sequence[str], figures: Sequence[str]) 
                 row[f"{figure}.values"] = "|".join(seen)
         out.append(row)
     return pd.DataFrame(out)
+
+
+def _is_error(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 def _number(value: Any) -> float | None:

@@ -64,7 +64,12 @@ def sweep(
         int, typer.Option(min=1, help="Runs per cell, with seeds seed, seed+1, ...")
     ] = 1,
     jobs: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes (default: CPU count).")
+        int | None,
+        typer.Option(min=1, help="Local Dask worker processes (default: CPU count; 1 = none)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Run on an existing Dask cluster: its scheduler, tcp://HOST:8786."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="First seed (default: the scenario's).")] = None,
     out: Annotated[
@@ -81,7 +86,8 @@ def sweep(
     """Run a scenario over a grid of values (cartesian product of --vary), repeated per seed.
 
     Writes sweep.csv, summary.csv, one PNG per figure and report.html. Exit code 0 when
-    every run passed its SLOs, 1 when one failed, 2 for bad input.
+    every run passed its SLOs, 1 when one failed, 2 for bad input, 3 when a run failed
+    twice (an error, or its worker dying) and so has no figures; the report names it.
     """
     import time
 
@@ -93,6 +99,9 @@ def sweep(
         raise InputError("give at least one --vary key=v1,v2,...", field="--vary")
     check_seed(seed)
     check_out(out)
+    from harness.distributed import check_scheduler
+
+    scheduler = check_scheduler(scheduler)
     varies = [sw.parse_vary(text) for text in vary]
     figures = sw.figures_of(metric or [])
     base = overrides or []
@@ -103,8 +112,17 @@ def sweep(
     with Stages(err, quiet=quiet) as stages:
         label = f"simulating {len(specs)} runs of {chosen.name}"
         with stages.stage(label, len(specs), fmt=sw.runs_done) as tick:
-            runs = sw.run_grid(path, base, specs, figures, jobs=jobs, on_done=sw.counter(tick))
+            runs = sw.run_grid(
+                path,
+                base,
+                specs,
+                figures,
+                jobs=jobs,
+                scheduler=scheduler,
+                on_done=sw.counter(tick),
+            )
         wall = time.perf_counter() - started
+        errors = sw.run_errors(runs, specs)
         with stages.stage("computing the cell table"):
             keys = [v.key for v in varies]
             cells = sw.cell_table(runs, keys, figures)
@@ -120,7 +138,11 @@ def sweep(
                 seeds=seeds,
                 title=f"sweep of {chosen.name}",
                 description=chosen.description,
-                notes=[f"{len(specs)} runs in {wall:.1f} s wall time"],
+                notes=[
+                    f"{len(specs)} runs in {wall:.1f} s wall time"
+                    + (f" on the Dask cluster at {scheduler}" if scheduler else ""),
+                    *(f"no figures, the run failed: {line}" for line in errors),
+                ],
                 stages=stages,
             )
     failed = sw.failed_cells(cells)
@@ -137,5 +159,7 @@ def sweep(
     )
     if named:
         console.print(f"failed SLOs (runs): {named}", highlight=False, markup=False, soft_wrap=True)
+    for line in errors:
+        err.print(f"run failed: {line}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True, markup=False)
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(3 if errors else 1 if failed else 0)
