@@ -35,6 +35,7 @@ __all__ = [
     "ATTEMPTS",
     "CONNECT_SECONDS",
     "CellFailure",
+    "CellsFailed",
     "Mapped",
     "available_cpus",
     "check_scheduler",
@@ -60,6 +61,18 @@ class Mapped(NamedTuple):
 
     results: list[Any]
     failures: list[CellFailure]
+
+
+class CellsFailed(RuntimeError):
+    """Cells that failed every attempt, for callers that need every cell (a lab's table).
+
+    The CLI prints it on one line and exits 3; ``names`` says which cells, in the
+    caller's words.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        super().__init__(f"{len(self.names)} cell(s) failed every attempt: " + "; ".join(names))
 
 
 @dataclass(frozen=True, slots=True)

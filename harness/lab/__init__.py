@@ -57,8 +57,12 @@ def backoff_command(
     base: Annotated[float, typer.Option(help="Backoff base, seconds.")] = 0.005,
     cap: Annotated[float, typer.Option(help="Backoff cap, seconds.")] = 2.0,
     jobs: Annotated[
-        int, typer.Option(min=0, help="Worker processes; 0 = every available CPU.")
+        int, typer.Option(min=0, help="Local Dask worker processes; 0 = every available CPU.")
     ] = 0,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Run on an existing Dask cluster: its scheduler, tcp://HOST:8786."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Output folder. Default: reports/lab-backoff-<UTC timestamp>."),
@@ -72,10 +76,12 @@ def backoff_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from harness.distributed import CellsFailed, check_scheduler
     from harness.inputs import InputError
     from harness.lab.backoff import run_lab, write_lab
     from harness.orchestrator.delivery import Backoff
 
+    scheduler = check_scheduler(scheduler)
     if n_max < n_min:
         raise InputError(f"must be >= --n-min ({n_min}), got {n_max}", field="--n-max")
     # The option at fault, before the kinds are tried with it.
@@ -110,16 +116,21 @@ def backoff_command(
         transient=True,
     ) as bar:
         task = bar.add_task("runs", total=len(chosen) * len(clients) * runs)
-        rows = run_lab(
-            clients,
-            chosen,
-            runs=runs,
-            seed=seed,
-            progress=lambda done, _total: bar.update(task, completed=done),
-            jobs=workers,
-            base=base,
-            cap=cap,
-        )
+        try:
+            rows = run_lab(
+                clients,
+                chosen,
+                runs=runs,
+                seed=seed,
+                progress=lambda done, _total: bar.update(task, completed=done),
+                jobs=workers,
+                base=base,
+                cap=cap,
+                scheduler=scheduler,
+            )
+        except CellsFailed as exc:  # named, and no half table written
+            console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(3) from None
     elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
     paths = write_lab(rows, folder)
 
@@ -137,7 +148,8 @@ def backoff_command(
             ),
         )
     console.print(table)
-    console.print(f"{len(rows)} cells x {runs} runs in {elapsed:.1f} s with {workers} process(es)")
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} process(es)"
+    console.print(f"{len(rows)} cells x {runs} runs in {elapsed:.1f} s {where}")
     for path in paths:
         console.print(f"wrote {path}")
 

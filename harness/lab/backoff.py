@@ -23,12 +23,13 @@ import hashlib
 import random
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import simpy
 
+from harness.distributed import CellsFailed, map_cells
 from harness.orchestrator.delivery import Backoff
 
 __all__ = [
@@ -146,7 +147,7 @@ def run_contention(
 def _run_cell(
     kind: str, n_clients: int, runs: int, seed: int, base: float, cap: float
 ) -> dict[str, Any]:
-    """All runs of one (strategy, N) cell; top level so a process pool can pickle it."""
+    """All runs of one (strategy, N) cell; top level so a Dask worker can unpickle it."""
     calls: list[int] = []
     times: list[float] = []
     for r in range(runs):
@@ -177,12 +178,15 @@ def run_lab(
     *,
     base: float = 0.005,
     cap: float = 2.0,
+    scheduler: str | None = None,
 ) -> list[dict[str, Any]]:
     """Mean and sample sd of calls and completion per (strategy, N), ``runs`` runs each.
 
     Rows come in ``kinds`` order, then ``clients`` order, whatever ``jobs`` is: each run's
-    seed depends only on (seed, N, run), so a pool of ``jobs`` processes gives the same
-    rows as one. ``progress(done, total)`` is called after each finished cell, in runs.
+    seed depends only on (seed, N, run), so ``jobs`` local Dask workers (1 = this process)
+    or the cluster at ``scheduler`` give the same rows as one process. A cell is retried
+    once (``harness.distributed``); one that fails twice raises ``CellsFailed`` naming it.
+    ``progress(done, total)`` is called after each finished cell, in runs.
     """
     clients = list(clients)
     kinds = list(kinds)
@@ -200,29 +204,37 @@ def run_lab(
 
     cells = [(kind, n) for kind in kinds for n in clients]
     total = len(cells) * runs
-    results: dict[tuple[str, int], dict[str, Any]] = {}
+    # Biggest N first: those cells dominate the run time, and starting them early keeps
+    # the workers from ending on one straggler. Rows still come back in ``cells`` order.
+    ordered = sorted(cells, key=lambda cell: -cell[1])
     done = 0
-    if jobs == 1:
-        for kind, n in cells:
-            results[kind, n] = _run_cell(kind, n, runs, seed, base, cap)
-            done += runs
-            if progress is not None:
-                progress(done, total)
-    else:
-        # Biggest N first: those cells dominate the run time, and starting them early keeps
-        # the pool from ending on one straggler.
-        ordered = sorted(cells, key=lambda cell: -cell[1])
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {
-                pool.submit(_run_cell, kind, n, runs, seed, base, cap): (kind, n)
-                for kind, n in ordered
-            }
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                done += runs
-                if progress is not None:
-                    progress(done, total)
+
+    def finished(_index: int, _row: Any) -> None:
+        nonlocal done
+        done += runs
+        if progress is not None:
+            progress(done, total)
+
+    mapped = map_cells(
+        partial(_lab_cell, runs=runs, seed=seed, base=base, cap=cap),
+        ordered,
+        scheduler=scheduler,
+        jobs=jobs,
+        on_done=finished,
+    )
+    if mapped.failures:
+        raise CellsFailed(
+            [f"{ordered[f.index][0]} N={ordered[f.index][1]}: {f.error}" for f in mapped.failures]
+        )
+    results = dict(zip(ordered, mapped.results, strict=True))
     return [results[cell] for cell in cells]
+
+
+def _lab_cell(
+    cell: tuple[str, int], *, runs: int, seed: int, base: float, cap: float
+) -> dict[str, Any]:
+    kind, n_clients = cell
+    return _run_cell(kind, n_clients, runs, seed, base, cap)
 
 
 def _by_kind(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
