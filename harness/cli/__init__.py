@@ -12,15 +12,16 @@ import sys
 import typer
 from rich.text import Text
 
-from harness.certify.cli import certify_app
-
 from harness.cli.common import app, bench_app, err  # isort: skip
 from harness.cli import runs, live, pricing, bench, compare  # noqa: F401, I001  (register, in --help order)
+from harness.cli.lazy import lazy_command
 from harness.inputs import InputError
 from harness.load.cli import bench_load_command, load_command
 
-# `promoharness contract CHANNEL` and `promoharness certify URL`, at the top level.
-app.registered_commands.extend(certify_app.registered_commands)
+# `promoharness contract CHANNEL` and `promoharness certify URL`, at the top level; their
+# module (aiohttp, httpx, jsonschema: a second of imports) loads only when one runs.
+lazy_command(app, "contract", "harness.certify.cli", "certify_app")
+lazy_command(app, "certify", "harness.certify.cli", "certify_app")
 app.command("load")(load_command)
 bench_app.command("load")(bench_load_command)
 

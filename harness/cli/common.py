@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from harness.cli.lazy import LazyGroup
 from harness.inputs import InputError
 from harness.lab import app as lab_app
 
@@ -44,6 +45,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,  # certification's commands import on use, not for --help
 )
 bench_app = typer.Typer(
     help="Benchmarks: print figures and ratios against a baseline.", no_args_is_help=True
