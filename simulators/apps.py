@@ -54,6 +54,7 @@ from starlette.responses import Response
 from harness.domain.basket import Basket
 from harness.domain.promotion import Promotion
 from simulators.app_admin import FaultSwitch, FaultSwitchBody
+from simulators.app_contract import ROUTE_RESPONSES, estate_openapi
 from simulators.app_runtime import SimState, json_response, record_dict
 from simulators.endpoint import EndpointModel, Request
 from simulators.served import ServedEstate
@@ -135,6 +136,8 @@ def create_sim_app(
     )
     app.state.sim = state
     app.state.faults = faults
+    # /openapi.json is the estate's published contract (simulators/app_contract.py).
+    app.openapi = lambda: estate_openapi(app)  # type: ignore[method-assign]
 
     # --- deliveries ------------------------------------------------------------------------
     # Plain Starlette routes, not FastAPI ones: the fan-out hot path skips FastAPI's
@@ -180,24 +183,24 @@ def create_sim_app(
         body["active"] = [f"{p}@{v}" for p, v in sorted(model.active().items())]
         return body
 
-    @app.post("/stores/{store_id}/price")
+    @app.post("/stores/{store_id}/price", **doc("price", "price_store"))
     async def store_price(store_id: str, basket: Basket, checkout: bool = False) -> Any:
         model = models.get(store_id)
         return await price_at(model if model and model.channel == "pos" else None, basket, checkout)
 
-    @app.post("/web/price")
+    @app.post("/web/price", **doc("price", "price_web"))
     async def web_price(basket: Basket, checkout: bool = False) -> Any:
         return await price_at(estate.web, basket, checkout)
 
-    @app.post("/marketplace/price")
+    @app.post("/marketplace/price", **doc("price", "price_marketplace"))
     async def marketplace_price(basket: Basket, checkout: bool = False) -> Any:
         return await price_at(estate.marketplace, basket, checkout)
 
-    @app.post("/endpoints/{endpoint_id}/price")
+    @app.post("/endpoints/{endpoint_id}/price", **doc("price", "price"))
     async def endpoint_price(endpoint_id: str, basket: Basket, checkout: bool = False) -> Any:
         return await price_at(models.get(endpoint_id), basket, checkout)
 
-    @app.post("/erp/validate", response_model=None)
+    @app.post("/erp/validate", **doc("validate", "erp_validate"))
     async def erp_validate(promotion: Promotion) -> Response | dict[str, Any]:
         result = await state.validate(promotion)
         if isinstance(result, Response):
@@ -205,19 +208,19 @@ def create_sim_app(
         ok, reasons = result
         return {"ok": ok, "reasons": list(reasons)}
 
-    @app.get("/marketplace/offers/{promo}", response_model=None)
+    @app.get("/marketplace/offers/{promo}", **doc("poll", "marketplace_poll"))
     async def marketplace_poll(promo: str) -> Response | dict[str, Any]:
         return await state.poll(promo)
 
     # --- the estate's own description --------------------------------------------------------
 
-    @app.get("/clock")
+    @app.get("/clock", **doc("clock", "clock"))
     async def clock() -> dict[str, Any]:
         now = state.clock.now()
         at = world.start + dt.timedelta(seconds=now)
         return {"t": now, "at": at.isoformat(), "speed": state.clock.speed}
 
-    @app.get("/estate/endpoints")
+    @app.get("/estate/endpoints", **doc("listing", "endpoints"))
     async def estate_endpoints(request: StarletteRequest) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")
         return {"endpoints": [listing(m, base) for m in world.delivery_models]}
@@ -226,7 +229,7 @@ def create_sim_app(
 
     admin = [Depends(admin_guard(admin_token))]
 
-    @app.get("/truth", dependencies=admin)
+    @app.get("/truth", dependencies=admin, **doc("truth", "truth"))
     async def truth(
         since: int = Query(0, ge=0), limit: int | None = Query(None, ge=1)
     ) -> dict[str, Any]:
@@ -235,17 +238,17 @@ def create_sim_app(
         chunk = records[since:end]
         return {"next": since + len(chunk), "records": [record_dict(r) for r in chunk]}
 
-    @app.get("/truth/active", dependencies=admin)
+    @app.get("/truth/active", dependencies=admin, **doc("truth_active", "truth_active"))
     async def truth_active() -> dict[str, dict[str, int]]:
         return {m.id: m.active() for m in world.delivery_models}
 
-    @app.get("/truth/inventory", dependencies=admin)
+    @app.get("/truth/inventory", dependencies=admin, **doc("truth_inventory", "truth_inventory"))
     async def truth_inventory() -> dict[str, Any]:
         return {"records": [record_dict(r) for r in state.inventory]}
 
     # --- admin -----------------------------------------------------------------------------
 
-    @app.post("/admin/faults", dependencies=admin)
+    @app.post("/admin/faults", dependencies=admin, **doc("faults", "switch_fault"))
     async def admin_faults(body: FaultSwitchBody) -> dict[str, Any]:
         try:
             spec = body.spec()
@@ -257,7 +260,9 @@ def create_sim_app(
             raise HTTPException(422, str(exc.args[0])) from None
         return {"kind": body.kind, "on": body.on, "targets": [m.id for m in targets]}
 
-    @app.put("/admin/callbacks/{channel}", dependencies=admin)
+    @app.put(
+        "/admin/callbacks/{channel}", dependencies=admin, **doc("callbacks", "declare_callback")
+    )
     async def admin_callback(channel: str, body: CallbackBody) -> dict[str, Any]:
         channels = {m.channel for m in world.delivery_models if m.ack_via == "push"}
         if channel not in channels:
@@ -267,11 +272,11 @@ def create_sim_app(
         state.set_callback(channel, body.url, body.headers)
         return {"channel": channel, "url": body.url}
 
-    @app.get("/admin/endpoints", dependencies=admin)
+    @app.get("/admin/endpoints", dependencies=admin, **doc("admin_endpoints", "admin_endpoints"))
     async def admin_endpoints() -> list[dict[str, Any]]:
         return faults.endpoints()
 
-    @app.get("/healthz")
+    @app.get("/healthz", **doc("healthz", "healthz"))
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
@@ -283,6 +288,16 @@ class CallbackBody(BaseModel):
 
     url: str = Field(pattern=r"^https?://", max_length=2048)
     headers: dict[str, str] = Field(default_factory=dict)
+
+
+def doc(answers: str, operation_id: str) -> dict[str, Any]:
+    """The contract of one FastAPI route: its answers documented, the code unchanged (no
+    response model: the handlers build their answers, some as ready ``Response``s)."""
+    return {
+        "response_model": None,
+        "responses": ROUTE_RESPONSES[answers],
+        "operation_id": operation_id,
+    }
 
 
 def admin_guard(token: str | None) -> Callable[[StarletteRequest], None]:

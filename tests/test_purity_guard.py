@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PURE_DIRS: dict[str, frozenset[str]] = {
     "harness/domain": frozenset(),
     "harness/orchestrator": frozenset(),
-    # The FastAPI apps serving the models (the asyncio twin of the SimPy server side).
-    "simulators": frozenset({"apps.py", "app_runtime.py", "app_admin.py"}),
+    # The FastAPI apps serving the models (the asyncio twin of the SimPy server side) and
+    # the contract they publish.
+    "simulators": frozenset({"apps.py", "app_runtime.py", "app_admin.py", "app_contract.py"}),
 }
 FORBIDDEN_MODULES = frozenset(
     {
