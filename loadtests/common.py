@@ -12,6 +12,9 @@ that rate (per process: the rate divided by the worker count), so arrivals follo
 curve whatever the response times are — an open model; users are only the concurrency
 ceiling. When every shopper is busy the slots fall behind: those are *missed arrivals*,
 reported apart (request type ``PACER``) instead of silently lowering the rate.
+
+With ``load --sut`` the config names ``steps_file``: the steps the harness gave the
+system under test through its driver, which ``StepsFeed`` follows for the oracle.
 """
 
 from __future__ import annotations
@@ -79,6 +82,46 @@ def request_of(step: dict[str, Any], promotions: dict[str, Any]) -> tuple[str, s
 
 
 @dataclass
+class StepsFeed:
+    """The steps a system under test was given (``load --sut``), followed from the
+    JSON-lines file the harness appends to (``harness/load/sut.py``): a step counts from
+    when it went to the system, and one the system refused is dropped, exactly as the
+    harness writes the expected targets. Every process reads the file itself, so the
+    oracle is exact with any number of workers."""
+
+    path: Path
+    timeline: Timeline
+    offset: int = 0
+    read_at: float = 0.0
+
+    def refresh(self, *, force: bool = False, every: float = 0.05) -> bool:
+        """Read what was appended (at most every ``every`` wall s unless ``force``);
+        True when something new was read."""
+        now = time.monotonic()
+        if not force and now - self.read_at < every:
+            return False
+        self.read_at = now
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return False
+        end = chunk.rfind(b"\n")  # a line still being written waits for the next read
+        if end < 0:
+            return False
+        for line in chunk[:end].splitlines():
+            step = json.loads(line)
+            i = int(step["i"])
+            if "sent" in step:
+                self.timeline.sent[i] = float(step["sent"])
+            if step.get("ok") is False:
+                self.timeline.refused.add(i)
+        self.offset += end + 1
+        return True
+
+
+@dataclass
 class LoadConfig:
     raw: dict[str, Any]
     oracle: Oracle
@@ -87,6 +130,7 @@ class LoadConfig:
     web: Endpoint
     marketplace: Endpoint
     seen: deque[tuple[str, str, str, int]] = field(default_factory=lambda: deque(maxlen=2000))
+    feed: StepsFeed | None = None
 
     def __getitem__(self, key: str) -> Any:
         return self.raw[key]
@@ -133,7 +177,11 @@ def load_config(path: str | Path | None = None) -> LoadConfig:
     web = Endpoint(raw["web"]["id"], "ecommerce", dialects=tuple(raw["web"]["dialects"]))
     market = raw["marketplace"]
     marketplace = Endpoint(market["id"], "marketplace", dialects=tuple(market["dialects"]))
-    return LoadConfig(raw, oracle, baskets, stores, web, marketplace)
+    feed = None
+    if raw.get("steps_file"):  # load --sut: the driver plays the timeline, not Locust
+        timeline.track_sends = True
+        feed = StepsFeed(Path(raw["steps_file"]), timeline)
+    return LoadConfig(raw, oracle, baskets, stores, web, marketplace, feed=feed)
 
 
 @dataclass

@@ -13,6 +13,9 @@ Run by ``promoharness load`` (which writes the config named in ``PROMO_LOAD_CONF
   orchestrator API (create, submit, approve, publish, rollback...), with each role's key.
 * ``ChannelCallback`` (one) — channel adapters acknowledging what they hold
   (``POST /v1/callbacks/ack``), at ``callback_rate`` per second.
+* With ``sut`` in the config (``load --sut``) there are no operators or callbacks: the
+  harness plays the timeline through the driver and the oracle follows the steps it gave
+  the system (``StepsFeed``, ``loadtests/common.py``).
 * ``FlashSaleShape`` — runs for the campaign's duration; the shopper count (the
   concurrency ceiling) follows the curve while the pacer holds the arrival rate on it.
 
@@ -36,11 +39,13 @@ CONFIG: LoadConfig = load_config()
 BENCH = CONFIG.raw.get("mode") == "bench"
 CHECK = CONFIG.raw.get("check", "full")
 PROMOS = {p["id"]: p for p in CONFIG["promotions"]}
-FIXED = 0 if BENCH else 1 + (1 if CONFIG["callback_rate"] > 0 else 0)
+# load --sut: the driver plays the timeline and the estate pushes its own webhooks.
+SUT = bool(CONFIG.raw.get("sut"))
+FIXED = 0 if BENCH or SUT else 1 + (1 if CONFIG["callback_rate"] > 0 else 0)
 PACER = Pacer(lambda: CONFIG.target_rate() / max(1, CONFIG["workers"]))
 JSON_HEADERS = {"Content-Type": "application/json"}
 # One process: the oracle sees when the operator sent each step (see Operator).
-CONFIG.oracle.timeline.track_sends = not BENCH and CONFIG["workers"] <= 1
+CONFIG.oracle.timeline.track_sends = SUT or (not BENCH and CONFIG["workers"] <= 1)
 
 
 def _pace(user: Shopper) -> float:
@@ -88,7 +93,11 @@ class Shopper(FastHttpUser):
                 return
             try:
                 answer = json.loads(resp.content or b"{}")
+                if CONFIG.feed is not None:
+                    CONFIG.feed.refresh()
                 verdict = CONFIG.oracle.check(basket, answer, endpoint)
+                if verdict is not None and CONFIG.feed and CONFIG.feed.refresh(force=True):
+                    verdict = CONFIG.oracle.check(basket, answer, endpoint)  # a step just went
             except (ValueError, KeyError) as exc:
                 resp.failure(f"bad response: {type(exc).__name__}")
                 return
@@ -109,7 +118,7 @@ class Operator(FastHttpUser):
     (in this process: one worker) counts each step from when it was sent."""
 
     host = CONFIG["api_url"]
-    fixed_count = 0 if BENCH else 1
+    fixed_count = 0 if BENCH or SUT else 1
     wait_time = constant_throughput(1.0)
 
     def on_start(self) -> None:

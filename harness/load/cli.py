@@ -11,7 +11,7 @@ they can be mounted where the CLI owner chooses::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,7 +25,8 @@ load_app = typer.Typer(help="Peak-load campaigns with Locust.", no_args_is_help=
 
 def _print_summary(summary: dict, out: Path) -> None:
     load = summary["load"]
-    table = Table(title=f"load: {load['campaign']}")
+    via = f" via {summary['sut']}" if summary.get("sut") else ""
+    table = Table(title=f"load: {load['campaign']}{via}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key in (
@@ -70,25 +71,76 @@ def load_command(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Scenario override path.to.key=value.")
     ] = None,
+    sut: Annotated[
+        str | None,
+        typer.Option(
+            help="Load YOUR system instead of the reference orchestrator: a driver file "
+            "(driver.yaml) or a Python driver (file.py:Class); the estate serves on "
+            "--estate-port and every figure comes from its ground truth."
+        ),
+    ] = None,
+    estate_port: Annotated[
+        int, typer.Option(help="With --sut: the estate's port on 127.0.0.1.")
+    ] = 8701,
 ) -> None:
-    """Run a peak-load campaign with Locust against the live stack; exit 0 when every
-    scenario SLO and load gate passed, 1 when one failed, 2 for bad input."""
+    """Run a peak-load campaign with Locust against the live stack (or, with --sut, the
+    estate while your system delivers the timeline to it); exit 0 when every scenario
+    SLO and load gate passed, 1 when one failed, 2 for bad input."""
     from harness.load.campaign import load_campaign
     from harness.load.run import LoadOptions, run_load
     from harness.runner import default_out_dir
 
     try:
         campaign = load_campaign(scenario)
-        out_dir = out or default_out_dir(f"{campaign.name}-load")
         options = LoadOptions(
             users, rate, duration, workers, host, sim_host, tuple(overrides or ())
         )
-        summary = run_load(campaign, out_dir, options)
+        if sut is not None:
+            summary, out_dir = _load_sut(campaign, sut, options, out, estate_port)
+        else:
+            out_dir = out or default_out_dir(f"{campaign.name}-load")
+            summary = run_load(campaign, out_dir, options)
     except InputError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     _print_summary(summary, out_dir)
     raise typer.Exit(0 if summary["passed"] else 1)
+
+
+def _load_sut(
+    campaign: Any, sut: str, options: Any, out: Path | None, port: int
+) -> tuple[dict[str, Any], Path]:
+    """``load --sut``: every mistake of the driver, and a system that is down, is an
+    ``InputError`` (exit 2) before Locust starts."""
+    from harness.load.sut import run_sut_load
+    from harness.runner import default_out_dir
+    from harness.sut.driver import Unreachable
+    from harness.sut.load import load_driver
+
+    if options.host or options.sim_host:
+        raise InputError("--sut serves the estate itself: drop --host/--sim-host", field="--sut")
+    driver = load_driver(sut)
+    slug = "".join(c if c.isalnum() else "-" for c in driver.name.lower()).strip("-") or "sut"
+    out_dir = out or default_out_dir(f"{campaign.name}-{slug}-load")
+    try:
+        summary = run_sut_load(campaign, out_dir, options, driver, estate_port=port)
+    except Unreachable as exc:
+        raise InputError(str(exc), field="--sut") from None
+    except OSError as exc:
+        raise InputError(
+            f"cannot serve the estate on 127.0.0.1:{port}: {exc.strerror or exc}",
+            field="--estate-port",
+        ) from None
+    for line in summary["load"].get("refused", []):
+        console.print(f"[yellow]refused:[/yellow] {line}", highlight=False, soft_wrap=True)
+    if summary.get("not_measured"):
+        console.print(
+            "not measured (needs the system's own view or internals): "
+            + ", ".join(summary["not_measured"]),
+            highlight=False,
+            soft_wrap=True,
+        )
+    return summary, out_dir
 
 
 @load_app.command("bench-load")

@@ -9,6 +9,10 @@
    truth (``/truth/inventory``, ``/truth``), summarise them like any live run, add the
    ``load`` figures, evaluate the scenario's SLOs and the load gates, and write the report
    (summary.json, junit.xml, report.html with the load plots and tables).
+
+With ``--sut DRIVER`` (``harness/load/sut.py``) steps 2-4 differ: the estate serves in
+this process, the user's system delivers the timeline the driver gives it, and ``report``
+gets the estate's truth instead of an orchestrator's records.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -44,6 +48,12 @@ from harness.report import write_report
 from harness.report.html import render_html
 from harness.runner import validity_starts
 from harness.runtime.world import build_world
+from harness.sut.truth import mark_not_measured
+
+if TYPE_CHECKING:
+    from harness.load.sut import SutLoad
+
+ORACLE_BASIS = "steps the system under test accepted (driver), as the expected targets"
 
 READER_KEY = "operator-demo-key"
 STACK_START = 4.0  # wall seconds ``promoharness serve`` takes to answer
@@ -141,7 +151,11 @@ def report(
     out: Path,
     *,
     locust_code: int,
+    sut: SutLoad | None = None,
 ) -> dict[str, Any]:
+    """Summarise, add the load figures, judge the gates, write the report. With ``sut``
+    (``load --sut``) the records are the estate's truth and what the driver played: the
+    figures that need the system's own view are marked not measured, never zero."""
     events = to_frame(records).sort_values("t", kind="stable", ignore_index=True)
     events = events[events["t"] >= 0].reset_index(drop=True)  # before t=0: start-up only
     summary = summarise(
@@ -152,6 +166,9 @@ def report(
         budgets=world.budgets(),
         starts=validity_starts(world),
     )
+    if sut is not None:
+        summary["sut"] = sut.name
+        mark_not_measured(summary, view=sut.view, timed=sut.timed, slos=[])
     prefix = out / "locust"
     summary["load"] = {
         "campaign": campaign.name,
@@ -159,6 +176,16 @@ def report(
         "locust_exit": locust_code,
         **figures.load_figures(prefix, config),
     }
+    if sut is not None:  # the timeline went through the driver, webhooks from the estate
+        summary["load"] |= {
+            "operator": "driver",
+            "operator_steps": sut.steps,
+            "operator_refused": len(sut.refused),
+            "refused": sut.refused,
+            "callbacks": sut.webhooks_sent,
+            "callback_failures": sut.webhooks_failed,
+            "oracle": ORACLE_BASIS,
+        }
     summary["slos"] = evaluate_slos(summary, gates_of(campaign, scenario))
     summary["passed"] = all(s["passed"] for s in summary["slos"])
     requests = figures.request_table(prefix)
@@ -167,6 +194,8 @@ def report(
     )
     tables = [("Load: requests", requests), ("Load: failures by reason", reasons)]
     title = f"{campaign.name} — load on {scenario.name} at {campaign.speed:g}x"
+    if sut is not None:
+        title = f"{campaign.name} — {sut.name} under load on {scenario.name} at {campaign.speed:g}x"
     paths = write_report(
         out, summary, events, title=title, description=campaign.description, extra_tables=tables
     )
