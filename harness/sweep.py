@@ -38,9 +38,11 @@ __all__ = [
     "counter",
     "expand_grid",
     "figures_of",
+    "grid_jobs",
     "parse_vary",
     "run_errors",
     "run_grid",
+    "run_job",
     "run_one",
     "runs_done",
     "validate_grid",
@@ -185,7 +187,22 @@ def run_one(scenario: Scenario, spec: RunSpec, figures: tuple[str, ...]) -> dict
     return row
 
 
-def _run_cell(job: tuple[Scenario, RunSpec, tuple[str, ...]]) -> dict[str, Any]:
+Job = tuple[Scenario, RunSpec, tuple[str, ...]]
+
+
+def grid_jobs(
+    path: Path, base: Sequence[str], specs: Sequence[RunSpec], figures: Sequence[str]
+) -> list[Job]:
+    """What each run needs, as plain data for a worker: its cell's scenario, loaded here
+    once per cell (a worker on another machine needs no scenario file), spec and figures."""
+    loaded: dict[int, Scenario] = {}
+    for spec in specs:
+        if spec.cell not in loaded:
+            loaded[spec.cell] = load_scenario(path, [*base, *spec.overrides])
+    return [(loaded[spec.cell], spec, tuple(figures)) for spec in specs]
+
+
+def run_job(job: Job) -> dict[str, Any]:
     """One cell of ``map_cells``: ``run_one``, bad input named with the run it came from."""
     scenario, spec, figures = job
     try:
@@ -228,18 +245,14 @@ def run_grid(
     from harness.distributed import map_cells
 
     jobs = default_jobs(len(specs)) if jobs is None else max(1, min(jobs, len(specs)))
-    loaded: dict[int, Scenario] = {}
-    for spec in specs:  # once per cell, here: the workers need no scenario file
-        if spec.cell not in loaded:
-            loaded[spec.cell] = load_scenario(path, [*base, *spec.overrides])
-    jobs_in = [(loaded[spec.cell], spec, tuple(figures)) for spec in specs]
+    jobs_in = grid_jobs(path, base, specs, figures)
 
     def done(index: int, row: dict | None) -> None:
         if on_done is not None:
             on_done(row if row is not None else _error_row(specs[index], figures, ""))
 
     mapped = map_cells(
-        _run_cell, jobs_in, scheduler=scheduler, jobs=jobs, on_done=done, fatal=(InputError,)
+        run_job, jobs_in, scheduler=scheduler, jobs=jobs, on_done=done, fatal=(InputError,)
     )
     rows = list(mapped.results)
     for failure in mapped.failures:
