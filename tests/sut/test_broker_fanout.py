@@ -84,7 +84,10 @@ def test_outage_run_applies_everywhere_and_rolls_back_the_west_only(tmp_path: Pa
     assert rollback["scope"]["regions"] == ["west"] and rollback["scope_endpoints"] == 6
     assert rollback["verdict"] == "pass" and rollback["violations"] == []
     assert summary["retry_storm"]["double_applied"]["count"] == 0
-    # Its own view is read: what it believes acked matches the truth, no ghosts.
+    # Its own view is read, with times: acked T95 is measured; what it believes acked
+    # matches the truth, no ghosts.
+    assert overall["acked_t95"] is not None
+    assert not any("acked_t95" in k for k in summary["not_measured"])
     assert overall["ghosts"]["applied_not_acked"] == 0
     assert overall["ghosts"]["acked_not_applied"] == 0
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import redis
 
 STREAM = "bf:changes"  # every change, published once
@@ -33,8 +34,38 @@ def view_key(promo: str) -> str:
     return f"bf:view:{promo}"
 
 
+def acked_key(promo: str) -> str:
+    """endpoint -> scenario time the apply was acknowledged (in the reply or by webhook)."""
+    return f"bf:acked:{promo}"
+
+
 def promo_key(promo: str) -> str:
     return f"bf:promo:{promo}"
+
+
+class EstateClock:
+    """The estate's scenario time (``GET /clock``), extrapolated between reads and read
+    again every ``refresh`` wall seconds: the harness restarts scenario time once the
+    system is up, so a reading from start-up would be wrong."""
+
+    def __init__(self, estate: str, refresh: float = 5.0) -> None:
+        self.url = f"{estate}/clock"
+        self.refresh = refresh
+        self.read: tuple[float, float, float] | None = None  # (t, speed, monotonic)
+
+    async def now(self, http: httpx.AsyncClient) -> float | None:
+        """Scenario seconds now, or None if the estate never told."""
+        mono = time.monotonic()
+        if self.read is None or mono - self.read[2] > self.refresh:
+            try:
+                reply = (await http.get(self.url, timeout=2.0)).json()
+                self.read = (float(reply["t"]), float(reply["speed"]), time.monotonic())
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                pass  # keep extrapolating the last reading
+        if self.read is None:
+            return None
+        t, speed, then = self.read
+        return round(t + (time.monotonic() - then) * speed, 3)
 
 
 def die_with_parent() -> None:

@@ -55,6 +55,7 @@ class Consumer:
         self.rng = random.Random(f"{args.seed}:{args.name}")
         self.in_flight = asyncio.Semaphore(args.in_flight)
         self.endpoints: list[dict[str, Any]] = []
+        self.clock = broker.EstateClock(self.estate)
         self.working: set[tuple[str, str]] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.state_dir = Path(args.state_dir)
@@ -198,7 +199,10 @@ class Consumer:
         self, channel: str, event: str, fields: Mapping[str, str], endpoint: str, status: int
     ) -> None:
         state = "accepted" if status == 202 else ("acked" if fields["op"] == "apply" else "revoked")
+        at = await self.clock.now(self.http) if state == "acked" else None
         async with self.r.pipeline(transaction=True) as p:
+            if at is not None:
+                p.hsetnx(broker.acked_key(fields["promo"]), endpoint, at)
             p.sadd(broker.done_key(event), endpoint)
             p.expire(broker.done_key(event), 7 * 86400)
             p.hset(broker.view_key(fields["promo"]), endpoint, state)

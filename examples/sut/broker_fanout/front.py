@@ -63,13 +63,14 @@ def create_app(redis_url: str, estate: str) -> FastAPI:
     app = FastAPI(title="broker fan-out")
     r = aioredis.Redis.from_url(redis_url, decode_responses=True)
     listing: list[dict[str, Any]] = []
+    clock = broker.EstateClock(estate)
+    http = httpx.AsyncClient(timeout=10.0)
 
     async def endpoints() -> list[dict[str, Any]]:
         if not listing:
-            async with httpx.AsyncClient(timeout=10.0) as client:
-                reply = await client.get(f"{estate}/estate/endpoints")
-                reply.raise_for_status()
-                listing.extend(reply.json()["endpoints"])
+            reply = await http.get(f"{estate}/estate/endpoints")
+            reply.raise_for_status()
+            listing.extend(reply.json()["endpoints"])
         return listing
 
     async def promotion(promo: str) -> dict[str, Any]:
@@ -185,13 +186,24 @@ def create_app(redis_url: str, estate: str) -> FastAPI:
         if isinstance(endpoint, str) and isinstance(promo, str):
             state = "revoked" if body.get("op") == "revoke" else "acked"
             await r.hset(broker.view_key(promo), endpoint, state)
+            at = await clock.now(http) if state == "acked" else None
+            if at is not None:
+                await r.hsetnx(broker.acked_key(promo), endpoint, at)
         return {"ok": True}
 
     @app.get("/promotions/{promo}")
     async def view(promo: str) -> dict[str, Any]:
-        """What this system believes: per endpoint acked / accepted / revoked / dead."""
+        """What this system believes, per endpoint: its state (acked, accepted — awaiting
+        its webhook —, revoked after an acked apply, withdrawn — revoked, never acked —,
+        dead) and ``at``, the scenario time the apply was acknowledged."""
         states = await r.hgetall(broker.view_key(promo))
-        rows = [{"endpoint": e, "state": s} for e, s in sorted(states.items())]
+        acked = await r.hgetall(broker.acked_key(promo))
+        rows = []
+        for endpoint, state in sorted(states.items()):
+            at = float(acked[endpoint]) if endpoint in acked else None
+            if state == "revoked" and at is None:
+                state = "withdrawn"
+            rows.append({"endpoint": endpoint, "state": state, "at": at})
         return {"id": promo, "endpoints": rows}
 
     @app.get("/stats")
@@ -200,6 +212,7 @@ def create_app(redis_url: str, estate: str) -> FastAPI:
 
     @app.on_event("shutdown")
     async def close() -> None:
+        await http.aclose()
         await r.aclose()
 
     return app
