@@ -325,7 +325,9 @@ class SimState:
                         # after a dropped connection, honouring a short Retry-After.
                         await asyncio.sleep(_pause(resp.headers.get("Retry-After")))
                         continue
-                    ok = resp.status < 400
+                    # 409: the receiver already had it (a repeat, or an ack of a delivery
+                    # it has moved on from) — delivered, nothing to warn about.
+                    ok = resp.status < 400 or resp.status == 409
                     self._count_webhook(ok, f"status {resp.status}")
                     return ok
             except aiohttp.ClientConnectionError as exc:
