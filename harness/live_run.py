@@ -103,7 +103,7 @@ async def run_live(
     try:
         refused = await play(stack, scenario, progress)
         async with aiohttp.ClientSession() as http:
-            truth = await fetch_truth(http, stack.sim_url)
+            truth = await fetch_truth(http, stack.sim_url, stack.sim_token)
         records = stack.runtime.records()
     finally:
         await stack.stop()

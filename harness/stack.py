@@ -57,6 +57,7 @@ class Stack:
     clock: LiveClock
     sim: SimServer
     api: SimServer
+    sim_token: str | None = None  # the simulators' admin token (ground truth, faults)
 
     @property
     def api_url(self) -> str:
@@ -74,9 +75,15 @@ class Stack:
 
 
 async def start_simulators(
-    world: World, *, api_url: str, clock: LiveClock, port: int = 0
+    world: World,
+    *,
+    api_url: str,
+    clock: LiveClock,
+    port: int = 0,
+    admin_token: str | None = None,
 ) -> SimServer:
-    """Serve every endpoint model of ``world``; webhooks go to ``api_url``."""
+    """Serve every endpoint model of ``world``; webhooks go to ``api_url``. With
+    ``admin_token``, ground truth and the fault API need it (``fetch_truth(token=)``)."""
     return await run_sim_server(
         create_sim_app(
             world,
@@ -84,6 +91,7 @@ async def start_simulators(
             callback_key=channel_keys(),
             speed=clock.speed,
             t0=clock.monotonic_origin(),
+            admin_token=admin_token,
         ),
         port,
     )
@@ -229,16 +237,22 @@ async def start_stack(
     rate: float = 200.0,
     burst: int = 400,
     poll_seconds: float = 60.0,
+    admin_token: str | None = None,
 ) -> Stack:
     """Start simulators, runtime and API; ``state`` is the SQLite file (resumed if it has a
-    journal: a restarted service continues its clock and its deliveries)."""
+    journal: a restarted service continues its clock and its deliveries). ``admin_token``
+    guards the simulators' truth and faults (``Stack.sim_token``)."""
     world = build_world(scenario, seed)
     store, clock = open_state(state, scenario, world.seed, speed, endpoints=world.endpoint_infos())
     api_port = api_port or free_port()
     sim = None
     try:
         sim = await start_simulators(
-            world, api_url=f"http://{HOST}:{api_port}", clock=clock, port=sim_port
+            world,
+            api_url=f"http://{HOST}:{api_port}",
+            clock=clock,
+            port=sim_port,
+            admin_token=admin_token,
         )
         runtime, api = await start_service(
             world,
@@ -255,14 +269,18 @@ async def start_stack(
             await sim.stop()
         store.close()
         raise
-    return Stack(world, runtime, store, clock, sim, api)
+    return Stack(world, runtime, store, clock, sim, api, admin_token)
 
 
-async def fetch_truth(session: Any, sim_url: str) -> list[Record]:
-    """Ground truth from the simulators: inventory, outages, applied/removed, faults."""
+async def fetch_truth(session: Any, sim_url: str, token: str | None = None) -> list[Record]:
+    """Ground truth from the simulators: inventory, outages, applied/removed, faults
+    (``token``: the simulators' admin token, when they run with one)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     out: list[Record] = []
-    async with session.get(f"{sim_url}/truth/inventory") as resp:
+    async with session.get(f"{sim_url}/truth/inventory", headers=headers) as resp:
+        resp.raise_for_status()
         out.extend(Record(**r) for r in (await resp.json())["records"])
-    async with session.get(f"{sim_url}/truth") as resp:
+    async with session.get(f"{sim_url}/truth", headers=headers) as resp:
+        resp.raise_for_status()
         out.extend(Record(**r) for r in (await resp.json())["records"])
     return out

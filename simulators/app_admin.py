@@ -16,6 +16,7 @@ its duration known.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,6 +103,19 @@ class FaultSwitch:
             if on:
                 self._faults[key] = (now, spec.rate)
         return targets
+
+    async def play(self, schedule: Sequence[tuple[float, float | None, Fault]]) -> None:
+        """Switch each ``(start, end, fault)`` on at ``start`` and off at ``end`` (scenario
+        seconds; ``None``: stays on), as the SimPy driver plays a scenario's rate faults.
+        Run it as a task of the serving loop (``SimState.spawn``)."""
+        clock = self.state.clock
+        moves = sorted(
+            [(start, True, i) for i, (start, _, _) in enumerate(schedule)]
+            + [(end, False, i) for i, (_, end, _) in enumerate(schedule) if end is not None]
+        )
+        for at, on, i in moves:
+            await clock.sleep_until(at)
+            self.switch(schedule[i][2], on)
 
     def endpoints(self) -> list[dict[str, Any]]:
         slots = self.state.slots

@@ -13,7 +13,7 @@ import typer
 from rich.text import Text
 
 from harness.cli.common import app, bench_app, err  # isort: skip
-from harness.cli import runs, live, pricing, bench, compare  # noqa: F401, I001  (register, in --help order)
+from harness.cli import runs, live, estate, pricing, bench, compare  # noqa: F401, I001  (register, in --help order)
 from harness.cli.lazy import lazy_command
 from harness.inputs import InputError
 from harness.load.cli import bench_load_command, load_command
