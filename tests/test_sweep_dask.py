@@ -258,3 +258,24 @@ def test_failed_runs_are_rows_in_the_report_and_exit_3(
     page = (out / "report.html").read_text("utf-8")
     assert page.count("RuntimeError: the estate fell over") == 2
     assert "sweep cell 1 (faults.0.rate=0.0, policies.pos.backoff.kind=full_jitter)" in page
+
+
+def test_backoff_lab_through_scheduler_matches_one_process(cluster: str) -> None:
+    from harness.lab.backoff import run_lab
+
+    small = {"clients": [5, 20], "kinds": ("exponential", "full_jitter"), "runs": 5, "seed": 11}
+    seen: list[int] = []
+    remote = bounded(
+        lambda: run_lab(**small, scheduler=cluster, progress=lambda d, _t: seen.append(d))
+    )
+    assert remote == run_lab(**small, jobs=1)
+    assert seen == [5, 10, 15, 20]  # one tick per finished cell, in runs
+
+
+def test_a_malformed_scheduler_address_exits_2_naming_the_option(tmp_path: Path) -> None:
+    scenario = write_tiny(tmp_path)
+    for bad in ("127.0.0.1", "tcp://127.0.0.1:http", "udp://127.0.0.1:8786"):
+        proc = cli("sweep", str(scenario), *GRID, "--scheduler", bad, "--out", str(tmp_path / "x"))
+        assert proc.returncode == 2, proc.stderr
+        assert "--scheduler" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "x").exists()
