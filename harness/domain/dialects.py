@@ -36,6 +36,7 @@ class Dialect:
     round_once_at_end: bool = False
     unit_level_rounding: bool = False
     window_in_utc: bool = False
+    per_unit_distribution: bool = False
     names: tuple[str, ...] = ()
 
     @property
@@ -53,6 +54,9 @@ DIALECTS: dict[str, Dialect] = {
     "round-once-at-end": Dialect(round_once_at_end=True, names=("round-once-at-end",)),
     "unit-level-rounding": Dialect(unit_level_rounding=True, names=("unit-level-rounding",)),
     "window-in-utc": Dialect(window_in_utc=True, names=("window-in-utc",)),
+    "per-unit-distribution": Dialect(
+        per_unit_distribution=True, names=("per-unit-distribution",)
+    ),
 }
 
 DIALECT_DESCRIPTIONS: dict[str, str] = {
@@ -99,6 +103,15 @@ DIALECT_DESCRIPTIONS: dict[str, str] = {
         "promotion's) zone, as systems that drop the zone do. East of UTC (Paris) the "
         "promotion starts and ends LATER in local time by the offset; west of UTC "
         "(New York) it starts and ends EARLIER."
+    ),
+    "per-unit-distribution": (
+        "An absolute amount (amount_off proportional or even, a tier amount, an order-class "
+        "amount) is spread over the eligible UNITS rather than the lines, by largest "
+        "remainder per unit, and each line gets the sum of its units' parts, as "
+        "commercetools distributes an absolute cart discount. 15.00 over A 1 x 16.00 and B "
+        "2 x 20.00 gives 4.28 / 5.36 / 5.36: A pays 11.72 and B 29.28, where the reference "
+        "(per line) gives 11.71 and 29.29. Totals are unchanged; the split between lines "
+        "moves by a cent or so, and with it the tax of lines at different rates."
     ),
 }
 

@@ -140,6 +140,9 @@ def _spread_lines(
 
     ``bounded``: the caller guarantees each weight is at most its line's current amount.
     """
+    if ctx.per_unit and not bounded:
+        _spread_units(cp, st, ctx, idxs, amount, weights, rnd)
+        return
     amounts = st.amounts
     log = st.log
     conv = ctx.conv_gross if cp.gross_mode else ctx.conv_net
@@ -199,3 +202,49 @@ def _spread_lines(
     parts = _fill(amount, values if weights is None else weights, caps, rnd is None)
     _consume(map(amounts.__setitem__, idxs, map(sub, values, parts)))
     log.extend(compress(zip(repeat(cp), idxs, parts), parts))
+
+
+def _spread_units(
+    cp: _Promo,
+    st: _State,
+    ctx: _Ctx,
+    idxs: Sequence[int],
+    amount: Decimal,
+    weights: list[Decimal] | None,
+    rnd: str | None,
+) -> None:
+    """:func:`_spread_lines` per unit (dialect per-unit-distribution): every unit of a line
+    is a part with the line's weight / quantity and cap / quantity (floored to the cent
+    when rounding), and a line gets the sum of its units' parts."""
+    amounts = st.amounts
+    qty = ctx.qty
+    conv = ctx.conv_gross if cp.gross_mode else ctx.conv_net
+    current = list(map(amounts.__getitem__, idxs))
+    if conv:
+        factors = list(map(ctx.factors.__getitem__, idxs))
+        values = list(map(mul if conv == 1 else truediv, current, factors))
+    else:
+        values = current
+    unit_weights: list[Decimal] = []
+    unit_caps: list[Decimal] = []
+    owners: list[int] = []
+    for k, i in enumerate(idxs):
+        q = qty[i]
+        cap = values[k] / q
+        if rnd is not None:
+            cap = cap.quantize(CENT, ROUND_DOWN)
+        unit_weights.extend(repeat((values[k] if weights is None else weights[k]) / q, q))
+        unit_caps.extend(repeat(cap, q))
+        owners.extend(repeat(k, q))
+    parts = [_ZERO] * len(idxs)
+    for k, part in zip(owners, _fill(amount, unit_weights, unit_caps, rnd is None), strict=True):
+        parts[k] += part
+    if conv:
+        ds = list(map(truediv if conv == 1 else mul, parts, factors))
+        if rnd is not None:
+            ds = [d.quantize(CENT, rnd) for d in ds]
+        ds = list(map(min, ds, current))
+    else:
+        ds = parts
+    _consume(map(amounts.__setitem__, idxs, map(sub, current, ds)))
+    st.log.extend(compress(zip(repeat(cp), idxs, ds), ds))

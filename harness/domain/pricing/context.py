@@ -43,6 +43,7 @@ class _Ctx:
         "list_amounts",
         "member",
         "n",
+        "per_unit",
         "prices",
         "qty",
         "rates",
@@ -81,6 +82,7 @@ class _Ctx:
         self.ignore_exclusions = dialect.ignore_exclusions
         self.round_once = dialect.round_once_at_end
         self.unit_all = dialect.unit_level_rounding
+        self.per_unit = dialect.per_unit_distribution
         mode = dialect.rounding_mode
         self.rnd_override = None if mode is None else _QUANT[mode]
         # Fields are read from the models' __dict__, one C call per line rather than six
