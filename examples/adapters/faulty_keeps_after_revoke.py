@@ -1,7 +1,7 @@
 """FAULTY marketplace adapter: keeps the promotion after a revoke (``keep_after_revoke``).
 
 It answers 202 and acks the revoke, but the offer stays live. Expected to fail
-``deactivation`` only.
+``deactivation`` and ``ordering`` (a late older version after the ignored revoke is live).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from harness.certify.session import Answer, Session
 from harness.domain.basket import Receipt
 
-__all__ = ["LEVELS", "CheckResult", "Ctx", "Settings", "money_fields"]
+__all__ = ["LEVELS", "CheckResult", "Ctx", "Settings", "money_fields", "receipt_diffs"]
 
 Level = Literal["basic", "full"]
 
@@ -34,8 +34,16 @@ class Settings:
     # slow_callback_delay, so a webhook on the delivery path always fails the check.
     slow_callback_answer_limit: float = 1.0
     burst: int = 50
+    # The burst is sent open loop at this rate; each delivery must take effect (200, or
+    # its ack webhook) within these limits of being sent: p95 and the slowest one.
+    burst_rate: float = 100.0
+    burst_p95_limit: float = 2.0
+    burst_max_limit: float = 5.0
     ack_timeout: float = 10.0
     seed: int = 0
+    # The pricing dialect(s) the adapter's channel is certified against ("" = reference),
+    # e.g. "per-unit-distribution" for a commercetools-like platform.
+    dialect: str = ""
 
     @classmethod
     def for_level(cls, level: str, **overrides: Any) -> Settings:
@@ -97,19 +105,20 @@ class Ctx:
             + ("" if answer.status in allowed else f"; body {str(answer.body)[:200]}"),
         )
 
-    def expect_total(self, answer: Answer, expected: Receipt, what: str) -> bool:
-        """The adapter's total equals the reference engine's for the same promotions."""
+    def expect_total(
+        self, answer: Answer, expected: Receipt, what: str, *, points: bool = False
+    ) -> bool:
+        """The adapter's total (and, with ``points``, its points) equals the reference
+        engine's for the same promotions."""
         if answer.status != 200 or not isinstance(answer.body, dict):
             self.fail(f"FAIL: {what}: price answered {answer.status}")
             return False
-        try:
-            total = Decimal(str(answer.body.get("total")))
-        except ArithmeticError:
-            total = None
+        total, got_points = _dec(answer.body.get("total")), _dec(answer.body.get("points"))
+        ok = total == expected.total and (not points or got_points == expected.points)
+        shown = f"total {total}" + (f", points {got_points}" if points else "")
+        wanted = f"total {expected.total}" + (f", points {expected.points}" if points else "")
         return self.expect(
-            total == expected.total,
-            f"{what}: total {total} (expected {expected.total}; "
-            f"adapter holds {answer.body.get('active')})",
+            ok, f"{what}: {shown}, expected {wanted} (adapter holds {answer.body.get('active')})"
         )
 
     def mismatch(
@@ -144,6 +153,47 @@ def money_fields(expected: Receipt, actual: Any) -> list[str]:
         for key in ("amount", "tax"):
             if _dec(line[key]) != _dec(got.get(key)):
                 diffs.append(f"{line['sku']}.{key}: {got.get(key)} != {line[key]}")
+    return diffs
+
+
+def _attributions(items: Any) -> list[tuple[Any, Any, Decimal | None]]:
+    if not isinstance(items, list):
+        return []
+    return [
+        (d.get("promo"), d.get("version"), _dec(d.get("amount")))
+        for d in items
+        if isinstance(d, dict)
+    ]
+
+
+def _show(items: list[tuple[Any, Any, Decimal | None]]) -> str:
+    return "[" + ", ".join(f"{p}@{v} {a}" for p, v, a in items) + "]"
+
+
+def receipt_diffs(expected: Receipt, actual: Any) -> list[str]:
+    """Everything that differs: the money fields, the shipping charged, which promotion
+    each discount is attributed to (per line and on the shipping, with its amount), the
+    promotions listed as applied."""
+    diffs = money_fields(expected, actual)
+    if not isinstance(actual, dict):
+        return diffs
+    exp = expected.model_dump(mode="json")
+    if _dec(exp["shipping"]) != _dec(actual.get("shipping")):
+        diffs.append(f"shipping: {actual.get('shipping')} != {exp['shipping']}")
+    want, got = (
+        _attributions(exp["shipping_discounts"]),
+        _attributions(actual.get("shipping_discounts")),
+    )
+    if want != got:
+        diffs.append(f"shipping_discounts: {_show(got)} != {_show(want)}")
+    lines = {ln.get("sku"): ln for ln in actual.get("lines", []) if isinstance(ln, dict)}
+    for line in exp["lines"]:
+        want = _attributions(line["discounts"])
+        got = _attributions(lines.get(line["sku"], {}).get("discounts"))
+        if want != got:
+            diffs.append(f"{line['sku']}.discounts: {_show(got)} != {_show(want)}")
+    if list(exp["applied"]) != actual.get("applied"):
+        diffs.append(f"applied: {actual.get('applied')} != {exp['applied']}")
     return diffs
 
 

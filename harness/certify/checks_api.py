@@ -9,6 +9,7 @@ import json
 from harness.certify.base import Ctx
 from harness.certify.contract import validate
 from harness.certify.probes import probe_basket, probe_promotion
+from harness.certify.rules import RULES
 from harness.certify.session import Answer
 from harness.certify.wire import CONTRACT_VERSION
 
@@ -25,8 +26,9 @@ async def check_contract(ctx: Ctx) -> None:
     answer with the contract's status codes and bodies that validate against its schemas;
     an accepted (202) delivery is followed by a valid ack webhook carrying the X-API-Key;
     bad input (not JSON, missing fields, unknown op, apply without payload, header and body
-    keys differing, an invalid basket, a bad ``at``) is answered 4xx with a reason, never
-    5xx."""
+    keys differing, and one case for each input rule V1-V35 of the specification: money
+    places, tiers, benefit types per class, validity forms and zones, basket lines, ``at``)
+    is answered 4xx with a reason, never 5xx, and never takes effect."""
     s = ctx.s
     health = await s.request("GET", "/health", headers=s.auth)
     if ctx.expect_status(health, (200,), "GET /health"):
@@ -64,7 +66,9 @@ async def _bad_input(ctx: Ctx) -> None:
     s = ctx.s
     hdr = {**s.auth, "Content-Type": "application/json"}
     good = s.delivery(probe_promotion(ctx.pid("b"), 1, "1.00", ctx.name), "apply")
-    cases: list[tuple[str, str, bytes, dict[str, str], dict[str, str] | None]] = [
+    basket = json.loads(probe_basket(ctx.name).model_dump_json())
+    Params = dict[str, str] | None
+    cases: list[tuple[str, str, bytes, dict[str, str], Params]] = [
         ("delivery not JSON", "/promotions", b"{not json", {"Idempotency-Key": "k1"}, None),
         (
             "delivery missing fields",
@@ -94,35 +98,39 @@ async def _bad_input(ctx: Ctx) -> None:
             {"Idempotency-Key": "another-key"},
             None,
         ),
-        (
-            "basket with quantity 0",
-            "/price",
-            b'{"lines":[{"sku":"X","quantity":0,"unit_price":"1.00"}]}',
-            {},
-            None,
-        ),
-        (
-            "price at a non-date",
-            "/price",
-            probe_basket(ctx.name).model_dump_json().encode(),
-            {},
-            {"at": "yesterday"},
-        ),
     ]
+    # One case per input rule of the specification (part V), each breaking only that rule.
+    for rule in RULES:
+        what = f"{rule.id} {rule.text}"
+        if rule.target == "promotion":
+            key = f"{good['promo']}:{rule.id}"
+            body = {**good, "delivery_id": key, "idempotency_key": key}
+            body["payload"] = rule.breaks(good["payload"])
+            content = json.dumps(body).encode()
+            cases.append((what, "/promotions", content, {"Idempotency-Key": key}, None))
+        elif rule.target == "basket":
+            content = json.dumps(rule.breaks(basket)).encode()
+            cases.append((what, "/price", content, {}, None))
+        else:
+            at = rule.breaks(None)
+            cases.append((what, "/price", json.dumps(basket).encode(), {}, {"at": at}))
+    refused = 0
     for what, path, content, extra, params in cases:
         answer = await s.request(
             "POST", path, content=content, headers={**hdr, **extra}, params=params
         )
-        if ctx.expect(
-            400 <= answer.status < 500 and answer.status != 401,
-            f"bad input ({what}) -> {answer.status} (expected 4xx)",
-        ):
+        if 400 <= answer.status < 500 and answer.status != 401:
+            refused += 1
             errors = validate(s.contract, "ErrorBody", answer.body)
             detail = answer.body.get("detail") if isinstance(answer.body, dict) else None
-            ctx.expect(
-                not errors and bool(detail),
-                f"bad input ({what}): a reason in 'detail'" + (f": {errors}" if errors else ""),
-            )
+            if errors or not detail:
+                ctx.fail(f"FAIL: bad input ({what}): no reason in 'detail' {errors or ''}")
+        else:
+            ctx.fail(f"FAIL: bad input ({what}) -> {answer.status}, expected 4xx (not 401)")
+    ctx.note(f"{refused}/{len(cases)} bad inputs refused with 4xx")
+    held = await s.held()
+    leaked = [a for a in held if a.startswith(f"{good['promo']}@")]
+    ctx.expect(not leaked, f"no refused delivery took effect (adapter holds {leaked})")
 
 
 async def check_auth(ctx: Ctx) -> None:

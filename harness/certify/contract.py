@@ -23,6 +23,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from pydantic.json_schema import models_json_schema
 
+from harness.certify.rules import tighten
 from harness.certify.wire import (
     CONTRACT_VERSION,
     AckBody,
@@ -68,9 +69,17 @@ delivery body and the header `Idempotency-Key` (equal to the body's `idempotency
 
 Prices (`POST /price`): a Basket in, the Receipt the channel would charge out (plus
 `active`, the promotions held as "id@version"), priced at the instant `at` (query, ISO 8601
-with offset; default now) under the promotions the adapter holds, by the reference
-semantics of harness.domain.pricing. Validity windows are read in the store's zone (see
-`GET /health` `store.timezone`) when `store_local`, else in the promotion's zone.
+with offset; default now) under the promotions the adapter holds, by the promoharness
+pricing specification 1.0 (docs/pricing-spec.md: numbered rules P1-P10, each with a worked
+example). Validity windows are read in the store's zone (see `GET /health`
+`store.timezone`) when `store_local`, else in the promotion's zone. Conformance vectors
+(promotions, basket, instant, expected receipt) come with the kit:
+`promoharness contract CHANNEL --vectors`.
+
+Input rules: the schemas below carry every rule JSON Schema can express; the others (tier
+thresholds strictly ascending, validity end after start, a real IANA zone, one line per SKU,
+`at` with an offset) are listed in the specification's part V. A delivery or basket that
+breaks any of them is answered 422.
 """
 
 
@@ -85,7 +94,7 @@ def _schemas() -> dict[str, Any]:
         (AckBody, "validation"),
     ]
     _, top = models_json_schema(models, by_alias=True, ref_template="#/components/schemas/{model}")
-    return dict(sorted(top.get("$defs", {}).items()))
+    return tighten(dict(sorted(top.get("$defs", {}).items())))
 
 
 def _ref(name: str) -> dict[str, Any]:

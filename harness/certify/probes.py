@@ -25,7 +25,15 @@ from typing import Any
 from harness.domain.basket import Basket, BasketLine
 from harness.domain.promotion import CHANNELS, Promotion
 
-__all__ = ["Case", "pricing_cases", "pricing_promotions", "probe_basket", "probe_promotion"]
+__all__ = [
+    "Case",
+    "pricing_cases",
+    "pricing_promotions",
+    "probe_basket",
+    "probe_promotion",
+    "revoke_basket",
+    "revoke_promotions",
+]
 
 ALL_CHANNELS = list(CHANNELS)
 WIDE = {"start": "2000-01-01T00:00:00", "end": "2100-01-01T00:00:00", "timezone": "UTC"}
@@ -237,3 +245,43 @@ def pricing_cases(count: int, seed: int = 0) -> list[Case]:
         at = dt.datetime.fromisoformat(INSTANTS[(n * 7 + rng.randrange(3)) % len(INSTANTS)])
         cases.append(Case(f"case-{n + 1:03d}", basket, at))
     return cases
+
+
+# One promotion of each benefit type, each on its own line of the revoke basket: whole
+# cents whatever the dialect (two 25.00 units, tax 0).
+REVOKE_BENEFITS: dict[str, dict[str, Any]] = {
+    "bundle_price": {"type": "bundle_price", "quantity": 2, "price": "40.00"},
+    "buy_x_get_y": {"type": "buy_x_get_y", "buy": 1, "get": 1, "percent": "50"},
+    "tiered": {"type": "tiered", "tiers": [{"threshold": "10", "percent": "20"}]},
+    "fixed_price": {"type": "fixed_price", "price": "20.00"},
+    "points_multiplier": {"type": "points_multiplier", "multiplier": "3"},
+    "percent_off": {"type": "percent_off", "percent": "10"},
+    "amount_off": {"type": "amount_off", "amount": "6.00"},
+}
+
+
+def revoke_basket(tag: str) -> Basket:
+    """A loyalty member's basket: two 25.00 units of one SKU per benefit type, tax 0."""
+    lines = [
+        BasketLine(sku=f"RV-{tag}-{kind}", category="probe", quantity=2, unit_price=Decimal("25"))
+        for kind in REVOKE_BENEFITS
+    ]
+    return Basket(lines=lines, tax_mode="gross", loyalty_member=True)
+
+
+def revoke_promotions(prefix: str, tag: str) -> dict[str, Promotion]:
+    """benefit type -> a promotion of that type on its own line of :func:`revoke_basket`."""
+    return {
+        kind: Promotion.model_validate(
+            {
+                "id": f"{prefix}-{kind.replace('_', '')}",
+                "version": 1,
+                "name": f"certification revoke probe {kind}",
+                "validity": {**WIDE, "store_local": False},
+                "scope": {"channels": ALL_CHANNELS},
+                "conditions": {"skus": [f"RV-{tag}-{kind}"]},
+                "benefit": benefit,
+            }
+        )
+        for kind, benefit in REVOKE_BENEFITS.items()
+    }

@@ -2,15 +2,20 @@
 
 ``pytest -p harness.certify.pytest_plugin --promoharness-certify URL
 --promoharness-channel pos [--promoharness-token T] [--promoharness-level basic]``
-adds one test per check (``promoharness-certify::<check>``). The certification runs once,
-at the first of those tests; each test then passes or fails with its check's evidence.
-Without ``--promoharness-certify`` the plugin adds nothing.
+collects one test item per check (``promoharness.certify.<channel>::<check>``), so ``-k``
+selects checks and ``--collect-only`` lists them; junit classnames name the channel. The
+certification runs once, at the first selected test, with only the selected checks; each
+test then passes or fails with its check's evidence. With ``--junitxml=PATH`` the
+certificate (``promoharness-certificate-<channel>.json`` and ``.html``) is written beside
+PATH. Without ``--promoharness-certify`` the plugin adds nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +24,7 @@ from harness.certify.base import CheckResult, Settings
 from harness.certify.runner import CHECKS, Certificate, run_certification
 
 _CERT = pytest.StashKey[Certificate | BaseException]()
+_SELECTED = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,6 +40,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--promoharness-token", default="", help="Bearer token of the adapter.")
     group.addoption("--promoharness-level", default="basic", help="basic | full")
+    group.addoption("--promoharness-seed", type=int, default=None, help="Seed of the baskets.")
+    group.addoption(
+        "--promoharness-cases", type=int, default=None, help="Generated baskets to price."
+    )
+    group.addoption(
+        "--promoharness-dialect", default="", help="Pricing dialect(s) the channel speaks."
+    )
+    group.addoption(
+        "--promoharness-clean",
+        action="store_true",
+        help="Revoke promotions the adapter already holds instead of refusing it.",
+    )
     group.addoption(
         "--promoharness-latency-seconds",
         type=float,
@@ -62,13 +80,19 @@ class CertifyItem(pytest.Item):
                 settings = Settings.for_level(
                     opt("--promoharness-level"),
                     latency_seconds=opt("--promoharness-latency-seconds"),
+                    seed=opt("--promoharness-seed"),
+                    cases=opt("--promoharness-cases"),
+                    dialect=opt("--promoharness-dialect") or None,
                 )
+                selected = config.stash.get(_SELECTED, None) or list(CHECKS)
                 found = asyncio.run(
                     run_certification(
                         opt("--promoharness-certify"),
                         opt("--promoharness-channel"),
                         token=opt("--promoharness-token"),
                         settings=settings,
+                        only=selected,
+                        clean=opt("--promoharness-clean"),
                     )
                 )
             except Exception as exc:
@@ -95,6 +119,10 @@ class CertifyItem(pytest.Item):
         return "promoharness-certify", None, f"certify::{self.check}"
 
 
+def suite_name(channel: str) -> str:
+    return f"promoharness.certify.{channel}"
+
+
 class CertifyCollector(pytest.Collector):
     """The checks of the certification, as a collector of :class:`CertifyItem`."""
 
@@ -110,10 +138,38 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--promoharness-certify needs --promoharness-channel")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    """Collect the checks as items before ``-k`` / ``-m`` deselect (tryfirst), through
+    ``genitems`` so they are counted and reported like any collected test."""
     if not config.getoption("--promoharness-certify"):
         return
-    collector = CertifyCollector.from_parent(session, name="promoharness-certify")
-    items.extend(collector.collect())
+    name = suite_name(config.getoption("--promoharness-channel"))
+    collector = CertifyCollector.from_parent(session, name=name, nodeid=name)
+    items.extend(session.genitems(collector))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Only the checks still selected run in the certification.
+    session.config.stash[_SELECTED] = [
+        item.check for item in session.items if isinstance(item, CertifyItem)
+    ]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the certificate beside the junit file, when there is both."""
+    config = session.config
+    cert = config.stash.get(_CERT, None)
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if not isinstance(cert, Certificate) or not xmlpath:
+        return
+    from harness.certify.certificate import certificate_html
+    from harness.report.atomic import write_text
+
+    folder = Path(xmlpath).resolve().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"promoharness-certificate-{cert.channel}"
+    write_text(folder / f"{stem}.json", json.dumps(cert.to_dict(), indent=2, default=str) + "\n")
+    write_text(folder / f"{stem}.html", certificate_html(cert))

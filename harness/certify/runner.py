@@ -32,6 +32,7 @@ from harness.certify.checks_state import (
 )
 from harness.certify.session import Session
 from harness.certify.wire import CONTRACT_VERSION
+from harness.domain.dialects import parse_dialects
 
 __all__ = ["CHECKS", "Certificate", "run_certification"]
 
@@ -71,6 +72,8 @@ class Certificate:
     health: dict[str, Any]
     settings: dict[str, Any]
     results: list[CheckResult] = field(default_factory=list)
+    # what the pre-flight revoked (--clean) before the checks ran
+    cleaned: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -118,15 +121,23 @@ async def run_certification(
     settings: Settings | None = None,
     only: Sequence[str] | None = None,
     progress: Callable[[CheckResult], None] | None = None,
+    clean: bool = False,
 ) -> Certificate:
-    """Certify the adapter at ``url`` for ``channel``; raises Unreachable, ValueError."""
+    """Certify the adapter at ``url`` for ``channel``; raises Unreachable, ValueError, and
+    Refused when the adapter already holds promotions (unless ``clean``: revoke them)."""
     settings = settings or Settings()
     names = list(only) if only else list(CHECKS)
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
-    session = Session(url, channel, token, ack_timeout=settings.ack_timeout)
+    dialect = parse_dialects(settings.dialect)
+    session = Session(url, channel, token, ack_timeout=settings.ack_timeout, dialect=dialect)
     await session.start()
+    try:
+        cleaned = await session.preflight(clean)
+    except BaseException:
+        await session.close()
+        raise
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     t0 = time.monotonic()
     cert = Certificate(
@@ -139,6 +150,7 @@ async def run_certification(
         session.run_id,
         session.health,
         asdict(settings),
+        cleaned=cleaned,
     )
     try:
         for name in names:

@@ -24,10 +24,11 @@ from aiohttp import web
 
 from harness.certify.contract import load_contract, validate
 from harness.domain.basket import Basket, Receipt
+from harness.domain.dialects import Dialect
 from harness.domain.pricing import StoreContext, price_basket
 from harness.domain.promotion import Promotion
 
-__all__ = ["MAX_ATTEMPTS", "Answer", "Receiver", "Session", "Unreachable"]
+__all__ = ["MAX_ATTEMPTS", "Answer", "Receiver", "Refused", "Session", "Unreachable"]
 
 HOST = "127.0.0.1"
 MAX_ATTEMPTS = 4
@@ -35,7 +36,13 @@ CALLBACK_PATH = "/v1/callbacks/ack"
 
 
 class Unreachable(Exception):
-    """The adapter does not answer GET /health (bad URL, nothing listening, not HTTP)."""
+    """The adapter does not answer GET /health (bad URL, nothing listening, not HTTP), or
+    refuses the token, or no token was given."""
+
+
+class Refused(Exception):
+    """The pre-flight refuses the adapter: it already holds promotions (a run would judge
+    them as its own), and cleaning was not asked for."""
 
 
 @dataclass
@@ -119,7 +126,16 @@ class Receiver:
 class Session:
     """One certification run's connection to one adapter."""
 
-    def __init__(self, url: str, channel: str, token: str, *, ack_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        channel: str,
+        token: str,
+        *,
+        ack_timeout: float = 10.0,
+        dialect: Dialect | None = None,
+    ) -> None:
+        self.dialect = dialect
         self.url = url.rstrip("/")
         self.channel = channel
         self.token = token
@@ -141,12 +157,21 @@ class Session:
 
     async def start(self) -> None:
         """Reach the adapter (GET /health) and start the receiver; Unreachable on failure."""
+        if not self.token.strip():
+            await self.client.aclose()
+            raise Unreachable(
+                "no bearer token: give --token (or PROMOHARNESS_ADAPTER_TOKEN); the contract "
+                "requires one on every route"
+            )
         try:
             resp = await self.client.get(f"{self.url}/health", headers=self.auth, timeout=5.0)
             self.health = resp.json() if resp.status_code == 200 else {}
         except (httpx.HTTPError, ValueError) as exc:
             await self.client.aclose()
             raise Unreachable(f"cannot reach {self.url}/health: {exc!r}") from None
+        if resp.status_code == 401:
+            await self.client.aclose()
+            raise Unreachable(f"{self.url}/health answered 401: the adapter refuses this token")
         store = self.health.get("store") if isinstance(self.health, dict) else None
         if isinstance(store, dict) and store.get("timezone"):
             self.store = StoreContext(store.get("id"), store.get("region"), store["timezone"])
@@ -265,4 +290,37 @@ class Session:
 
     def reference(self, basket: Basket, promotions: list[Promotion], at: dt.datetime) -> Receipt:
         """The reference engine's receipt for this adapter's channel (and store)."""
-        return price_basket(basket, promotions, channel=self.channel, at=at, store=self.store)
+        return price_basket(
+            basket, promotions, channel=self.channel, at=at, store=self.store, dialect=self.dialect
+        )
+
+    async def held(self) -> list[str]:
+        """The promotions the adapter says it holds ("id@version", from POST /price)."""
+        basket = Basket(lines=[{"sku": "PREFLIGHT", "quantity": 1, "unit_price": "1.00"}])
+        answer = await self.price(basket, dt.datetime.now(dt.UTC))
+        active = answer.body.get("active") if isinstance(answer.body, dict) else None
+        return [a for a in active if isinstance(a, str)] if isinstance(active, list) else []
+
+    async def preflight(self, clean: bool) -> list[str]:
+        """Refuse an adapter that already holds promotions, or (``clean``) revoke each with
+        a tombstone version and check it is gone; the revoked "id@version" list."""
+        held = await self.held()
+        if not held:
+            return []
+        if not clean:
+            raise Refused(
+                f"the adapter already holds {len(held)} promotion(s) ({', '.join(held[:5])}"
+                f"{', ...' if len(held) > 5 else ''}): certify a fresh instance, or pass "
+                "--clean to revoke them first"
+            )
+        for item in held:
+            promo, _, version = item.rpartition("@")
+            try:
+                tombstone = int(version) + 1
+            except ValueError:
+                raise Refused(f"the adapter holds {item!r}, not an id@version") from None
+            await self.send(None, "revoke", promo=promo, version=tombstone, key=f"clean:{item}")
+        left = await self.held()
+        if left:
+            raise Refused(f"--clean revoked {len(held)} promotion(s) but {', '.join(left)} remain")
+        return held

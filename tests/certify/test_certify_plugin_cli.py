@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,13 @@ def test_cli_contract_and_bad_input() -> None:
     result = runner.invoke(certify_app, ["contract", "ecommerce"])
     assert result.exit_code == 0 and json.loads(result.output)["x-channel"] == "ecommerce"
     assert runner.invoke(certify_app, ["contract", "fax"]).exit_code == 2
-    bad = runner.invoke(certify_app, ["certify", "http://127.0.0.1:9", "--channel", "pos"])
+    bad = runner.invoke(
+        certify_app, ["certify", "http://127.0.0.1:9", "--channel", "pos", "--token", "t"]
+    )
     assert bad.exit_code == 2 and "cannot reach" in bad.output
+    # no token: named as such, not as an unreachable adapter
+    no_token = runner.invoke(certify_app, ["certify", "http://127.0.0.1:9", "--channel", "pos"])
+    assert no_token.exit_code == 2 and "no bearer token" in no_token.output
     assert runner.invoke(certify_app, ["certify", "x", "--channel", "pos"]).exit_code == 2
 
 
@@ -86,11 +92,31 @@ def test_pytest_plugin_one_test_per_check(pytester: pytest.Pytester) -> None:
             "-k",
             "not latency",
             "-v",
+            f"--junitxml={pytester.path / 'out' / 'junit.xml'}",
         )
     finally:
         stop()
     result.assert_outcomes(passed=len(CHECKS) - 1, deselected=1)
-    result.stdout.fnmatch_lines(["*certify::idempotency*PASSED*"])
+    assert f"collected {len(CHECKS)} items / 1 deselected" in result.stdout.str()
+    result.stdout.fnmatch_lines(["promoharness.certify.pos::idempotency PASSED*"])
+    suite = ET.parse(pytester.path / "out" / "junit.xml").getroot()
+    cases = list(suite.iter("testcase"))
+    assert {c.get("classname") for c in cases} == {"promoharness.certify.pos"}
+    assert {c.get("name") for c in cases} == set(CHECKS) - {"latency"}
+    cert = json.loads((pytester.path / "out" / "promoharness-certificate-pos.json").read_text())
+    # the deselected check did not run at all
+    assert [r["name"] for r in cert["results"]] == [c for c in CHECKS if c != "latency"]
+    assert (pytester.path / "out" / "promoharness-certificate-pos.html").exists()
+
+
+def test_pytest_plugin_collect_only_lists_the_checks(pytester: pytest.Pytester) -> None:
+    # Collection alone contacts nothing: the URL need not answer.
+    args = ["--promoharness-certify", "http://127.0.0.1:9", "--promoharness-channel", "ecommerce"]
+    result = pytester.runpytest(*args, "--collect-only", "-q", "-k", "auth")
+    result.stdout.fnmatch_lines(
+        ["promoharness.certify.ecommerce::auth", f"*1/{len(CHECKS)} tests collected*"]
+    )
+    assert result.ret == 0
 
 
 def test_pytest_plugin_reports_a_failing_check(pytester: pytest.Pytester) -> None:
