@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, get_args, runtime_checkable
+
+from harness.scenario import Action
 
 __all__ = [
     "ACTIONS",
@@ -28,22 +30,7 @@ __all__ = [
 ]
 
 # The operator's vocabulary, as scenario timelines spell it.
-ACTIONS = (
-    "create",
-    "submit",
-    "validate",
-    "approve",
-    "reject",
-    "schedule",
-    "publish",
-    "pause",
-    "resume",
-    "rollback",
-    "end",
-    "settle",
-    "reconcile",
-    "replay",
-)
+ACTIONS: tuple[str, ...] = get_args(Action)
 
 
 class Unreachable(Exception):
