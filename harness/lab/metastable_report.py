@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -301,7 +300,3 @@ def write_lab(study: dict[str, Any], out_dir: Path, *, timeline: bool = True) ->
     if timeline:
         paths.append(_plot_timeline(study, out_dir / "metastable_timeline.png"))
     return paths
-
-
-def rows_of(study: dict[str, Any]) -> Sequence[dict[str, Any]]:
-    return [row for name in STUDIES for row in study[name]]

@@ -195,9 +195,8 @@ def _timed_out(
 ) -> int:
     """Timeout results answering attempts sent in [lo, hi) at ``eps``.
 
-    A result answers the send of the same (promo, endpoint, attempt) just before it; a
-    timeout comes exactly ``timeout`` after its send, so counting timeouts whose attempt
-    was sent in the span means matching each timeout to the latest earlier send.
+    A result answers the latest earlier send of the same (promo, endpoint, attempt), so
+    each timeout is matched to that send and counted when the send lies in the span.
     """
     if span_sends.empty:
         return 0
