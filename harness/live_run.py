@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pandas as pd
 
+from harness.faithful import FRACTION, Faithful, Overhead
 from harness.metrics import summarise, to_frame
 from harness.metrics.slo import resolve
 from harness.metrics.summary import HEADLINE_FIGURES
@@ -120,12 +121,53 @@ async def run_live(
     return LiveResult(summary, events, refused)
 
 
-def sim_vs_live(sim: dict[str, Any], live: dict[str, Any]) -> pd.DataFrame:
-    """Each headline figure from the virtual-time run beside the live one, with the ratio."""
+TOLERANCE = 0.20  # a live figure within 20% of the virtual-time one agrees
+
+
+def within(sim: Any, live: Any, tolerance: float = TOLERANCE) -> bool | None:
+    """Does the live figure agree with the virtual-time one? Numbers: ``|live - sim| <=
+    tolerance * |sim|`` (so 0 agrees only with 0); anything else (a verdict): equal.
+    None when either run has no figure."""
+    if sim is None or live is None:
+        return None
+    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (sim, live))
+    if not numbers:
+        return bool(sim == live)
+    return abs(live - sim) <= tolerance * abs(sim)
+
+
+def sim_vs_live(
+    sim: dict[str, Any], live: dict[str, Any], tolerance: float = TOLERANCE
+) -> pd.DataFrame:
+    """Each headline figure from the virtual-time run beside the live one, with the ratio
+    and whether it is within ``tolerance`` ("yes", "NO", or "—" when a run lacks it)."""
     rows = []
+    column = f"within {tolerance:.0%}"
     for metric in HEADLINE_FIGURES:
         a, b = resolve(sim, metric), resolve(live, metric)
         numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b))
         ratio = b / a if numbers and a else None
-        rows.append({"figure": metric, "sim": a, "live": b, "live/sim": ratio})
+        agrees = within(a, b, tolerance)
+        mark = "—" if agrees is None else ("yes" if agrees else "NO")
+        rows.append({"figure": metric, "sim": a, "live": b, "live/sim": ratio, column: mark})
     return pd.DataFrame(rows)
+
+
+def faithful_summary(faithful: Faithful, overhead: Overhead, speed: float) -> dict[str, Any]:
+    """``summary["live"]``: the speed asked, the faithful speed, what limits it, the
+    calibration it rests on, and whether the run was forced above it."""
+    limit = faithful.limit
+    return {
+        "speed": speed,
+        "faithful_speed": round(faithful.speed, 3) if limit else None,
+        "forced": speed > faithful.speed,
+        "limited_by": limit.name if limit else None,
+        "limit_seconds": limit.seconds if limit else None,
+        "fraction": FRACTION,
+        "calibration": {
+            "isolated_median_ms": round(overhead.isolated * 1000, 3),
+            "burst_p95_ms": round(overhead.at_concurrency * 1000, 3),
+            "burst": overhead.burst,
+            "burst_wall_s": round(overhead.burst_wall, 3),
+        },
+    }

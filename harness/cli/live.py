@@ -157,17 +157,28 @@ def live(
     estate_port: Annotated[
         int, typer.Option(help="With --sut: the estate's port on 127.0.0.1.")
     ] = 8701,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Run above the faithful speed anyway (the report says the run was forced).",
+        ),
+    ] = False,
 ) -> None:
     """Play a scenario's operator timeline against the live stack over real HTTP.
 
     Writes the same report as `run`, plus a sim-vs-live table of the headline figures.
+    First the stack is calibrated on this machine (harness/faithful.py): a --speed above
+    the faithful speed, where the harness's own overhead would pass 10% of the scenario's
+    smallest modelled latency or timeout, exits 2 unless --force.
     With --sut, the estate serves on --estate-port, your system delivers to it, the
     timeline goes to your system through the driver, and every figure comes from the
     estate's ground truth.
     """
     import asyncio
 
-    from harness.live_run import run_live, sim_vs_live
+    from harness.live_calibrate import calibrate, describe
+    from harness.live_run import faithful_summary, run_live, sim_vs_live
     from harness.report import write_report
     from harness.runner import simulate
     from harness.scenario import load_scenario
@@ -185,6 +196,10 @@ def live(
             quiet=quiet,
         )
         return
+    faithful, overhead = asyncio.run(calibrate(chosen))
+    console.print(describe(faithful, overhead), highlight=False, soft_wrap=True)
+    if speed > faithful.speed and not force:
+        raise InputError(faithful.reason(speed))
     out_dir = out or _run_dir(f"{chosen.name}-live")
     out_dir.mkdir(parents=True, exist_ok=True)
     with _progress(quiet, f"live {chosen.name} at {speed:g}x") as tick:
@@ -193,6 +208,7 @@ def live(
                 chosen, state=out_dir / "orchestrator.db", speed=speed, seed=seed, progress=tick
             )
         )
+    result.summary["live"] = faithful_summary(faithful, overhead, speed)
     sim = simulate(chosen, seed=seed).summary
     comparison = sim_vs_live(sim, result.summary)
     write_report(
@@ -213,6 +229,12 @@ def live(
             *("—" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row)
         )
     console.print(table)
+    if result.summary["live"]["forced"]:
+        err.print(
+            f"[yellow]forced:[/yellow] run at {speed:g}x, above the faithful speed "
+            f"{faithful.speed:.3g}x: figures may hold the harness's own overhead",
+            highlight=False,
+        )
     _print_verdicts(result.summary)
     console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.summary["passed"] else 1)

@@ -1,0 +1,183 @@
+"""Calibrate the live stack on this machine: the wall cost the harness adds per delivery.
+
+A quiet twin of the scenario (the same estate size up to ``cap`` stores, every endpoint
+answering at once with no faults, outages, rate limits or shoppers) is served by the real
+stack (``harness.stack.start_stack``: the estate app, the orchestrator API, the live
+runtime journalling to SQLite, the aiohttp client) at speed 1 in this process, as a live
+run is. Then:
+
+* ``isolated``: a few promotions published one at a time to a single store; each
+  delivery's send-to-result time (the orchestrator's own ``send`` and ``result`` records)
+  is a loopback round trip plus estate and orchestrator CPU with nothing else in flight;
+* ``at_concurrency``: one promotion published to every endpoint at once (the scenario's
+  fan-out, capped); the p95 of the send-to-result times, and the whole burst's wall time.
+
+Modelled latency is 0.1 ms in the twin (and subtracted), so every second measured is
+the harness's own.
+``harness.faithful`` turns the result into the faithful speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from harness.faithful import Faithful, Overhead, faithful_speed, limits_of
+from harness.runtime.world import build_world
+from harness.scenario import Scenario, StepSpec, load_scenario
+from harness.service.auth import DEMO_KEY_FOR_ACTION, DEMO_OPERATOR_KEY
+
+CAP = 600  # stores in the calibration burst at most
+ISOLATED = 5  # single-store publishes
+
+# The spec wants latencies > 0: a tenth of a millisecond, subtracted from what is measured.
+TINY = 0.0001
+_QUIET = f"latency: {{kind: fixed, mean: {TINY}}}, error_rate: 0, timeout_rate: 0, lost_ack_rate: 0"
+_CHANNELS = ("pos", "ecommerce", "loyalty", "marketplace")
+
+
+def quiet_twin(scenario: Scenario, cap: int = CAP) -> Scenario:
+    """The scenario's estate (stores capped) with instant, fault-free endpoints, one
+    promotion over every channel plus ``ISOLATED`` single-store ones, and no timeline."""
+    stores = min(scenario.estate.stores, cap)
+    base = load_scenario(
+        "weekend-private-label",
+        [
+            f"estate.stores={stores}",
+            "traffic.kind=none",
+            "faults=[]",
+            "slos=[]",
+            f"endpoints.pos={{{_QUIET}, random_outages: null}}",
+            f"endpoints.erp={{{_QUIET}}}",
+            f"endpoints.loyalty={{{_QUIET}}}",
+            f"endpoints.ecommerce={{{_QUIET}, ack_delay: {{kind: fixed, mean: {TINY}}}}}",
+            f"endpoints.marketplace={{{_QUIET}, ack_delay: {{kind: fixed, mean: {TINY}}},"
+            " rate_limit: {rate: 100000, burst: 100000}}",
+            "estate.regions=[{name: east, timezone: America/New_York, batch_share: 0,"
+            " link: healthy-pos}]",
+        ],
+    )
+    template = base.promotions[0]
+    wide = template.model_copy(
+        update={
+            "id": "CAL-FANOUT",
+            "scope": template.scope.model_copy(update={"channels": list(_CHANNELS)}),
+        }
+    )
+    single = [
+        template.model_copy(
+            update={
+                "id": f"CAL-ONE-{i}",
+                "scope": template.scope.model_copy(
+                    update={"channels": ["pos"], "stores": [f"S{i + 1:04d}"]}
+                ),
+            }
+        )
+        for i in range(min(ISOLATED, stores))
+    ]
+    promos = [*single, wide]
+    return base.model_copy(
+        update={
+            "name": f"{scenario.name}-calibration",
+            "promotions": promos,
+            "timeline": [StepSpec(at=0, action="create", promo=p.id) for p in promos],
+            "series": {},
+        }
+    )
+
+
+def _durations(records: list, promo: str) -> list[float]:
+    sent: dict[tuple[str, int], float] = {}
+    out: list[float] = []
+    for r in records:
+        if r.promo != promo:
+            continue
+        if r.kind == "send":
+            sent[(r.endpoint, r.attempt)] = r.t
+        elif r.kind == "result" and (r.endpoint, r.attempt) in sent:
+            out.append(max(0.0, r.t - sent.pop((r.endpoint, r.attempt)) - TINY))
+    return out
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+async def measure(scenario: Scenario, cap: int = CAP, patience: float = 300.0) -> Overhead:
+    """Serve the quiet twin and time the two kinds of publish (module docstring)."""
+    from harness.stack import start_stack
+
+    twin = quiet_twin(scenario, cap)
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = await start_stack(twin, state=Path(tmp) / "cal.db", speed=1.0)
+        runtime = stack.runtime
+        try:
+            async with aiohttp.ClientSession(base_url=stack.api_url) as http:
+
+                async def call(path: str, key: str, body: object = None) -> None:
+                    async with http.post(path, json=body, headers={"X-API-Key": key}) as r:
+                        if r.status >= 400:
+                            raise RuntimeError(f"calibration {path}: {r.status} {await r.text()}")
+
+                ids = [p.id for p in twin.promotions]
+                merch = DEMO_KEY_FOR_ACTION["create"]
+                for p in twin.promotions:
+                    await call("/v1/promotions", merch, p.model_dump(mode="json", by_alias=True))
+                    await call(f"/v1/promotions/{p.id}/submit", DEMO_KEY_FOR_ACTION["submit"])
+                    await call(f"/v1/promotions/{p.id}/validate", DEMO_KEY_FOR_ACTION["validate"])
+                deadline = time.monotonic() + patience
+                while any(runtime.orchestrator.status(i) != "validated" for i in ids):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("calibration: validation did not finish")
+                    await asyncio.sleep(0.01)
+                for i in ids:
+                    await call(f"/v1/promotions/{i}/approve", DEMO_KEY_FOR_ACTION["approve"])
+
+                async def publish(promo: str, expected: int) -> float:
+                    began = time.perf_counter()
+                    await call(f"/v1/promotions/{promo}/publish", DEMO_OPERATOR_KEY, {})
+                    while len(_durations(runtime.records(promo=promo), promo)) < expected:
+                        if time.monotonic() > deadline:
+                            raise RuntimeError(f"calibration: {promo} did not finish")
+                        await asyncio.sleep(0.005)
+                    return time.perf_counter() - began
+
+                isolated: list[float] = []
+                for p in twin.promotions[:-1]:
+                    await publish(p.id, 1)
+                    isolated += _durations(runtime.records(promo=p.id), p.id)
+                wide = twin.promotions[-1].id
+                targets = len([m for m in stack.world.delivery_models if m.channel in _CHANNELS])
+                burst_wall = await publish(wide, targets)
+                burst = _durations(runtime.records(promo=wide), wide)
+        finally:
+            await stack.stop()
+    return Overhead(
+        isolated=statistics.median(isolated),
+        at_concurrency=_p95(burst),
+        burst=len(burst),
+        burst_wall=burst_wall,
+    )
+
+
+async def calibrate(scenario: Scenario, cap: int = CAP) -> tuple[Faithful, Overhead]:
+    """The faithful speed of ``scenario`` on this machine, and the costs it rests on."""
+    overhead = await measure(scenario, cap)
+    return faithful_speed(limits_of(build_world(scenario)), overhead), overhead
+
+
+def describe(faithful: Faithful, overhead: Overhead) -> str:
+    """One line for the console: the costs and the faithful speed with what limits it."""
+    limit = faithful.limit
+    why = f" (limited by the {limit.name}, {limit.seconds:g} s)" if limit else ""
+    return (
+        f"calibration: {overhead.isolated * 1000:.2f} ms per delivery alone (median), "
+        f"{overhead.at_concurrency * 1000:.1f} ms p95 in a burst of {overhead.burst} "
+        f"({overhead.burst_wall:.2f} s wall); faithful speed {faithful.speed:.3g}x{why}"
+    )
