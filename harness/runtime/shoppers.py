@@ -112,6 +112,12 @@ class _Context:
     dialect: Dialect
     channel: str
     store: StoreContext | None
+    # Every window edge of ``lives``, sorted: between two edges the live set is the same.
+    # ``live_sets[bisect_right(bounds, t)]`` numbers (channel, dialect, promotions live at
+    # t), the same number at every endpoint where they are the same, so (basket, number)
+    # names a receipt: one bisect and one look-up per sale.
+    bounds: tuple[float, ...]
+    live_sets: tuple[int, ...]
 
 
 class PricePoint:
@@ -124,6 +130,8 @@ class PricePoint:
         self._contexts: dict[str, _Context] = {}
         self._relevance: dict[tuple[int, str, int], bool] = {}
         self._receipts: dict[tuple, tuple[float, tuple[tuple[str, int, float], ...]]] = {}
+        self._live_sets: dict[tuple, int] = {}
+        self._memo: dict[tuple[int, int], tuple[float, tuple[tuple[str, int, float], ...]]] = {}
         self.computed = 0
         self.lookups = 0
 
@@ -162,7 +170,16 @@ class PricePoint:
             if model.channel == "pos" and tz
             else None
         )
-        ctx = _Context(applied, tuple(lives), dialect, model.channel, context)
+        bounds = tuple(sorted({x.start for x in lives} | {x.end for x in lives}))
+        live_sets = []
+        for at in (-math.inf, *bounds):  # each segment's first instant
+            ids = tuple((x.promo.id, x.promo.version) for x in lives if x.start <= at < x.end)
+            key = (model.channel, dialect, ids)  # what the receipt cache below keys on
+            number = self._live_sets.setdefault(key, len(self._live_sets))
+            live_sets.append(number)
+        ctx = _Context(
+            applied, tuple(lives), dialect, model.channel, context, bounds, tuple(live_sets)
+        )
         self._contexts[model.id] = ctx
         return ctx
 
@@ -190,14 +207,26 @@ class PricePoint:
         t: float,
     ) -> tuple[float, tuple[tuple[str, int, float], ...]]:
         """(total paid, ((promo, version, discount), ...)) for ``basket`` at ``model``."""
-        ctx = self._context(model)
+        ctx = self._contexts.get(model.id)
+        if ctx is None or ctx.applied is not model.applied_key():
+            ctx = self._context(model)
+        self.lookups += 1
+        key = (basket_id, ctx.live_sets[bisect.bisect_right(ctx.bounds, t)])
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = self._receipt(ctx, basket_id, basket, t)
+        return hit
+
+    def _receipt(
+        self, ctx: _Context, basket_id: int, basket: Basket, t: float
+    ) -> tuple[float, tuple[tuple[str, int, float], ...]]:
+        """The receipt for the promotions live at ``t``, once per distinct live set."""
         live = [
             x.promo
             for x in ctx.lives
             if x.start <= t < x.end and self._relevant(basket_id, basket, x)
         ]
         key = (basket_id, ctx.channel, ctx.dialect, tuple((p.id, p.version) for p in live))
-        self.lookups += 1
         hit = self._receipts.get(key)
         if hit is None:
             self.computed += 1
@@ -323,6 +352,7 @@ class ShopperTraffic:
         ] or list(catalog)
         self._quote_rng = random.Random(f"{seed}:quotes")
         self._samples = 0
+        self._keys: dict[int, str] = {}
 
     def arrivals(self) -> Iterator[tuple[float, EndpointModel, int]]:
         if self.trace is not None:
@@ -330,9 +360,12 @@ class ShopperTraffic:
             return
         rng = self.rng
         n = len(self.baskets)
-        pick = self.sellers.pick
+        models, cum, total = self.sellers.models, self.sellers.cum, self.sellers.total
+        uniform, randrange, find = rng.random, rng.randrange, bisect.bisect_right
+        # arrival_times and Weighted.pick inlined (the same draws in the same order): this
+        # loop runs once per sale, a million times on a peak day.
         for t in arrival_times(self.rate, self.traffic.curve, self.duration, rng):
-            yield t, pick(rng), rng.randrange(n)
+            yield t, models[find(cum, uniform() * total)], randrange(n)
 
     def _replayed(self) -> Iterator[tuple[float, EndpointModel, int]]:
         """The trace's sales, in time order, each basket given a pool id."""
@@ -360,11 +393,22 @@ class ShopperTraffic:
 
     def sell(self, t: float, model: EndpointModel, basket_id: int) -> None:
         total, given = self.pricer.price(model, basket_id, self.baskets[basket_id], t)
-        cols = self.columns
-        key = f"b{basket_id}"
-        cols.add(t, "sale", "", 0, model, total, key)
+        key = self._keys.get(basket_id)
+        if key is None:
+            key = self._keys[basket_id] = f"b{basket_id}"
+        c = self.columns
+        # Columns.add's appends, inlined: a sale is the commonest row of a run.
+        c.t.append(t)
+        c.kind.append("sale")
+        c.promo.append("")
+        c.version.append(0)
+        c.endpoint.append(model.id)
+        c.channel.append(model.channel)
+        c.region.append(model.region)
+        c.value.append(total)
+        c.detail.append(key)
         for promo, version, amount in given:
-            cols.add(t, "discount", promo, version, model, amount, key)
+            c.add(t, "discount", promo, version, model, amount, key)
 
     def quote(self, t: float) -> None:
         """Sample shelf prices: a few promoted SKUs at a few stores and every online channel."""
