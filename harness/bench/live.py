@@ -249,3 +249,32 @@ async def bench_live(repeats: int = 3) -> dict[str, Any]:
         "read_errors": reads.get("errors", 0),
         "target_reads_per_s": 500.0,
     }
+
+
+async def faithful_speeds(names: list[str] | None = None) -> list[dict[str, Any]]:
+    """The faithful speed of each library scenario on this machine (harness/faithful.py),
+    calibrated one after another, with what limits it and the load average."""
+    import os
+
+    from harness.live_calibrate import calibrate
+    from harness.scenario import library_names
+
+    rows = []
+    for name in names or library_names():
+        scenario = load_scenario(name)
+        faithful, overhead = await calibrate(scenario)
+        limit = faithful.limit
+        rows.append(
+            {
+                "scenario": name,
+                "endpoints": overhead.burst,
+                "isolated_ms": overhead.isolated * 1000,
+                "burst_p95_ms": overhead.at_concurrency * 1000,
+                "burst_wall_s": overhead.burst_wall,
+                "faithful_speed": faithful.speed,
+                "limited_by": f"{limit.name} ({limit.seconds:.3g} s)" if limit else "—",
+                "wall_for_run_s": scenario.duration / faithful.speed,
+                "load_average": os.getloadavg()[0],
+            }
+        )
+    return rows

@@ -145,6 +145,17 @@ def bench_live_cmd(
         f"errors)   target >= {f['target_reads_per_s']:.0f}/s   "
         f"{verdict(f['reads_per_s'] >= f['target_reads_per_s'])}"
     )
+    from harness.bench.live import faithful_speeds
+
+    for row in asyncio.run(faithful_speeds()):
+        console.print(
+            f"faithful speed {row['scenario']}: {row['faithful_speed']:.3g}x, limited by "
+            f"{row['limited_by']}; {row['isolated_ms']:.2f} ms alone, "
+            f"{row['burst_p95_ms']:.0f} ms p95 in a burst of {row['endpoints']} "
+            f"(load {row['load_average']:.1f})",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @bench_app.command("sut")
