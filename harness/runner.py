@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -20,6 +20,9 @@ from harness.progress import Stages
 from harness.runtime.sim import SimRuntime
 from harness.runtime.world import World, build_world
 from harness.scenario import Scenario
+
+if TYPE_CHECKING:
+    from harness.report.pool import PlotPool
 
 REPORTS_DIR = Path("reports")
 EVENT_COLUMNS = (
@@ -123,11 +126,13 @@ def simulate(
     seed: int | None = None,
     progress: Callable[[float, float], None] | None = None,
     stages: Stages | None = None,
+    on_events: Callable[[pd.DataFrame], None] | None = None,
 ) -> RunResult:
     """Run the scenario in virtual time and compute its figures (no files written).
 
     ``stages`` shows "simulating" (over simulated time) and "computing figures";
-    ``progress(now, total)`` is also called with simulated seconds, for other callers.
+    ``progress(now, total)`` is also called with simulated seconds, for other callers;
+    ``on_events(events)`` as soon as the event log exists, before the figures.
     """
     stages = stages or Stages.off()
     world = build_world(scenario, seed)
@@ -145,6 +150,8 @@ def simulate(
     with stages.stage("computing figures"):
         shoppers = runtime.shoppers.columns if runtime.shoppers is not None else None
         events = event_frame(records, shoppers)
+        if on_events is not None:
+            on_events(events)
         summary = summarise(
             events,
             scenario=scenario.name,
@@ -169,12 +176,24 @@ def run_scenario(
     out: Path | None = None,
     progress: Callable[[float, float], None] | None = None,
     stages: Stages | None = None,
+    pool: PlotPool | None = None,
 ) -> RunResult:
-    """Simulate and write the report folder (docs/architecture.md, "What a run writes")."""
-    from harness.report import write_report
+    """Simulate and write the report folder (docs/architecture.md, "What a run writes").
 
-    result = simulate(scenario, seed=seed, progress=progress, stages=stages)
+    With a started ``pool`` (``harness.report.pool.PlotPool``) the plots render in its
+    worker processes from the moment the event log exists, beside the figures and files.
+    """
+    from harness.report import write_report
+    from harness.report.plots import PLOTS
+
     out_dir = out or default_out_dir(scenario.name)
+
+    def plot_early(events: pd.DataFrame) -> None:
+        if pool is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            pool.submit(events, out_dir, list(PLOTS))
+
+    result = simulate(scenario, seed=seed, progress=progress, stages=stages, on_events=plot_early)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.files = write_report(
         out_dir,
@@ -183,6 +202,7 @@ def run_scenario(
         title=f"{scenario.name} — virtual-time run (seed {result.world.seed})",
         description=scenario.description,
         stages=stages,
+        pool=pool,
     )
     result.out_dir = out_dir
     return result

@@ -37,15 +37,19 @@ def run(
 
     Exit code 0 when every SLO passed, 1 when one failed, 2 for bad input.
     """
+    from harness.report.pool import PlotPool
     from harness.runner import run_scenario
     from harness.scenario import load_scenario
 
     check_seed(seed)
     check_out(out)
-    chosen = load_scenario(scenario, overrides or [])  # every input checked: exit 2 here
-    out = out or _run_dir(chosen.name)
-    with fresh_folder(out), Stages(err, quiet=quiet) as stages:
-        result = run_scenario(chosen, seed=seed, out=out, stages=stages)
+    # Forked now, while the process is small: the workers load matplotlib during the
+    # simulation and render the plots beside the figures and files.
+    with PlotPool() as pool:
+        chosen = load_scenario(scenario, overrides or [])  # every input checked: exit 2 here
+        out = out or _run_dir(chosen.name)
+        with fresh_folder(out), Stages(err, quiet=quiet) as stages:
+            result = run_scenario(chosen, seed=seed, out=out, stages=stages, pool=pool)
     _print_verdicts(result.summary)
     console.print(
         f"report: {result.out_dir}/report.html", highlight=False, soft_wrap=True, markup=False

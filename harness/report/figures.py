@@ -68,7 +68,8 @@ def save(fig: Any, out: Path) -> Path:
     """Write ``fig`` as PNG to ``out`` without ever leaving a half-written file there."""
     out = Path(out)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI)
+        # zlib level 1: a tenth of a second less per plot for files about 12 % larger
+        fig.savefig(tmp, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return out
 
 

@@ -9,9 +9,9 @@ go first: they are what CI gates on, so they exist even if a plot or the page fa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,6 +22,9 @@ from harness.report.atomic import write_text as _write_text
 from harness.report.html import render_html
 from harness.report.junit import write_junit
 from harness.report.plots import PLOTS
+
+if TYPE_CHECKING:
+    from harness.report.pool import PlotPool
 
 __all__ = ["atomic_path", "write_report"]
 
@@ -35,6 +38,7 @@ def write_report(
     description: str = "",
     extra_tables: Sequence[tuple[str, pd.DataFrame]] = (),
     stages: Stages | None = None,
+    pool: PlotPool | None = None,
 ) -> dict[str, Path]:
     """Write the run's files into ``out_dir`` (which must exist); returns file name -> path.
 
@@ -43,12 +47,16 @@ def write_report(
     sales) and "report.html". A plot with nothing to show is left out of the page, and
     an older PNG of that name in ``out_dir`` is removed so the folder matches the page.
     ``stages`` shows "writing summary.json, events.parquet, junit.xml", "plotting" (one
-    step per plot) and "writing report.html".
+    step per plot) and "writing report.html". With a started ``pool`` (``PlotPool``) the
+    plots render in its worker processes while the other files are written; the files are
+    the same. A pool already given this frame (``pool.submit``) is not given it again.
     """
     stages = stages or Stages.off()
     out = Path(out_dir)
     frame = to_frame(events)
     paths: dict[str, Path] = {}
+    if pool is not None and not pool.submitted:
+        pool.submit(frame, out, list(PLOTS))
     with stages.stage("writing summary.json, events.parquet, junit.xml"):
         paths["summary.json"] = _write_text(out / "summary.json", summary_json(summary))
         target = out / "events.parquet"
@@ -59,22 +67,31 @@ def write_report(
         with atomic_path(target) as tmp:
             write_junit(summary, tmp)
         paths["junit.xml"] = target
-    images: dict[str, Path] = {}
+    rendered: dict[str, Path | None] = {}
     with stages.stage("plotting", len(PLOTS), fmt=_plots) as tick:
-        for done, (name, plot) in enumerate(PLOTS.items(), start=1):
-            png = out / f"{name}.png"
-            written = plot(frame, png)
-            tick(done)
-            if written is None:
-                png.unlink(missing_ok=True)
-                continue
-            images[name] = paths[png.name] = written
+        done = pool.results(frame, PLOTS) if pool is not None else _in_process(frame, out)
+        for name, written in done:
+            rendered[name] = written
+            tick(len(rendered))
+    images: dict[str, Path] = {}
+    for name in PLOTS:  # in display order, whatever order they finished in
+        png = out / f"{name}.png"
+        written = rendered[name]
+        if written is None:
+            png.unlink(missing_ok=True)
+            continue
+        images[name] = paths[png.name] = written
     with stages.stage("writing report.html"):
         page = render_html(
             summary, images, title=title, description=description, extra_tables=extra_tables
         )
         paths["report.html"] = _write_text(out / "report.html", page)
     return paths
+
+
+def _in_process(frame: pd.DataFrame, out: Path) -> Iterator[tuple[str, Path | None]]:
+    for name, plot in PLOTS.items():
+        yield name, plot(frame, out / f"{name}.png")
 
 
 def _plots(done: float, total: float) -> str:
