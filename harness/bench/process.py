@@ -1,0 +1,135 @@
+"""Whole-process figures for ``promoharness bench``: what a user waits for at the prompt.
+
+``bench sim`` used to time the simulation inside its own process; a user runs
+``promoharness run`` and waits for interpreter start, imports, the simulation, the figures
+and the report. ``whole_process`` starts that command as a subprocess (best and median of
+a few runs, with the child's own peak memory from ``wait4``) beside a bare ``python -c
+pass`` measured in the same call, the floor no command can go under. ``stage_profile``
+runs one scenario in a fresh interpreter and splits its CPU and wall time by stage
+(import, build, simulate, figures, report), so a slow figure names its stage.
+
+Run as ``python -m harness.bench.process SCENARIO [--set k=v ...]`` it prints that split
+as JSON (what ``stage_profile`` reads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["promoharness", "stage_profile", "whole_process"]
+
+STAGES = ("import", "build", "simulate", "figures", "report")
+
+
+def promoharness(*args: str) -> list[str]:
+    """The argv that runs ``promoharness ARGS`` with this interpreter."""
+    return [sys.executable, "-c", "from harness.cli import main; main()", *args]
+
+
+def _once(argv: list[str], timeout: float) -> tuple[float, float, int]:
+    """(wall s, peak RSS MiB, exit code) of one run of ``argv``, its output discarded."""
+    began = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = began + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() > deadline:  # a hang: kill it, report the bound
+            proc.kill()
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.005)
+    wall = time.perf_counter() - began
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024, proc.returncode
+
+
+def whole_process(argv: list[str], repeats: int = 3, timeout: float = 600.0) -> dict[str, Any]:
+    """Wall seconds (best and median of ``repeats``) and peak RSS of ``argv`` as a whole
+    process, beside ``python -c pass`` run alternately with it (the machine's floor)."""
+    walls, peaks, codes, floors = [], [], [], []
+    for _ in range(repeats):
+        wall, peak, code = _once(argv, timeout)
+        walls.append(wall)
+        peaks.append(peak)
+        codes.append(code)
+        floors.append(_once([sys.executable, "-c", "pass"], 60)[0])
+    return {
+        "best_s": min(walls),
+        "median_s": statistics.median(walls),
+        "peak_mib": max(peaks),
+        "exit_codes": sorted(set(codes)),
+        "python_start_s": statistics.median(floors),
+        "runs": repeats,
+    }
+
+
+def stage_profile(scenario: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    """CPU and wall seconds per stage of one run of ``scenario`` in a fresh interpreter."""
+    sets = [x for o in overrides or [] for x in ("--set", o)]
+    argv = [sys.executable, "-m", "harness.bench.process", scenario, *sets]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _profile(scenario: str, overrides: list[str]) -> dict[str, Any]:
+    """The stages of ``promoharness run`` in this process, timed one by one."""
+    out: dict[str, Any] = {}
+    clock = time.perf_counter
+    cpu = time.process_time
+    marks = [(clock(), cpu())]
+
+    def mark(stage: str) -> None:
+        marks.append((clock(), cpu()))
+        (w0, c0), (w1, c1) = marks[-2], marks[-1]
+        out[stage] = {"wall_s": w1 - w0, "cpu_s": c1 - c0}
+
+    import harness.cli  # noqa: F401  (what the command imports before it starts)
+    from harness.metrics import summarise
+    from harness.report import write_report
+    from harness.runner import event_frame, opening_windows, validity_starts
+    from harness.runtime.sim import SimRuntime
+    from harness.runtime.world import build_world
+    from harness.scenario import load_scenario
+
+    mark("import")
+    chosen = load_scenario(scenario, overrides)
+    world = build_world(chosen, None)
+    runtime = SimRuntime(world)
+    mark("build")
+    records = runtime.run()
+    mark("simulate")
+    shoppers = runtime.shoppers.columns if runtime.shoppers is not None else None
+    events = event_frame(records, shoppers)
+    summary = summarise(
+        events,
+        scenario=chosen.name,
+        seed=world.seed,
+        mode="sim",
+        slos=[s.model_dump(exclude={"expect"}) for s in chosen.slos],
+        budgets=world.budgets(),
+        starts=validity_starts(world),
+        windows=opening_windows(world),
+    )
+    mark("figures")
+    with tempfile.TemporaryDirectory() as folder:  # in this process: the report's own cost
+        write_report(Path(folder), summary, events, title=chosen.name)
+        mark("report")
+    out["events"] = len(events)
+    return out
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    name = args[0] if args else "weekend-private-label"
+    sets = [args[i + 1] for i, a in enumerate(args) if a == "--set" and i + 1 < len(args)]
+    print(json.dumps(_profile(name, sets)))
