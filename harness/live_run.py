@@ -72,7 +72,9 @@ async def play(
     promotions = {p.id: p for p in scenario.promotions}
     refused: list[str] = []
     async with aiohttp.ClientSession(base_url=stack.api_url) as http:
-        for step in sorted(scenario.timeline, key=lambda s: s.at):
+        # A step after the scenario's end is not played (the virtual run never reaches it).
+        steps = [s for s in scenario.timeline if s.at <= scenario.duration]
+        for step in sorted(steps, key=lambda s: s.at):
             wait = clock.wall(step.at - clock.now())
             if wait > 0:
                 await asyncio.sleep(wait)

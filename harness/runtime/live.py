@@ -50,8 +50,12 @@ from harness.orchestrator.commands import (
 from harness.orchestrator.core import Orchestrator, UnknownPromotion
 from harness.orchestrator.events import Ack, DeliveryResult, TimerFired, ValidationResult
 from harness.runtime import codec
+from harness.runtime.sim import NETWORK_DELAY
 from harness.runtime.store import BadState, NotDurable, Store
 from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
+
+# The virtual runtime's link model, so both runtimes draw from one (harness/runtime/sim.py).
+DEFAULT_NETWORK_DELAY = 0.01
 
 
 class LiveClock:
@@ -159,7 +163,7 @@ class LiveRuntime:
         endpoints: EndpointDirectory,
         clock: LiveClock,
         *,
-        connections: int = 1000,
+        connections: int = 0,
         poll_seconds: float = POLL_SECONDS,
         defer_seconds: float = 1.0,
     ) -> None:
@@ -193,6 +197,9 @@ class LiveRuntime:
     async def start(self) -> int:
         """Open the HTTP pool and recover from the journal; returns the events replayed."""
         recovered, replayed = self._replay()  # BadState before anything is opened
+        # No pool limit by default (connections=0): the virtual runtime has no client-side
+        # queue (the core's policy concurrency is the only modelled one), and aiohttp
+        # counts a wait for a pooled connection into the request's timeout.
         connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0)
         self._session = aiohttp.ClientSession(connector=connector)
         for cmd in recovered.timers.values():
@@ -379,8 +386,17 @@ class LiveRuntime:
         return f'{head[:-1]},"payload":{payload or "null"}}}'
 
     async def _send(self, cmd: SendDelivery) -> None:
+        """One attempt over the modelled link: the request travels the channel's one-way
+        network delay (``NETWORK_DELAY``, as the virtual runtime has it) before it is
+        POSTed, the reply travels it back, and the client gives up ``cmd.timeout`` after
+        the send whichever way it ends — so a reply is in time exactly when the virtual
+        runtime's would be (loopback adds only its own, calibrated, fraction)."""
         assert self._session is not None
         outcome, status, retry_after = "timeout", 0, None
+        delay = NETWORK_DELAY.get(cmd.channel, DEFAULT_NETWORK_DELAY)
+        await asyncio.sleep(self.clock.wall(delay))
+        # What is left for the round trip on the wire once the reply's travel is counted.
+        on_wire = max(cmd.timeout - 2 * delay, 0.0)
         try:
             async with self._session.post(
                 self.endpoints.delivery_url(cmd.endpoint),
@@ -389,7 +405,7 @@ class LiveRuntime:
                     "Content-Type": "application/json",
                     "Idempotency-Key": cmd.idempotency_key,
                 },
-                timeout=aiohttp.ClientTimeout(total=self.clock.wall(cmd.timeout)),
+                timeout=aiohttp.ClientTimeout(total=max(self.clock.wall(on_wire), 1e-3)),
             ) as resp:
                 status = resp.status
                 body = await resp.json(content_type=None) if resp.content_length != 0 else None
@@ -399,6 +415,7 @@ class LiveRuntime:
             outcome = "timeout"
         except (aiohttp.ClientError, json.JSONDecodeError, ValueError):
             outcome = "unavailable"
+        await asyncio.sleep(self.clock.wall(delay))  # the reply (or the give-up) travels back
         self.counters["results"] += 1
         self._internal(DeliveryResult.answering(cmd, outcome, status, retry_after))
         if outcome == "accepted" and cmd.endpoint in self.endpoints.polled:
