@@ -353,6 +353,11 @@ class ShopperTraffic:
         self._quote_rng = random.Random(f"{seed}:quotes")
         self._samples = 0
         self._keys: dict[int, str] = {}
+        # sell_before's state: the arrival process's clock, the arrival drawn but not yet
+        # sold, and (a replayed trace) the arrivals' iterator.
+        self._drawn = 0.0
+        self._pending: tuple[float, EndpointModel, int] | None = None
+        self._source: Iterator[tuple[float, EndpointModel, int]] | None = None
 
     def arrivals(self) -> Iterator[tuple[float, EndpointModel, int]]:
         if self.trace is not None:
@@ -366,6 +371,82 @@ class ShopperTraffic:
         # loop runs once per sale, a million times on a peak day.
         for t in arrival_times(self.rate, self.traffic.curve, self.duration, rng):
             yield t, models[find(cum, uniform() * total)], randrange(n)
+
+    def sell_before(self, limit: float) -> float | None:
+        """Sell, in time order, every arrival before ``limit`` — the clock's next event: the
+        estate is the same until then, and a sale changes nothing the simulation sees.
+        Returns the time of the first arrival at or after ``limit``, held back until the
+        clock has reached it (``sell_pending``); None when no arrival is left.
+
+        The same draws in the same order as ``arrivals()`` (``arrival_times`` and
+        ``Weighted.pick`` inlined, ``expovariate`` as ``random`` computes it): this loop runs
+        once per sale, a million times on a peak day.
+        """
+        pending = self._pending
+        if pending is not None:
+            if pending[0] >= limit:
+                return pending[0]
+            self._pending = None
+            self.sell(*pending)
+        if self.trace is not None or self.rate <= 0:
+            return self._sell_from(limit)
+        if self._drawn >= self.duration:
+            return None
+        rng = self.rng
+        uniform, randrange, find, log = rng.random, rng.randrange, bisect.bisect_right, math.log
+        curve, duration, n = self.traffic.curve, self.duration, len(self.baskets)
+        multiple = curve.peak_multiple
+        peak_rate = self.rate * multiple
+        models, cum, total = self.sellers.models, self.sellers.cum, self.sellers.total
+        price, baskets, keys = self.pricer.price, self.baskets, self._keys
+        c = self.columns
+        t = self._drawn
+        try:
+            while True:
+                t += -log(1.0 - uniform()) / peak_rate
+                if t >= duration:
+                    return None
+                if uniform() * multiple > curve_multiple(curve, t):
+                    continue  # thinned out
+                model = models[find(cum, uniform() * total)]
+                basket_id = randrange(n)
+                if t >= limit:
+                    self._pending = (t, model, basket_id)
+                    return t
+                total_paid, given = price(model, basket_id, baskets[basket_id], t)
+                key = keys.get(basket_id)
+                if key is None:
+                    key = keys[basket_id] = f"b{basket_id}"
+                c.t.append(t)
+                c.kind.append("sale")
+                c.promo.append("")
+                c.version.append(0)
+                c.endpoint.append(model.id)
+                c.channel.append(model.channel)
+                c.region.append(model.region)
+                c.value.append(total_paid)
+                c.detail.append(key)
+                for promo, version, amount in given:
+                    c.add(t, "discount", promo, version, model, amount, key)
+        finally:
+            self._drawn = t
+
+    def sell_pending(self) -> None:
+        """Sell the arrival ``sell_before`` held back (the clock has reached its time)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.sell(*pending)
+
+    def _sell_from(self, limit: float) -> float | None:
+        """``sell_before`` over ``arrivals()`` (a replayed trace)."""
+        if self._source is None:
+            self._source = self.arrivals()
+        for t, model, basket_id in self._source:
+            if t >= limit:
+                self._pending = (t, model, basket_id)
+                return t
+            self.sell(t, model, basket_id)
+        return None
 
     def _replayed(self) -> Iterator[tuple[float, EndpointModel, int]]:
         """The trace's sales, in time order, each basket given a pool id."""
