@@ -90,18 +90,21 @@ def opening_windows(world: World) -> dict[str, tuple[float, float]]:
     return out
 
 
-def event_frame(records: list[Any], shopper_columns: Any | None) -> pd.DataFrame:
+def event_frame(
+    records: list[Any], shopper_columns: Any | None, *, consume: bool = False
+) -> pd.DataFrame:
     """Delivery records and shopper columns -> one event log, in time order.
 
     Rows at the same instant keep their order, delivery records first (a stable sort of
-    the records followed by the shopper rows).
+    the records followed by the shopper rows). ``consume`` empties each shopper list as
+    soon as its column is built, so a peak day's lists and frame are not all alive at once.
     """
     if shopper_columns is None or not len(shopper_columns):
         return to_frame(to_frame(records).sort_values("t", kind="stable", ignore_index=True))
-    return _merged_frame(to_frame(records), shopper_columns)
+    return _merged_frame(to_frame(records), shopper_columns, consume)
 
 
-def _merged_frame(rec: pd.DataFrame, c: Any) -> pd.DataFrame:
+def _merged_frame(rec: pd.DataFrame, c: Any, consume: bool) -> pd.DataFrame:
     """The normalised frame (``metrics.to_frame``'s dtypes) of ``rec`` then the shopper
     columns ``c``, stably sorted by time, built column by column from the shopper lists.
 
@@ -120,20 +123,31 @@ def _merged_frame(rec: pd.DataFrame, c: Any) -> pd.DataFrame:
 
     n_rec, n_shop = len(rec), len(c)
     times = np.concatenate([rec["t"].to_numpy(dtype=np.float64), np.asarray(c.t, np.float64)])
+
+    def done(shop: Any) -> None:
+        if consume and isinstance(shop, list):
+            shop.clear()
+
     order = np.argsort(times, kind="stable")
     if n_rec + n_shop < 2:  # itemgetter of one index returns the item, not a tuple
-        return to_frame(event_frame_slow(rec, c))
+        frame = to_frame(event_frame_slow(rec, c))
+        for shop in vars(c).values():
+            done(shop)
+        return frame
     pick = operator.itemgetter(*order.tolist())
     text_dtype = pd.StringDtype("pyarrow", na_value=np.nan)
 
     def numbers(col: str, shop: Any, dtype: Any) -> np.ndarray:
         both = np.concatenate([rec[col].to_numpy(dtype=dtype), np.asarray(shop, dtype=dtype)])
+        done(shop)
         return both[order]
 
     def labels(col: str, shop: list[Any]) -> Any:
         """The column in time order as an Arrow string array, "" for missing."""
         mine = rec[col].astype(object).tolist()
-        return pc.fill_null(pa.array(pick(mine + shop), type=pa.large_string()), "")
+        merged = pick(mine + shop)
+        done(shop)
+        return pc.fill_null(pa.array(merged, type=pa.large_string()), "")
 
     def text(col: str, shop: list[Any]) -> pd.Series:
         return pd.Series(pd.arrays.ArrowStringArray(labels(col, shop), dtype=text_dtype))
@@ -147,6 +161,7 @@ def _merged_frame(rec: pd.DataFrame, c: Any) -> pd.DataFrame:
         codes = remap[encoded.indices.to_numpy(zero_copy_only=False)]
         return pd.Series(pd.Categorical.from_codes(codes, categories=categories))
 
+    done(c.t)
     columns = {
         "t": pd.Series(times[order]),
         "kind": categorical("kind", c.kind, KINDS),
@@ -224,7 +239,7 @@ def simulate(
         records = runtime.run()
     with stages.stage("computing figures"):
         shoppers = runtime.shoppers.columns if runtime.shoppers is not None else None
-        events = event_frame(records, shoppers)
+        events = event_frame(records, shoppers, consume=True)
         # The lists the frame was built from are garbage now: hundreds of MB on a peak day.
         del runtime, records, shoppers
         if on_events is not None:

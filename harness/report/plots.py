@@ -364,7 +364,10 @@ def plot_rollback(events: Events, out: Path) -> Path | None:
 def plot_sales(events: Events, out: Path) -> Path | None:
     """Revenue per minute and discount granted per minute by channel (revenue impact)."""
     df = to_frame(events)
-    rows = df.loc[df["kind"].isin(["sale", "discount"])]
+    # Only the columns used: a peak day has millions of sale rows, and a copy of every
+    # text column of them cost most of this plot's time and memory.
+    wanted = df["kind"].isin(["sale", "discount"]).to_numpy()
+    rows = df.loc[wanted, ["t", "kind", "channel", "endpoint", "value"]]
     if rows.empty:
         return None
     inv = inventory(df)
@@ -380,13 +383,13 @@ def plot_sales(events: Events, out: Path) -> Path | None:
     fig = figure(11, 7)
     axes = fig.subplots(2, 1, sharex=True)
     for ax, kind, what in ((axes[0], "sale", "revenue"), (axes[1], "discount", "discount")):
-        part = rows[rows["kind"] == kind]
-        chans = channel_of(part, inv).to_numpy(dtype=object)
+        part = rows[(rows["kind"] == kind).to_numpy()]
+        names, codes = _channel_codes(part, inv)
         # The record at exactly t = end belongs in the last bin, not a bin of its own.
         idx = np.minimum((part["t"].to_numpy(dtype=float) // width).astype(int), nbins - 1)
         vals = part["value"].to_numpy(dtype=float)
-        for ch in sorted(set(chans.tolist())):
-            mask = chans == ch
+        for ch in sorted({names[i] for i in np.unique(codes).tolist()}):
+            mask = codes == names.index(ch)
             per = np.bincount(idx[mask], weights=vals[mask], minlength=nbins) / minutes
             label = f"{ch}\n(total {vals[mask].sum():,.2f})"
             ax.step(x, np.append(per, per[-1]), where="post", color=colour(ch), lw=1.2, label=label)
@@ -403,6 +406,20 @@ def plot_sales(events: Events, out: Path) -> Path | None:
     axes[1].set_xlabel(f"time since scenario start ({unit}){bins}")
     axes[1].set_xlim(0, nbins * width / scale)
     return save(fig, out)
+
+
+def _channel_codes(part: pd.DataFrame, inv: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """``channel_of(part, inv)`` as (names, one code per row) from the categorical's codes:
+    only rows without a channel of their own are looked up (none, for shopper rows)."""
+    column = part["channel"].cat
+    names = [str(c) for c in column.categories]
+    codes = column.codes.to_numpy().astype(np.int64)
+    blank = (codes < 0) | (codes == names.index("")) if "" in names else codes < 0
+    if blank.any():
+        found = channel_of(part.loc[blank], inv).tolist()
+        names += sorted(set(found) - set(names))
+        codes[blank] = [names.index(x) for x in found]
+    return names, codes
 
 
 # The report's plots in display order: name -> function (write_report writes "<name>.png").
