@@ -196,6 +196,13 @@ def retry_storm(events: Iterable[Record] | pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def peak_attempts(events: Iterable[Record] | pd.DataFrame) -> dict[str, Any]:
+    """``retry_storm(events)["peak"]`` alone, without the other figures (recovery's cost)."""
+    df = to_frame(events)
+    peak = _peak(df, df.loc[df["kind"] == "send"])
+    return {k: v for k, v in peak.items() if k != "ratio"}
+
+
 def attempts_per_second(events: Iterable[Record] | pd.DataFrame) -> pd.DataFrame:
     """Sends per 1 s window and channel: columns ``t`` (window start, floor of the send's t),
     ``channel``, ``attempts``, ``retries`` (attempt > 1); sorted by t then channel."""

@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness.domain.eventlog import Record
 from harness.metrics.frame import inventory, to_frame
-from harness.metrics.storm import attempts_per_second, retry_storm
+from harness.metrics.storm import attempts_per_second, peak_attempts
 from harness.report.figures import RETRY, colour, figure, mark_operators, save, time_scale
 
 __all__ = ["plot_attempts"]
@@ -223,7 +223,7 @@ def plot_attempts(events: Iterable[Record] | pd.DataFrame, out: Path) -> Path | 
     inv = inventory(df)
     outs = _outages(df, inv)
     lo, hi = float(aps["t"].min()), float(aps["t"].max()) + 1
-    rows = _panels(df, inv, aps, retry_storm(df)["peak"], lo, int(hi - lo))
+    rows = _panels(df, inv, aps, peak_attempts(df), lo, int(hi - lo))
     rows, quiet = _busy_rows(rows)
     segs = _segments(aps["t"].to_numpy(), lo, hi)
     # One time unit for every column, so a reader never compares minutes with seconds.

@@ -23,3 +23,20 @@ def test_channel_codes_are_channel_of() -> None:
     names, codes = _channel_codes(rows, inventory(log))
     assert [names[i] for i in codes] == channel_of(rows, inventory(log)).tolist()
     assert [names[i] for i in codes] == ["pos", "pos", "ecommerce", "unknown", "ecommerce"]
+
+
+def test_peak_attempts_is_retry_storms_peak() -> None:
+    from pathlib import Path
+
+    from harness.metrics.storm import peak_attempts, retry_storm
+    from harness.runner import simulate
+    from harness.scenario import load_scenario
+
+    for scenario in (
+        str(Path(__file__).parent.parent / "runtime" / "tiny.yaml"),
+        "erp-quota-retry-storm",
+    ):
+        events = simulate(load_scenario(scenario)).events
+        peak = peak_attempts(events)
+        assert peak == retry_storm(events)["peak"]
+        assert peak["endpoint"] is not None  # both runs send: a peak to find
