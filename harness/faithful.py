@@ -48,6 +48,7 @@ class Overhead(NamedTuple):
     at_concurrency: float  # p95, inside a burst of the scenario's fan-out
     burst: int = 0  # deliveries in the burst
     burst_wall: float = 0.0  # wall seconds the whole burst took
+    loop_lag: float = 0.0  # the event loop's worst lateness during the burst (wall s)
 
 
 class Faithful(NamedTuple):

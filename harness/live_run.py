@@ -171,5 +171,6 @@ def faithful_summary(faithful: Faithful, overhead: Overhead, speed: float) -> di
             "burst_p95_ms": round(overhead.at_concurrency * 1000, 3),
             "burst": overhead.burst,
             "burst_wall_s": round(overhead.burst_wall, 3),
+            "loop_lag_ms": round(overhead.loop_lag * 1000, 3),
         },
     }
