@@ -181,14 +181,17 @@ async def measure(scenario: Scenario, cap: int = CAP, patience: float = 120.0) -
 
                 tick = asyncio.get_running_loop().create_task(ticker())
                 try:
+                    runtime.wire_times.clear()
                     burst, burst_wall = await publish(wide)
+                    wire = list(runtime.wire_times)
                 finally:
                     tick.cancel()
         finally:
             await stack.stop()
     return Overhead(
         isolated=statistics.median(isolated),
-        at_concurrency=_p95(burst),
+        at_concurrency=_p95(wire),
+        burst_delay=_p95(burst),
         burst=len(burst),
         burst_wall=burst_wall,
         loop_lag=max(lags, default=0.0),
@@ -207,7 +210,8 @@ def describe(faithful: Faithful, overhead: Overhead) -> str:
     why = f" (limited by the {limit.name}, {limit.seconds:g} s)" if limit else ""
     return (
         f"calibration: {overhead.isolated * 1000:.2f} ms per delivery alone (median), "
-        f"{overhead.at_concurrency * 1000:.1f} ms p95 in a burst of {overhead.burst} "
-        f"({overhead.burst_wall:.2f} s wall, event loop up to "
+        f"{overhead.at_concurrency * 1000:.1f} ms p95 on the wire in a burst of "
+        f"{overhead.burst} (p95 {overhead.burst_delay:.2f} s from send to result, "
+        f"{overhead.burst_wall:.2f} s wall, event loop up to "
         f"{overhead.loop_lag * 1000:.0f} ms late); faithful speed {faithful.speed:.3g}x{why}"
     )

@@ -172,5 +172,6 @@ def faithful_summary(faithful: Faithful, overhead: Overhead, speed: float) -> di
             "burst": overhead.burst,
             "burst_wall_s": round(overhead.burst_wall, 3),
             "loop_lag_ms": round(overhead.loop_lag * 1000, 3),
+            "burst_delay_p95_s": round(overhead.burst_delay, 3),
         },
     }
