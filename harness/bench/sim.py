@@ -1,15 +1,11 @@
-"""``promoharness bench sim``: the virtual-time runtime against bare SimPy, in one run.
+"""``promoharness bench sim``'s in-process figures: the virtual-time runtime against bare SimPy.
 
-Three figures, each against the issue's target:
-
-* the default scenario (weekend-private-label: 600 stores, every channel, faults on,
-  shoppers) end to end — wall seconds, best of 3 (target < 3 s);
+* a library scenario's simulation and figures in this process (``scenario_wall``), shown
+  beside the whole-process figures of ``harness.bench.process`` (what a user waits for);
 * simulated deliveries per second through the whole runtime (orchestrator decisions,
   endpoint models, records) against a bare SimPy loop of the same shape — arrival,
   resource request, service timeout, release — measured now, on this machine (target
-  ratio >= 0.50);
-* the Black Friday scenario, 24 h with over a million sales — wall seconds and peak
-  memory (targets < 60 s, < 2 GiB); optional, it takes a while.
+  ratio >= 0.50, issue 16).
 """
 
 from __future__ import annotations
