@@ -44,9 +44,14 @@ def _warm() -> None:
     fig.savefig(io.BytesIO(), format="png")
 
 
-def _worker(frames: Any, tasks: Any, results: Any) -> None:
+def _worker(frames: Any, tasks: Any, results: Any, inherited: list[Any]) -> None:
     # Ctrl-C reaches the whole process group: the parent decides, and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked worker holds copies of the write ends made before it (its own included):
+    # while any is open it never sees end-of-file when the parent closes its frame pipe
+    # without sending (a run that failed before its report), and would wait to be killed.
+    for pipe in inherited:
+        pipe.close()
     try:
         _warm()
         with os.fdopen(os.dup(frames.fileno()), "rb") as stream:
@@ -106,7 +111,8 @@ class PlotPool:
         self._tasks, self._results = ctx.SimpleQueue(), ctx.Queue()
         for _ in range(self.workers):
             mine, theirs = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_worker, args=(mine, self._tasks, self._results))
+            inherited = [*self._pipes, theirs]
+            proc = ctx.Process(target=_worker, args=(mine, self._tasks, self._results, inherited))
             proc.daemon = True  # never outlives the command
             proc.start()
             mine.close()
