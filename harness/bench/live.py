@@ -256,7 +256,9 @@ async def faithful_speeds(names: list[str] | None = None) -> list[dict[str, Any]
     calibrated one after another, with what limits it and the load average."""
     import os
 
+    from harness.faithful import faithful_speed, limits_of
     from harness.live_calibrate import calibrate
+    from harness.runtime.world import build_world
     from harness.scenario import library_names
 
     rows = []
@@ -264,6 +266,9 @@ async def faithful_speeds(names: list[str] | None = None) -> list[dict[str, Any]
         scenario = load_scenario(name)
         faithful, overhead = await calibrate(scenario)
         limit = faithful.limit
+        # What the timeouts alone would allow (the latencies set the faithful speed when
+        # the harness's per-delivery cost is a tenth of a store's service time).
+        timeouts = [lim for lim in limits_of(build_world(scenario)) if lim.kind == "timeout"]
         rows.append(
             {
                 "scenario": name,
@@ -272,6 +277,7 @@ async def faithful_speeds(names: list[str] | None = None) -> list[dict[str, Any]
                 "burst_p95_ms": overhead.at_concurrency * 1000,
                 "burst_wall_s": overhead.burst_wall,
                 "faithful_speed": faithful.speed,
+                "timeouts_only_speed": faithful_speed(timeouts, overhead).speed,
                 "limited_by": f"{limit.name} ({limit.seconds:.3g} s)" if limit else "—",
                 "wall_for_run_s": scenario.duration / faithful.speed,
                 "load_average": os.getloadavg()[0],
