@@ -63,6 +63,7 @@ from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
 # in total but each request ~0.1 s; the wait for a slot is before the timeout starts and
 # is measured by the calibration (harness/live_calibrate.py) as the burst's delay.
 IN_FLIGHT = 64
+WINDOW_HOLD = 0.1  # wall seconds a delivery may hold its place in the window
 
 # The virtual runtime's link model, so both runtimes draw from one (harness/runtime/sim.py).
 DEFAULT_NETWORK_DELAY = 0.01
@@ -408,11 +409,20 @@ class LiveRuntime:
         runtime's would be (loopback adds only its own, calibrated, fraction)."""
         delay = NETWORK_DELAY.get(cmd.channel, DEFAULT_NETWORK_DELAY)
         await asyncio.sleep(self.clock.wall(delay))
-        if self._window is not None:
-            async with self._window:
-                await self._post(cmd, delay)
-        else:
+        if self._window is None:
             await self._post(cmd, delay)
+            return
+        # The window paces dispatch; it does not hold a hung request: a delivery that has
+        # not answered within WINDOW_HOLD wall seconds leaves it and runs on, so an outage
+        # that hangs hundreds of stores does not queue the others behind them.
+        async with self._window:
+            post = asyncio.ensure_future(self._post(cmd, delay))
+            try:
+                await asyncio.wait((post,), timeout=WINDOW_HOLD)
+            except BaseException:
+                post.cancel()
+                raise
+        await post
 
     async def _post(self, cmd: SendDelivery, delay: float) -> None:
         assert self._session is not None
