@@ -177,6 +177,8 @@ def live(
     """
     import asyncio
 
+    import pandas as pd
+
     from harness.live_calibrate import calibrate, describe
     from harness.live_run import faithful_summary, run_live, sim_vs_live
     from harness.report import write_report
@@ -217,7 +219,14 @@ def live(
         result.events,
         title=f"{chosen.name} — live run at {speed:g}x (seed {result.summary['seed']})",
         description=chosen.description,
-        extra_tables=[("Simulated vs live (same scenario and seed)", comparison)],
+        extra_tables=[
+            ("Simulated vs live (same scenario and seed)", comparison),
+            (
+                "Faithful speed on this machine"
+                + (" — FORCED above it" if result.summary["live"]["forced"] else ""),
+                pd.json_normalize(result.summary["live"]),
+            ),
+        ],
     )
     for line in result.refused:
         err.print(f"[yellow]refused:[/yellow] {line}", highlight=False)
