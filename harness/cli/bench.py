@@ -124,7 +124,8 @@ def bench_live_cmd(
     """Live-stack speed against a bare aiohttp-to-uvicorn fan-out.
 
     Publish to acknowledged activation of 604 endpoints (target <= 2x the bare fan-out)
-    and status reads answered per second during the publish (target >= 500).
+    and status reads answered per second during the publish (target >= 500); then the
+    faithful speed of each library scenario on this machine (harness/faithful.py).
     """
     import asyncio
 
