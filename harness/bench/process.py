@@ -96,12 +96,14 @@ def _profile(scenario: str, overrides: list[str]) -> dict[str, Any]:
     import harness.cli  # noqa: F401  (what the command imports before it starts)
     from harness.metrics import summarise
     from harness.report import write_report
+    from harness.report.pool import PlotPool
     from harness.runner import event_frame, opening_windows, validity_starts
     from harness.runtime.sim import SimRuntime
     from harness.runtime.world import build_world
     from harness.scenario import load_scenario
 
     mark("import")
+    pool = PlotPool().start()  # where ``run`` starts it: its workers warm up meanwhile
     chosen = load_scenario(scenario, overrides)
     world = build_world(chosen, None)
     runtime = SimRuntime(world)
@@ -121,8 +123,10 @@ def _profile(scenario: str, overrides: list[str]) -> dict[str, Any]:
         windows=opening_windows(world),
     )
     mark("figures")
-    with tempfile.TemporaryDirectory() as folder:  # in this process: the report's own cost
-        write_report(Path(folder), summary, events, title=chosen.name)
+    with tempfile.TemporaryDirectory() as folder, pool:
+        # As ``run`` writes it: the plots in the pool's workers, the rest here. (``run``
+        # hands the workers the frame before the figures, so this is a little pessimistic.)
+        write_report(Path(folder), summary, events, title=chosen.name, pool=pool)
         mark("report")
     out["events"] = len(events)
     return out
