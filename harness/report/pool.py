@@ -97,8 +97,8 @@ class PlotPool:
     def __enter__(self) -> PlotPool:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(force=exc_type is not None)  # a failed or interrupted run waits for nothing
 
     @property
     def parallel(self) -> bool:
@@ -166,7 +166,11 @@ class PlotPool:
         for name, png in left.items():  # no worker (in-process), or a worker died
             yield name, plots[name](frame, png)
 
-    def close(self) -> None:
+    def close(self, *, force: bool = False) -> None:
+        """Let the workers finish and exit; ``force``: stop them now."""
+        if force:
+            for proc in self._procs:
+                proc.kill()
         for sender in self._senders:
             sender.join(timeout=5)
         for pipe in self._pipes:
