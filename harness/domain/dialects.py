@@ -54,9 +54,7 @@ DIALECTS: dict[str, Dialect] = {
     "round-once-at-end": Dialect(round_once_at_end=True, names=("round-once-at-end",)),
     "unit-level-rounding": Dialect(unit_level_rounding=True, names=("unit-level-rounding",)),
     "window-in-utc": Dialect(window_in_utc=True, names=("window-in-utc",)),
-    "per-unit-distribution": Dialect(
-        per_unit_distribution=True, names=("per-unit-distribution",)
-    ),
+    "per-unit-distribution": Dialect(per_unit_distribution=True, names=("per-unit-distribution",)),
 }
 
 DIALECT_DESCRIPTIONS: dict[str, str] = {

@@ -385,9 +385,7 @@ class Orchestrator:
         if event.endpoint not in self._endpoints:
             return AckRefusal("unknown_endpoint", f"unknown endpoint '{event.endpoint}'", 0)
         if d is None:
-            return AckRefusal(
-                "untargeted", f"no {ack}: '{event.promo}' was never meant for it", 0
-            )
+            return AckRefusal("untargeted", f"no {ack}: '{event.promo}' was never meant for it", 0)
         if (d.version, d.op) != (event.version, event.op):
             return AckRefusal(
                 "not_current",

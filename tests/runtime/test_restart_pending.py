@@ -3,10 +3,10 @@
 One orchestrator process (`serve --component api`) holds at once: a batch window (POS),
 an ack wait (the web shop's webhook comes after the ack timeout), a marketplace offer
 awaiting activation (learned by polling), a backoff timer and an open circuit breaker
-holding a delivery (loyalty, taken offline), and a scheduled publish. It is killed with SIGKILL and restarted
-on the same state file. What proves each resumed is read from the journal after the
-restart — the timer that fired, the poll that acknowledged — and from the simulators'
-ground truth, not from how long anything took.
+holding a delivery (loyalty, taken offline), and a scheduled publish. It is killed with
+SIGKILL and restarted on the same state file. What proves each resumed is read from the
+journal after the restart — the timer that fired, the poll that acknowledged — and from
+the simulators' ground truth, not from how long anything took.
 """
 
 from __future__ import annotations

@@ -323,8 +323,8 @@ async def test_ecommerce_accepts_then_pushes_a_webhook(tmp_path: Path) -> None:
                 "detail": "webhook",
             }
             [applied] = [
-            r for r in await truth(client) if r["endpoint"] == "web" and r["kind"] != "received"
-        ]
+                r for r in await truth(client) if r["endpoint"] == "web" and r["kind"] != "received"
+            ]
             assert applied["kind"] == "applied" and applied["t"] >= 1.0
     finally:
         await runner.cleanup()

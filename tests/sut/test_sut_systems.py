@@ -71,7 +71,11 @@ def reference_via_driver(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 
 @pytest.fixture(scope="module")
 def built_in(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return _live(tmp_path_factory.mktemp("sut") / "built-in")
+    # The driver path runs at 10x unguarded; the built-in path at the same speed needs
+    # --force, since its calibration may put this machine's faithful speed below 10x.
+    # The comparison holds regardless: T95 here is the east outage (about 50 s), far
+    # beyond any per-delivery overhead, and both paths pay the same stack costs.
+    return _live(tmp_path_factory.mktemp("sut") / "built-in", "--force")
 
 
 @pytest.fixture(scope="module")
