@@ -46,7 +46,6 @@ def test_the_spread_lines_name_real_slos_and_seeds() -> None:
 
 def test_the_spread_parser_reads_the_documented_form() -> None:
     assert documented_spread("regional-outage-rollback") == {
-        2: {"POS rollback is correct": False},
         5: {"POS rollback is correct": False},
     }
     assert documented_spread("weekend-private-label") == {}
