@@ -13,8 +13,11 @@ For each fault window [start, end):
   ``[end + k * STEP_S, end + k * STEP_S + WINDOW_S)`` both rates are within ``TOLERANCE``
   (10 %) of their pre-fault level; ``recovery_seconds = k * STEP_S``. An endpoint that was
   idle before the fault (level 0) has recovered when a window passes with no attempt;
-- **sustained** when no such window fits before the run ends (the last record) or the next
-  fault window on those endpoints starts: ``recovery_seconds`` is then None;
+- **sustained** when windows fit between the fault's end and the run's end (the last
+  record) or the next fault window on those endpoints, and none of them qualifies:
+  ``recovery_seconds`` is then None. When not even one window fits (a fault that lasts
+  until the run ends), ``sustained`` is None too: nothing can be told, and a fault still
+  on is no storm outliving it;
 - **goodput** (successes/s) before, during and in the ``AFTER_S`` seconds after;
 - **wasted attempts**: attempts sent in [start, recovered at or the limit) whose result
   was a timeout (the server may have done the work; nobody waited for it), and their share
@@ -146,11 +149,15 @@ def recovery(
         level_a = level_s = None
         recovered_at = None
         measurable = pre_span >= window
+        # No whole window left between the fault's end and the run's end (or the next
+        # fault): whether it recovered cannot be told, which is not "sustained".
+        judged = False
         if measurable:
             level_a = float(_rate(send_t, pre_lo, pre_span))
             level_s = float(_rate(ok_t, pre_lo, pre_span))
             n = int(np.floor((limit - window - w.end) / step + 1e-9)) + 1
-            if n > 0:
+            judged = n > 0
+            if judged:
                 starts = w.end + step * np.arange(n)
                 good = _within(_rate(send_t, starts, window), level_a, tolerance) & _within(
                     _rate(ok_t, starts, window), level_s, tolerance
@@ -174,7 +181,7 @@ def recovery(
                 "end": w.end,
                 "pre_fault": {"attempt_rate": level_a, "success_rate": level_s},
                 "recovery_seconds": None if recovered_at is None else recovered_at - w.end,
-                "sustained": None if not measurable else recovered_at is None,
+                "sustained": None if not judged else recovered_at is None,
                 "goodput": {
                     "before": level_s,
                     "during": float(_rate(ok_t, w.start, w.end - w.start))

@@ -149,3 +149,20 @@ def test_the_recovery_plot_draws_the_worst_window(tmp_path) -> None:
     ]
     assert worst_window(windows) == 1
     assert worst_window(windows[::2]) == 1  # the 9 s one
+
+
+def test_a_fault_that_lasts_until_the_run_ends_is_not_a_sustained_storm() -> None:
+    """No window fits after the fault: recovery cannot be told, and is not 'sustained'
+    (the default scenario's last random store outage ran to the end of the run and its
+    report called the storm sustained, with no attempt anywhere in it)."""
+    from harness.domain.eventlog import Record
+    from harness.metrics.recovery import recovery, recovery_summary
+
+    log = [
+        Record(0.0, "endpoint", endpoint="S1", channel="pos", region="east", value=4.0),
+        Record(100.0, "outage", endpoint="S1", channel="pos", value=98.0, detail="refuse"),
+        Record(200.0, "applied", promo="P", version=1, endpoint="S2"),
+    ]
+    (window,) = recovery(log)
+    assert window["sustained"] is None and window["recovery_seconds"] is None
+    assert recovery_summary([window]) == {"recovery_seconds": None, "sustained": False}
