@@ -201,8 +201,9 @@ def bench_sut_cmd(
         f"{r['lag_p99_ms']:.1f} ms over the same window: +{max(0.0, f['lag_excess_ms']):.1f} ms"
         f"   target < +{f['lag_target_ms']:.0f} ms   {verdict(f['lag_ok'])}"
     )
-    asked = e["attempts"] / e["wall_s"]
+    asked = e["attempts"] / e["wall_s"] if e["wall_s"] else 0.0
+    headroom = f"{a['per_s'] / asked:.0f}x" if asked else "n/a"
     console.print(
         f"  the publish asked {asked:,.0f} deliveries/s on average of an estate that absorbs "
-        f"{a['per_s']:,.0f}/s: headroom {a['per_s'] / asked:.0f}x"
+        f"{a['per_s']:,.0f}/s: headroom {headroom}"
     )
