@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from harness import selfwatch
 from harness.domain.lifecycle import IllegalTransition
 from harness.domain.scope import UnknownScopeMember
 from harness.orchestrator.core import UnknownPromotion
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(routes_ops.router)
     app.include_router(metrics_routes.router)
     app.include_router(dashboard_router)
+    selfwatch.install(app, "orchestrator")  # GET /_harness/lag: the service's own loop lag
     return app
 
 
