@@ -4,26 +4,29 @@ The timeline goes through the orchestrator's HTTP API with each role's key, in w
 time compressed ``speed`` times; at the end the event log is the orchestrator's records
 (the audit trail in SQLite) plus the simulators' ground truth, and it is summarised by the
 same metrics as a virtual-time run. A sim-vs-live table sets every headline figure of the
-SimPy run of the same scenario and seed beside the live one.
+SimPy run of the same scenario and seed beside the live one, and summary.json's
+``harness`` section says whether the harness itself kept up (``harness/selfwatch.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pandas as pd
 
-from harness.faithful import FRACTION, Faithful, Overhead
+from harness.faithful import FRACTION, Faithful, Overhead, limits_of
 from harness.metrics import summarise, to_frame
 from harness.metrics.slo import resolve
 from harness.metrics.summary import HEADLINE_FIGURES
 from harness.runner import validity_starts
 from harness.scenario import Scenario, StepSpec
+from harness.selfwatch import LAG_PATH, bounds_for, headroom, mark_untrustworthy
 from harness.service.auth import DEMO_KEY_FOR_ACTION, DEMO_OPERATOR_KEY
 from harness.stack import Stack, fetch_truth, start_stack
 
@@ -62,6 +65,8 @@ class LiveResult:
     summary: dict[str, Any]
     events: pd.DataFrame
     refused: list[str]
+    lag: list[dict[str, Any]] = field(default_factory=list)  # /_harness/lag of each part
+    origin: float = 0.0  # wall time of scenario t=0
 
 
 async def play(
@@ -101,12 +106,18 @@ async def run_live(
     speed: float,
     seed: int | None = None,
     progress: Callable[[float, float], None] | None = None,
+    estate_shards: int = 0,
 ) -> LiveResult:
-    stack = await start_stack(scenario, state=state, seed=seed, speed=speed)
+    stack = await start_stack(
+        scenario, state=state, seed=seed, speed=speed, estate_shards=estate_shards
+    )
+    since = time.time()  # the stack serves: what its loops do from here on is the run's
     try:
         refused = await play(stack, scenario, progress)
+        end = time.time()
         async with aiohttp.ClientSession() as http:
             truth = await fetch_truth(http, stack.sim_url, stack.sim_token)
+            lag = await fetch_lags(http, stack)
         records = stack.runtime.records()
     finally:
         await stack.stop()
@@ -120,7 +131,44 @@ async def run_live(
         budgets=stack.world.budgets(),
         starts=validity_starts(stack.world),
     )
-    return LiveResult(summary, events, refused)
+    # In-process the estate and the orchestrator share this one event loop: their lags
+    # are the same loop's, each seen by its own sampler.
+    summary["harness"] = headroom(
+        lag,
+        {},
+        bounds_for(delivery_timeouts(stack.world), speed),
+        origin=stack.clock.epoch,
+        end=end,
+        since=since,
+        speed=speed,
+    )
+    mark_untrustworthy(summary)
+    return LiveResult(summary, events, refused, lag, stack.clock.epoch)
+
+
+def delivery_timeouts(world: Any) -> list[float]:
+    """Every channel's delivery timeout (scenario seconds), the saturation bound's basis."""
+    return [limit.seconds for limit in limits_of(world) if limit.kind == "timeout"]
+
+
+async def fetch_lags(http: aiohttp.ClientSession, stack: Stack) -> list[dict[str, Any]]:
+    """``/_harness/lag`` of each estate process (each shard, when sharded) and of the
+    orchestrator; a part that does not answer is left out (not watched)."""
+    shards = getattr(stack, "shards", None)
+    estate = shards.urls() if shards is not None else [stack.sim_url]
+    out = []
+    for i, url in enumerate([*estate, stack.api_url]):
+        try:
+            async with http.get(f"{url}{LAG_PATH}") as resp:
+                snap = await resp.json() if resp.status == 200 else None
+        except (aiohttp.ClientError, ValueError):
+            snap = None
+        if snap is None:
+            continue
+        if shards is not None and i < len(estate) and snap["component"] == "estate":
+            snap["component"] = f"estate-shard-{i}"
+        out.append(snap)
+    return out
 
 
 TOLERANCE = 0.20  # a live figure within 20% of the virtual-time one agrees

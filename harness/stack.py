@@ -4,7 +4,9 @@
 127.0.0.1: the simulator app (every endpoint model, real sleeps) and the orchestrator API
 (FastAPI) over a ``LiveRuntime`` journalled in SQLite. Both share one scenario clock, so
 ground truth from the simulators and the orchestrator's records line up in one event log.
-Used by ``promoharness serve`` and ``promoharness live``.
+Used by ``promoharness serve`` and ``promoharness live``. With ``estate_shards`` N > 0 the
+simulators run in N processes (``harness/shards.py``) behind a front on the simulators'
+port (``harness/estate_front.py``); the orchestrator delivers to each endpoint's shard.
 
 A state file remembers whose it is: the scenario's name, the seed and a digest of the
 estate's endpoint inventory. Reopening it for another scenario (or the same one with
@@ -14,6 +16,7 @@ so ``open_state`` refuses it with one ``BadState`` line naming both identities.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -23,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.domain.eventlog import Record
 from harness.orchestrator.state import EndpointInfo
@@ -34,6 +37,9 @@ from harness.scenario import Scenario
 from harness.service import KeyRing, create_app
 from harness.service.auth import DEMO_KEYS
 from simulators.apps import SimServer, create_sim_app, run_sim_server
+
+if TYPE_CHECKING:
+    from harness.shards import ShardSet
 
 HOST = "127.0.0.1"
 
@@ -58,6 +64,7 @@ class Stack:
     sim: SimServer
     api: SimServer
     sim_token: str | None = None  # the simulators' admin token (ground truth, faults)
+    shards: ShardSet | None = None  # the estate's processes when sharded (sim is their front)
 
     @property
     def api_url(self) -> str:
@@ -71,6 +78,8 @@ class Stack:
         await self.api.stop()
         await self.runtime.close()
         await self.sim.stop()
+        if self.shards is not None:
+            await asyncio.to_thread(self.shards.stop)
         self.store.close()
 
 
@@ -95,6 +104,47 @@ async def start_simulators(
         ),
         port,
     )
+
+
+async def launch_shards(
+    world: World, count: int, *, api_url: str, admin_token: str | None = None
+) -> ShardSet | None:
+    """``count`` estate processes listening, their clock not yet set (``start_estate``
+    sets it): launched before the state file fixes t=0, their start costs no scenario
+    time. None when ``count`` is 0 (the estate runs in this process)."""
+    if not count:
+        return None
+    from harness.shards import ShardSet
+
+    return await asyncio.to_thread(
+        ShardSet.launch,
+        world,
+        count,
+        callback_url=f"{api_url}/v1/callbacks/ack",
+        callback_key=channel_keys(),
+        admin_token=admin_token,
+    )
+
+
+async def start_estate(
+    world: World,
+    *,
+    api_url: str,
+    clock: LiveClock,
+    port: int = 0,
+    admin_token: str | None = None,
+    shards: ShardSet | None = None,
+) -> SimServer:
+    """The simulators: in this process, or ``shards`` (``launch_shards``) on ``clock``
+    behind a front on ``port`` that answers for the whole estate."""
+    if shards is None:
+        return await start_simulators(
+            world, api_url=api_url, clock=clock, port=port, admin_token=admin_token
+        )
+    from harness.estate_front import create_front_app
+
+    shards.go(clock.epoch, clock.speed)
+    return await run_sim_server(create_front_app(shards), port)
 
 
 def state_identity(
@@ -197,13 +247,16 @@ async def start_service(
     rate: float = 200.0,
     burst: int = 400,
     poll_seconds: float = 60.0,
+    shards: ShardSet | None = None,
 ) -> tuple[LiveRuntime, SimServer]:
-    """The live runtime over ``store`` (recovering its journal) and the API serving it."""
+    """The live runtime over ``store`` (recovering its journal) and the API serving it;
+    with ``shards`` it delivers to each endpoint's shard directly, not through the front."""
     polled = frozenset(m.id for m in world.delivery_models if m.ack_via == "poll")
+    directory = shards.directory(sim_url, polled) if shards else EndpointDirectory(sim_url, polled)
     runtime = LiveRuntime(
         world.orchestrator,
         store,
-        EndpointDirectory(sim_url, polled),
+        directory,
         clock,
         poll_seconds=poll_seconds,
     )
@@ -238,21 +291,28 @@ async def start_stack(
     burst: int = 400,
     poll_seconds: float = 60.0,
     admin_token: str | None = None,
+    estate_shards: int = 0,
 ) -> Stack:
     """Start simulators, runtime and API; ``state`` is the SQLite file (resumed if it has a
     journal: a restarted service continues its clock and its deliveries). ``admin_token``
-    guards the simulators' truth and faults (``Stack.sim_token``)."""
+    guards the simulators' truth and faults (``Stack.sim_token``). ``estate_shards`` > 0:
+    the simulators in that many processes (``harness/shards.py``)."""
     world = build_world(scenario, seed)
-    store, clock = open_state(state, scenario, world.seed, speed, endpoints=world.endpoint_infos())
     api_port = api_port or free_port()
-    sim = None
+    api_url = f"http://{HOST}:{api_port}"
+    shards = await launch_shards(world, estate_shards, api_url=api_url, admin_token=admin_token)
+    sim = store = None
     try:
-        sim = await start_simulators(
+        store, clock = open_state(
+            state, scenario, world.seed, speed, endpoints=world.endpoint_infos()
+        )
+        sim = await start_estate(
             world,
-            api_url=f"http://{HOST}:{api_port}",
+            api_url=api_url,
             clock=clock,
             port=sim_port,
             admin_token=admin_token,
+            shards=shards,
         )
         runtime, api = await start_service(
             world,
@@ -263,13 +323,17 @@ async def start_stack(
             rate=rate,
             burst=burst,
             poll_seconds=poll_seconds,
+            shards=shards,
         )
     except BaseException:
         if sim is not None:
             await sim.stop()
-        store.close()
+        if shards is not None:
+            await asyncio.to_thread(shards.stop)
+        if store is not None:
+            store.close()
         raise
-    return Stack(world, runtime, store, clock, sim, api, admin_token)
+    return Stack(world, runtime, store, clock, sim, api, admin_token, shards)
 
 
 async def fetch_truth(session: Any, sim_url: str, token: str | None = None) -> list[Record]:

@@ -51,6 +51,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
+from harness import selfwatch
 from harness.domain.basket import Basket
 from harness.domain.promotion import Promotion
 from simulators.app_admin import FaultSwitch, FaultSwitchBody
@@ -101,6 +102,7 @@ def create_sim_app(
     speed: float = 1.0,
     t0: float | None = None,
     admin_token: str | None = None,
+    component: str = "estate",
 ) -> FastAPI:
     """One app serving every endpoint model of ``world``.
 
@@ -112,6 +114,8 @@ def create_sim_app(
     declares its own (``PUT /admin/callbacks/{channel}``).
     ``admin_token``: when set, ground truth and the admin API answer only a request
     carrying ``Authorization: Bearer <token>`` (401 otherwise).
+    ``component``: the name its event-loop lag is reported under (``harness.selfwatch``,
+    ``GET /_harness/lag``), e.g. ``estate-shard-1``.
     """
     state = SimState(
         world, callback_url=callback_url, callback_key=callback_key, speed=speed, t0=t0
@@ -136,6 +140,7 @@ def create_sim_app(
     )
     app.state.sim = state
     app.state.faults = faults
+    selfwatch.install(app, component)  # the harness watches its own estate's loop
     # /openapi.json is the estate's published contract (simulators/app_contract.py).
     app.openapi = lambda: estate_openapi(app)  # type: ignore[method-assign]
 
@@ -152,7 +157,9 @@ def create_sim_app(
         return resolve
 
     def fixed(model: EndpointModel) -> Resolver:
-        return lambda _: model
+        # A shard (simulators.served.EstateSlice) may not hold this central endpoint.
+        served = model if model.id in models else None
+        return lambda _: served
 
     routes: list[tuple[str, Resolver]] = [
         ("/stores/{store_id}/promotions", by_path("store_id", "pos")),
@@ -202,6 +209,8 @@ def create_sim_app(
 
     @app.post("/erp/validate", **doc("validate", "erp_validate"))
     async def erp_validate(promotion: Promotion) -> Response | dict[str, Any]:
+        if estate.erp.id not in models:
+            raise HTTPException(404, "the ERP is served by another estate shard")
         result = await state.validate(promotion)
         if isinstance(result, Response):
             return result
@@ -210,6 +219,8 @@ def create_sim_app(
 
     @app.get("/marketplace/offers/{promo}", **doc("poll", "marketplace_poll"))
     async def marketplace_poll(promo: str) -> Response | dict[str, Any]:
+        if estate.marketplace.id not in models:
+            raise HTTPException(404, "the marketplace is served by another estate shard")
         return await state.poll(promo)
 
     # --- the estate's own description --------------------------------------------------------

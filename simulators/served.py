@@ -20,7 +20,7 @@ from typing import Protocol
 from simulators.endpoint import EndpointModel
 from simulators.estate import Estate
 
-__all__ = ["FAULT_KINDS", "OUTAGE_FAULTS", "Fault", "ServedEstate"]
+__all__ = ["FAULT_KINDS", "OUTAGE_FAULTS", "EstateSlice", "Fault", "ServedEstate"]
 
 # Faults that take endpoints offline (an outage window) rather than change their profile.
 OUTAGE_FAULTS = ("region_offline", "endpoint_offline")
@@ -87,3 +87,39 @@ class ServedEstate(Protocol):
     def set_fault(self, fault: Fault, on: bool) -> list[EndpointModel]:
         """Switch a rate fault (error rate, lost acks, quota) on or off at its targets."""
         ...
+
+
+class EstateSlice:
+    """The part of an estate one shard serves (``harness/shards.py``): the same models,
+    built from the same scenario and seed as every other shard, restricted to ``ids``.
+
+    ``create_sim_app(EstateSlice(world, ids))`` answers, lists, reports truth for and
+    switches faults at those endpoints only; the others answer 404 there (their shard
+    serves them). Each endpoint's random stream is seeded by its own id, so a store
+    draws the same numbers whichever shard serves it.
+    """
+
+    def __init__(self, world: ServedEstate, ids: frozenset[str]) -> None:
+        self.world = world
+        self.seed = world.seed
+        self.estate = world.estate
+        self.models = {mid: m for mid, m in world.models.items() if mid in ids}
+
+    @property
+    def delivery_models(self) -> list[EndpointModel]:
+        return [m for m in self.world.delivery_models if m.id in self.models]
+
+    @property
+    def start(self) -> dt.datetime:
+        return self.world.start
+
+    @property
+    def horizon(self) -> float:
+        return self.world.horizon
+
+    def fault_targets(self, fault: Fault) -> list[EndpointModel]:
+        return [m for m in self.world.fault_targets(fault) if m.id in self.models]
+
+    def set_fault(self, fault: Fault, on: bool) -> list[EndpointModel]:
+        # The whole world is switched (the other shards' copies are never served here).
+        return [m for m in self.world.set_fault(fault, on) if m.id in self.models]

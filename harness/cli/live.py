@@ -26,6 +26,16 @@ if TYPE_CHECKING:
     from harness.scenario import Scenario
 
 
+EstateShardsOption = Annotated[
+    int,
+    typer.Option(
+        "--estate-shards",
+        help="Serve the simulated estate in N processes on 127.0.0.1 (endpoints split "
+        "round-robin; 0: inside this process; 1: one separate estate process).",
+    ),
+]
+
+
 class Component(StrEnum):
     all = "all"
     api = "api"
@@ -46,6 +56,7 @@ def serve(
     component: Annotated[
         Component, typer.Option(help="Run everything, or only the API or the simulators.")
     ] = Component.all,
+    estate_shards: EstateShardsOption = 0,
 ) -> None:
     """Start the live stack on loopback: endpoint simulators and the orchestrator API.
 
@@ -61,9 +72,11 @@ def serve(
     from harness.runtime.world import build_world
     from harness.scenario import load_scenario
     from harness.service.auth import DEMO_KEYS
-    from harness.stack import HOST, open_state, start_service, start_simulators
+    from harness.stack import HOST, launch_shards, open_state, start_estate, start_service
 
     chosen = load_scenario(scenario, overrides or [])
+    if estate_shards and component is Component.api:
+        raise InputError("the API alone serves no estate to shard", field="--estate-shards")
     if component is not Component.sim:
         state = state or _run_dir(f"serve-{chosen.name}") / "orchestrator.db"
         state.parent.mkdir(parents=True, exist_ok=True)
@@ -71,8 +84,10 @@ def serve(
     async def main() -> None:
         world = build_world(chosen, seed)
         servers = []
-        store = None
+        store = shards = None
         try:
+            # Before the clock starts: the shards' start-up costs no scenario time.
+            shards = await launch_shards(world, estate_shards, api_url=f"http://{HOST}:{api_port}")
             if component is Component.sim:
                 clock = LiveClock(speed=speed)
             else:
@@ -81,16 +96,30 @@ def serve(
                     state, chosen, world.seed, speed, endpoints=world.endpoint_infos()
                 )
             if component is not Component.api:
-                sim = await start_simulators(
-                    world, api_url=f"http://{HOST}:{api_port}", clock=clock, port=sim_port
+                sim = await start_estate(
+                    world,
+                    api_url=f"http://{HOST}:{api_port}",
+                    clock=clock,
+                    port=sim_port,
+                    shards=shards,
                 )
                 servers.append(sim)
                 console.print(
                     f"  simulators        {sim.url}   (truth: /truth, faults: /admin/faults)"
                 )
+                for shard in shards.describe() if shards else ():
+                    console.print(
+                        f"    shard {shard['index']}         {shard['url']}   "
+                        f"({len(shard['endpoints'])} endpoints, pid {shard['pid']})"
+                    )
             if component is not Component.sim:
                 runtime, api = await start_service(
-                    world, store, clock, sim_url=f"http://{HOST}:{sim_port}", port=api_port
+                    world,
+                    store,
+                    clock,
+                    sim_url=f"http://{HOST}:{sim_port}",
+                    port=api_port,
+                    shards=shards,
                 )
                 servers.append(api)
                 console.print(
@@ -104,6 +133,8 @@ def serve(
             # and nothing left half-open to complain at exit.
             for server in reversed(servers):
                 await server.stop()
+            if shards is not None:
+                shards.stop()
             if store is not None:
                 store.close()
             if isinstance(exc, OSError):
@@ -129,6 +160,8 @@ def serve(
         console.print("stopping…")
         for server in reversed(servers):
             await server.stop()
+        if shards is not None:
+            await asyncio.to_thread(shards.stop)
         if component is not Component.sim:
             await runtime.close()
             store.close()
@@ -164,6 +197,7 @@ def live(
             help="Run above the faithful speed anyway (the report says the run was forced).",
         ),
     ] = False,
+    estate_shards: EstateShardsOption = 0,
 ) -> None:
     """Play a scenario's operator timeline against the live stack over real HTTP.
 
@@ -186,6 +220,16 @@ def live(
     from harness.scenario import load_scenario
 
     chosen = load_scenario(scenario, overrides or [])
+    if estate_shards and sut is not None:
+        raise InputError(
+            "not with --sut (the estate for a system under test is one process)",
+            field="--estate-shards",
+        )
+    if estate_shards:  # a bad count exits 2 before the calibration, not after it
+        from harness.runtime.world import build_world
+        from harness.shards import check_count
+
+        check_count(estate_shards, len(build_world(chosen, seed).delivery_models))
     if sut is not None:
         _live_sut(
             chosen,
@@ -207,7 +251,12 @@ def live(
     with _progress(quiet, f"live {chosen.name} at {speed:g}x") as tick:
         result = asyncio.run(
             run_live(
-                chosen, state=out_dir / "orchestrator.db", speed=speed, seed=seed, progress=tick
+                chosen,
+                state=out_dir / "orchestrator.db",
+                speed=speed,
+                seed=seed,
+                progress=tick,
+                estate_shards=estate_shards,
             )
         )
     result.summary["live"] = faithful_summary(faithful, overhead, speed)
