@@ -63,7 +63,7 @@ def create_front_app(shards: ShardSet) -> Starlette:
             sent["Authorization"] = request.headers["authorization"]
         body = await request.body() if request is not None and method != "GET" else None
         out = []
-        for url in urls if urls is not None else shards.urls:
+        for url in urls if urls is not None else shards.urls():
             async with holder["http"].request(
                 method, url + path, data=body, headers={**sent, "Content-Type": "application/json"}
             ) as resp:
@@ -125,7 +125,7 @@ def create_front_app(shards: ShardSet) -> Starlette:
         return JSONResponse({"shards": shards.describe()})
 
     async def from_first(request: Request) -> Response:
-        status, body = (await each("GET", request.url.path, urls=shards.urls[:1]))[0]
+        status, body = (await each("GET", request.url.path, urls=shards.urls()[:1]))[0]
         return JSONResponse(body, status_code=status)
 
     async def faults(request: Request) -> Response:
@@ -137,7 +137,7 @@ def create_front_app(shards: ShardSet) -> Starlette:
         if known and len(known) == len(wanted):
             holding = sorted({shards.owner[mid] for mid in known})
             return await _faults_at(request, [shards.shards[i].url for i in holding], known)
-        return await _faults_at(request, shards.urls, None)
+        return await _faults_at(request, shards.urls(), None)
 
     async def _faults_at(request: Request, urls: list[str], named: list[str] | None) -> Response:
         raw = json.loads(await request.body() or b"{}")

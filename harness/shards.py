@@ -143,8 +143,8 @@ class ShardSet:
     epoch: float = 0.0
     speed: float = 1.0
 
-    @property
     def urls(self) -> list[str]:
+        """Each shard's base URL, by shard index."""
         return [s.url for s in self.shards]
 
     def url_of(self, endpoint: str) -> str:
