@@ -6,11 +6,15 @@ faults switched at their scenario times), for any orchestrator to deliver to; th
 delivery API is the published contract (``promoharness contract estate``). Nothing is
 delivered by promoharness itself: the system under test does that, and the estate's
 ground truth (``/truth``, behind the admin token) says what really happened.
+
+With ``--estate-shards N`` the endpoints are served by N processes (``harness/shards.py``)
+and ``--port`` is their front (``harness/estate_front.py``): ``/estate/endpoints`` gives
+each endpoint's delivery URL on its own shard; truth, faults and callbacks go through it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -46,6 +50,14 @@ def estate(
             "can also declare it with PUT /admin/callbacks/{channel}).",
         ),
     ] = None,
+    estate_shards: Annotated[
+        int,
+        typer.Option(
+            "--estate-shards",
+            help="Serve the endpoints from N processes on 127.0.0.1, --port being their "
+            "front (0: all in this process).",
+        ),
+    ] = 0,
 ) -> None:
     """Serve a scenario's whole estate on 127.0.0.1 for YOUR system to deliver to.
 
@@ -67,6 +79,9 @@ def estate(
     world = build_world(chosen, seed)
     callbacks = parse_callbacks(callback or [], world)
     token = admin_token or secrets.token_urlsafe(18)
+    if estate_shards:
+        _serve_shards(world, estate_shards, port, speed, token, callbacks)
+        return
 
     async def main() -> None:
         app_ = create_sim_app(world, speed=speed, admin_token=token)
@@ -96,6 +111,64 @@ def estate(
     asyncio.run(main())
 
 
+def _serve_shards(
+    world: World, count: int, port: int, speed: float, token: str, callbacks: dict[str, str]
+) -> None:
+    """``estate --estate-shards N``: N shard processes, their front on ``port``."""
+    import asyncio
+    import signal
+    import time
+
+    import aiohttp
+
+    from harness.estate_front import create_front_app
+    from harness.shards import ShardSet, check_count
+    from simulators.apps import HOST, run_sim_server
+
+    check_count(count, len(world.delivery_models))
+    shards = ShardSet.launch(world, count, admin_token=token, play_faults=True)
+
+    async def main() -> None:
+        try:
+            server = await run_sim_server(create_front_app(shards), port)
+        except OSError as exc:
+            raise InputError(
+                f"cannot serve on {HOST}:{port}: {exc.strerror or exc}", field="--port"
+            ) from None
+        try:
+            shards.go(time.time(), speed)
+            async with aiohttp.ClientSession() as http:
+                for channel, url in callbacks.items():
+                    async with http.put(
+                        f"{server.url}/admin/callbacks/{channel}",
+                        json={"url": url},
+                        headers={"Authorization": f"Bearer {token}"},
+                    ) as resp:
+                        resp.raise_for_status()
+            print_banner(
+                world,
+                server.url,
+                token,
+                speed,
+                callbacks,
+                len(rate_faults(world)),
+                shards=shards.describe(),
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            console.print("stopping…")
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        shards.stop()
+
+
 def parse_callbacks(items: list[str], world: World) -> dict[str, str]:
     """``CHANNEL=URL`` options -> {channel: url}; exit 2 naming the bad one."""
     pushing = sorted({m.channel for m in world.delivery_models if m.ack_via == "push"})
@@ -119,22 +192,20 @@ def parse_callbacks(items: list[str], world: World) -> dict[str, str]:
 
 
 def rate_faults(world: World) -> list[tuple[float, float | None, Fault]]:
-    """The scenario's faults that are switched at run time (outages are in the profiles)."""
-    from simulators.served import OUTAGE_FAULTS, Fault
+    """The scenario's faults switched at run time (``harness.shards.rate_faults``)."""
+    from harness.shards import rate_faults as faults_of
 
-    return [
-        (
-            f.start,
-            f.end,
-            Fault(f.kind, f.region, f.channel, tuple(f.endpoints), f.rate, f.mode),
-        )
-        for f in world.scenario.faults
-        if f.kind not in OUTAGE_FAULTS
-    ]
+    return faults_of(world)
 
 
 def print_banner(
-    world: World, url: str, token: str, speed: float, callbacks: dict[str, str], faults: int
+    world: World,
+    url: str,
+    token: str,
+    speed: float,
+    callbacks: dict[str, str],
+    faults: int,
+    shards: list[dict[str, Any]] | None = None,
 ) -> None:
     models = world.delivery_models
     first = next((m.id for m in models if m.channel == "pos"), models[0].id)
@@ -161,4 +232,19 @@ def print_banner(
         console.print(f"  webhooks     {channel} -> {target}", highlight=False, markup=False)
     if faults:
         console.print(f"  {faults} scheduled rate fault(s) switch at their scenario times")
+    for shard in shards or ():
+        console.print(
+            f"  shard {shard['index']:<6} {shard['url']}  ({len(shard['endpoints'])} endpoints, "
+            f"pid {shard['pid']})",
+            highlight=False,
+            markup=False,
+        )
+    if shards:
+        console.print(
+            f"  the front at {url} redirects a delivery to its shard; deliver to the "
+            "delivery_url /estate/endpoints gives (the shard itself) to skip the hop",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     console.print("Ctrl-C to stop.")
