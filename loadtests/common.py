@@ -146,16 +146,25 @@ class LoadConfig:
         return self.raw["rate"] * curve_multiple(curve, t) / curve["peak_multiple"]
 
     def pick_endpoint(self, rng: random.Random) -> tuple[str, Endpoint]:
+        """(path or URL, endpoint) of the next shopper request. With ``shards`` in the
+        config (``--estate-shards``: endpoint id -> its shard's base URL) the URL is
+        absolute, straight to the shard serving that store or channel."""
         mix = self.raw["mix"]
         kind = rng.choices(
             ("pos", "web", "marketplace"), (mix["pos"], mix["web"], mix["marketplace"])
         )
         if kind[0] == "pos":
             store = self.stores[rng.randrange(len(self.stores))]
-            return f"/stores/{store.id}/price", store
-        if kind[0] == "web":
-            return "/web/price", self.web
-        return "/marketplace/price", self.marketplace
+            path, endpoint = f"/stores/{store.id}/price", store
+        elif kind[0] == "web":
+            path, endpoint = "/web/price", self.web
+        else:
+            path, endpoint = "/marketplace/price", self.marketplace
+        return self.shards.get(endpoint.id, "") + path, endpoint
+
+    @property
+    def shards(self) -> dict[str, str]:
+        return self.raw.get("shards") or {}
 
 
 def load_config(path: str | Path | None = None) -> LoadConfig:

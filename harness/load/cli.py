@@ -82,6 +82,14 @@ def load_command(
     estate_port: Annotated[
         int, typer.Option(help="With --sut: the estate's port on 127.0.0.1.")
     ] = 8701,
+    estate_shards: Annotated[
+        int,
+        typer.Option(
+            "--estate-shards",
+            help="Serve the simulated estate from N processes (0: inside the stack's "
+            "process); the shoppers go straight to each store's shard.",
+        ),
+    ] = 0,
 ) -> None:
     """Run a peak-load campaign with Locust against the live stack (or, with --sut, the
     estate while your system delivers the timeline to it); exit 0 when every scenario
@@ -93,8 +101,21 @@ def load_command(
     try:
         campaign = load_campaign(scenario)
         options = LoadOptions(
-            users, rate, duration, workers, host, sim_host, tuple(overrides or ())
+            users, rate, duration, workers, host, sim_host, tuple(overrides or ()), estate_shards
         )
+        if estate_shards and (sut is not None or host is not None):
+            raise InputError(
+                "shards the estate this command starts: not with --sut or --host (start "
+                "`promoharness serve --estate-shards N` and give --host/--sim-host instead)",
+                field="--estate-shards",
+            )
+        if estate_shards:
+            from harness.load.campaign import resolve_scenario
+            from harness.runtime.world import build_world
+            from harness.shards import check_count
+
+            world = build_world(resolve_scenario(campaign, list(overrides or ())), None)
+            check_count(estate_shards, len(world.delivery_models))
         if sut is not None:
             summary, out_dir = _load_sut(campaign, sut, options, out, estate_port)
         else:

@@ -81,14 +81,18 @@ def prime_state(state: Path, scenario: str, seed: int, speed: float, epoch: floa
         store.close()
 
 
-def start_stack_process(scenario_file: Path, state: Path, speed: float, log: Path) -> StackProcess:
+def start_stack_process(
+    scenario_file: Path, state: Path, speed: float, log: Path, estate_shards: int = 0
+) -> StackProcess:
     """``promoharness serve`` on two free loopback ports; returns once both answer.
-    ``state`` may be primed (``prime_state``) to set where its clock starts."""
+    ``state`` may be primed (``prime_state``) to set where its clock starts;
+    ``estate_shards`` > 0 serves the estate from that many processes behind the sim port."""
     api_port, sim_port = free_port(), free_port()
     cmd = [
         sys.executable, "-m", "harness.cli", "serve", str(scenario_file),
         "--api-port", str(api_port), "--sim-port", str(sim_port),
         "--speed", f"{speed:g}", "--state", str(state),
+        "--estate-shards", str(estate_shards),
     ]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -100,6 +104,16 @@ def start_stack_process(scenario_file: Path, state: Path, speed: float, log: Pat
         stack.stop()
         raise
     return stack
+
+
+def shard_map(sim_url: str) -> dict[str, str]:
+    """Endpoint id -> the base URL of its estate shard, from a sharded estate's front
+    (``GET /estate/shards``); empty for an estate in one process (it has no such route)."""
+    try:
+        shards = http_json(f"{sim_url}/estate/shards")["shards"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {mid: shard["url"] for shard in shards for mid in shard["endpoints"]}
 
 
 def locust_command(prefix: Path, run_time: float, *extra: str) -> list[str]:

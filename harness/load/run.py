@@ -40,6 +40,7 @@ from harness.load.procs import (
     http_json,
     prime_state,
     run_locust,
+    shard_map,
     start_stack_process,
 )
 from harness.metrics import summarise, to_frame
@@ -57,6 +58,7 @@ ORACLE_BASIS = "steps the system under test accepted (driver), as the expected t
 
 READER_KEY = "operator-demo-key"
 STACK_START = 4.0  # wall seconds ``promoharness serve`` takes to answer
+SHARD_START = 2.0  # and more for each estate shard process it starts (a 2-core machine)
 LOCUST_START = 2.5  # wall seconds from launching Locust to its first request
 
 
@@ -69,6 +71,7 @@ class LoadOptions:
     host: str | None = None
     sim_host: str | None = None
     overrides: tuple[str, ...] = ()
+    estate_shards: int = 0
 
 
 def fetch_records(api_url: str, sim_url: str, page: int = 10_000) -> list[Record]:
@@ -96,11 +99,14 @@ def run_load(campaign: Campaign, out: Path, options: LoadOptions) -> dict[str, A
         api_url = options.host.rstrip("/")
         sim_url = (options.sim_host or "").rstrip("/") or _sibling(api_url)
     else:
-        epoch = time.time() + STACK_START + LOCUST_START
+        starting = STACK_START + SHARD_START * options.estate_shards
+        epoch = time.time() + starting + LOCUST_START
         state = out / "orchestrator.db"
         state.unlink(missing_ok=True)
         prime_state(state, scenario.name, world.seed, campaign.speed, epoch)
-        stack = start_stack_process(scenario_file, state, campaign.speed, out / "stack.log")
+        stack = start_stack_process(
+            scenario_file, state, campaign.speed, out / "stack.log", options.estate_shards
+        )
         api_url, sim_url = stack.api_url, stack.sim_url
     try:
         epoch = _epoch(sim_url, campaign.speed, world) if options.host else epoch
@@ -116,6 +122,9 @@ def run_load(campaign: Campaign, out: Path, options: LoadOptions) -> dict[str, A
             users=options.users,
             duration=options.duration,
         )
+        shards = shard_map(sim_url)  # shoppers go straight to their store's shard
+        if shards:
+            config["shards"] = shards
         config_path = out / "locust-config.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
         time.sleep(max(0.0, epoch - LOCUST_START - time.time()))
