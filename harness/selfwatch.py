@@ -125,13 +125,13 @@ class LagSampler:
         started = self.clock()
         while limit is None or self.count < limit:
             before = self.clock()
+            if self.block is not None and before - started >= self.block.after:
+                seconds, self.block = self.block.seconds, None
+                time.sleep(seconds)  # the test hook: holds the loop, as busy work would
             await self.sleep(self.interval)
             after = self.clock()
             self.samples.append((self.wall(), max(0.0, after - before - self.interval)))
             self.count += 1
-            if self.block is not None and after - started >= self.block.after:
-                seconds, self.block = self.block.seconds, None
-                time.sleep(seconds)  # deliberately blocks the loop: the test hook
 
     def start(self) -> None:
         if self.task is None:
@@ -342,11 +342,14 @@ def headroom(
     origin: float,
     end: float,
     speed: float,
+    since: float | None = None,
     pids: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """summary.json's ``harness`` section from the components' snapshots (``lag``), the
-    Locust processes' CPU series, the bounds, and the run's wall span [origin, end]
-    (``origin``: scenario t=0). Times in it are wall seconds since ``origin``."""
+    Locust processes' CPU series, the bounds, and the run's wall span [since, end]
+    (``origin``: the wall time of scenario t=0, ``since`` by default; samples before
+    ``since`` are start-up). Times in it are wall seconds since ``origin``."""
+    since = origin if since is None else since
     loop_rows, cpu_rows, saturations = [], [], []
 
     def at(t: float) -> float:
@@ -354,7 +357,7 @@ def headroom(
 
     for snap in lag:
         name = str(snap["component"])
-        inside = [(t, v) for t, v in snap.get("samples", []) if origin <= t <= end]
+        inside = [(t, v) for t, v in snap.get("samples", []) if since <= t <= end]
         lags = sorted(v for _, v in inside)
         spans = lag_windows(inside, origin, bounds)
         loop_rows.append(
@@ -369,7 +372,7 @@ def headroom(
         )
         saturations += [_span(name, "loop_lag", s, at, speed) for s in spans]
     for name, series in cpu.items():
-        inside = [(t, p) for t, p in series if origin <= t <= end]
+        inside = [(t, p) for t, p in series if since <= t <= end]
         spans = cpu_spans(inside, bounds)
         values = [p for _, p in inside]
         cpu_rows.append(
@@ -386,6 +389,7 @@ def headroom(
     saturations.sort(key=lambda s: s["from_s"])
     return {
         "saturated": bool(saturations),
+        "span": {"from_s": at(since), "to_s": at(end)},
         "bounds": {
             "lag_s": round(bounds.lag_s, 6),
             "window_s": bounds.window_s,

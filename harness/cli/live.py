@@ -205,6 +205,9 @@ def live(
     First the stack is calibrated on this machine (harness/faithful.py): a --speed above
     the faithful speed, where the harness's own overhead would pass 10% of the scenario's
     smallest modelled latency or timeout, exits 2 unless --force.
+    The harness watches its own event loops through the run (report: "harness
+    headroom"); when one saturated, its figures are marked untrustworthy and the exit code
+    is 4 (0 every SLO passed, 1 one failed, 2 bad input).
     With --sut, the estate serves on --estate-port, your system delivers to it, the
     timeline goes to your system through the driver, and every figure comes from the
     estate's ground truth.
@@ -213,11 +216,14 @@ def live(
 
     import pandas as pd
 
+    from harness.headroom_report import headroom_tables, rewrite_page, with_headroom
     from harness.live_calibrate import calibrate, describe
     from harness.live_run import faithful_summary, run_live, sim_vs_live
     from harness.report import write_report
     from harness.runner import simulate
     from harness.scenario import load_scenario
+    from harness.selfwatch import describe as describe_saturation
+    from harness.selfwatch import exit_code
 
     chosen = load_scenario(scenario, overrides or [])
     if estate_shards and sut is not None:
@@ -262,20 +268,35 @@ def live(
     result.summary["live"] = faithful_summary(faithful, overhead, speed)
     sim = simulate(chosen, seed=seed).summary
     comparison = sim_vs_live(sim, result.summary)
-    write_report(
+    title = f"{chosen.name} — live run at {speed:g}x (seed {result.summary['seed']})"
+    tables = [
+        ("Simulated vs live (same scenario and seed)", comparison),
+        (
+            "Faithful speed on this machine"
+            + (" — FORCED above it" if result.summary["live"]["forced"] else ""),
+            pd.json_normalize(result.summary["live"]),
+        ),
+        *headroom_tables(result.summary["harness"]),
+    ]
+    paths = write_report(
         out_dir,
         result.summary,
         result.events,
-        title=f"{chosen.name} — live run at {speed:g}x (seed {result.summary['seed']})",
+        title=title,
         description=chosen.description,
-        extra_tables=[
-            ("Simulated vs live (same scenario and seed)", comparison),
-            (
-                "Faithful speed on this machine"
-                + (" — FORCED above it" if result.summary["live"]["forced"] else ""),
-                pd.json_normalize(result.summary["live"]),
-            ),
-        ],
+        extra_tables=tables,
+    )
+    images = {k[:-4]: v for k, v in paths.items() if k.endswith(".png")}
+    images = with_headroom(
+        images, out_dir, result.summary["harness"], result.lag, {}, result.origin
+    )
+    rewrite_page(
+        out_dir,
+        result.summary,
+        images,
+        title=title,
+        description=chosen.description,
+        extra_tables=tables,
     )
     for line in result.refused:
         err.print(f"[yellow]refused:[/yellow] {line}", highlight=False)
@@ -294,8 +315,10 @@ def live(
             highlight=False,
         )
     _print_verdicts(result.summary)
+    for line in describe_saturation(result.summary["harness"]):
+        err.print(f"[red]harness saturated:[/red] {line}", highlight=False, soft_wrap=True)
     console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True)
-    raise typer.Exit(0 if result.summary["passed"] else 1)
+    raise typer.Exit(exit_code(result.summary))
 
 
 def _live_sut(

@@ -151,3 +151,60 @@ def history(prefix: Path) -> pd.DataFrame:
         return pd.DataFrame()
     df = pd.read_csv(path, na_values=["N/A"])
     return df[df["Name"] == "Aggregated"].reset_index(drop=True)
+
+
+def headroom_tables(section: dict[str, Any]) -> list[tuple[str, pd.DataFrame]]:
+    """The report's "harness headroom" tables from summary.json's ``harness`` section:
+    loop lag per component, CPU per Locust process, and each saturation (which, when)."""
+    bounds = section["bounds"]
+    lag = pd.DataFrame(
+        [
+            {
+                "component": r["component"],
+                "samples": r["samples"],
+                "lag p50 ms": _ms(r["p50_s"]),
+                "lag p99 ms": _ms(r["p99_s"]),
+                "lag max ms": _ms(r["max_s"]),
+                "saturated": "YES" if r["saturated"] else "no",
+            }
+            for r in section["loop_lag"]
+        ]
+    )
+    title = (
+        f"Harness headroom: event-loop lag (saturated above p99 {bounds['lag_s'] * 1000:.0f} ms "
+        f"over {bounds['window_s']:g} s windows: {bounds['basis']})"
+    )
+    tables = [(title, lag)]
+    if section["cpu"]:
+        cpu = pd.DataFrame(
+            [
+                {
+                    "process": r["process"],
+                    "pid": r["pid"],
+                    "samples": r["samples"],
+                    "CPU mean %": r["mean_percent"],
+                    "CPU max %": r["max_percent"],
+                    "saturated": "YES" if r["saturated"] else "no",
+                }
+                for r in section["cpu"]
+            ]
+        )
+        hold = f"above {bounds['cpu_percent']:g} % for {bounds['cpu_hold_s']:g} s"
+        tables.append((f"Harness headroom: Locust CPU (saturated {hold})", cpu))
+    if section["saturations"]:
+        frame = pd.DataFrame(section["saturations"]).rename(
+            columns={
+                "from_s": "from (wall s)",
+                "to_s": "to (wall s)",
+                "scenario_from": "from (scenario t)",
+                "scenario_to": "to (scenario t)",
+                "peak": "peak (lag s or CPU %)",
+            }
+        )
+        untrusted = ", ".join(section["untrustworthy"]) or "none of the gates"
+        tables.append((f"HARNESS SATURATED — untrustworthy figures: {untrusted}", frame))
+    return tables
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)

@@ -1,9 +1,11 @@
 """The load run's own plots: requests per second against the target arrival curve,
 latency percentiles over time, and propagation over time (endpoints holding each
-promotion, from the event log's ``applied`` / ``removed`` truth)."""
+promotion, from the event log's ``applied`` / ``removed`` truth); and the harness's
+headroom (``plot_headroom``: loop lag and Locust CPU, live and load runs alike)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,10 @@ CAPTIONS = {
     "(Locust's rolling window), in milliseconds.",
     "load — propagation over time": "Endpoints holding each promotion over scenario time "
     "(ground truth from the simulators): publishes rising, rollbacks falling.",
+    "harness headroom": "The harness's own headroom through the run: event-loop lag of each "
+    "estate shard and of the orchestrator (p99 per second, milliseconds, log scale) against "
+    "the saturation bound (dashed), and CPU of each Locust process (100 % = one core) "
+    "against 90 %; shaded: where a component saturated (its figures are untrustworthy).",
 }
 
 
@@ -84,6 +90,58 @@ def plot_propagation(events: pd.DataFrame, out: Path) -> Path | None:
     ax.set_xlabel("scenario seconds")
     ax.set_ylabel("endpoints holding it")
     ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def plot_headroom(
+    lag: Sequence[Mapping[str, Any]],
+    cpu: Mapping[str, Sequence[tuple[float, float]]],
+    section: Mapping[str, Any],
+    *,
+    origin: float,
+    out: Path,
+) -> Path | None:
+    """Loop lag p99 per wall second of each component (``lag``: their ``/_harness/lag``
+    snapshots) and CPU % per Locust process, x in wall seconds since ``origin`` (t=0);
+    ``section``: summary.json's ``harness`` (bounds and saturations, shaded)."""
+    span = section["span"]
+    low, high = origin + span["from_s"], origin + span["to_s"]  # what the rule judged
+    series = {
+        str(s["component"]): [(t, v) for t, v in s.get("samples") or [] if low <= t <= high]
+        for s in lag
+    }
+    cpu = {name: [(t, p) for t, p in points if low <= t <= high] for name, points in cpu.items()}
+    if not any(series.values()) and not any(cpu.values()):
+        return None
+    rows = 2 if cpu else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(8, 2.6 * rows + 0.6), sharex=True, squeeze=False)
+    ax = axes[0][0]
+    for name, samples in series.items():
+        if not samples:
+            continue
+        frame = pd.DataFrame(samples, columns=["t", "lag"])
+        per_second = frame.groupby((frame["t"] - origin).floordiv(1))["lag"].quantile(0.99)
+        ax.plot(per_second.index, per_second.to_numpy() * 1000, label=name, lw=1)
+    bounds = section["bounds"]
+    ax.axhline(bounds["lag_s"] * 1000, ls="--", color="grey", label="saturation bound")
+    ax.set_yscale("log")
+    ax.set_ylabel("event-loop lag p99 (ms)")
+    ax.legend(fontsize="small")
+    if cpu:
+        cax = axes[1][0]
+        for name, points in cpu.items():
+            if points:
+                cax.plot([t - origin for t, _ in points], [p for _, p in points], label=name)
+        cax.axhline(bounds["cpu_percent"], ls="--", color="grey", label="saturation bound")
+        cax.set_ylabel("CPU (%, 100 = a core)")
+        cax.legend(fontsize="small")
+    for s in section.get("saturations", []):
+        for row in axes:
+            row[0].axvspan(s["from_s"], s["to_s"], color="red", alpha=0.15)
+    axes[-1][0].set_xlabel("wall seconds since scenario t=0")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)

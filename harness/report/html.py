@@ -173,7 +173,9 @@ def _section(anchor: str, heading: str, body: str) -> str:
 
 def _header(summary: Mapping[str, Any], title: str, description: str) -> str:
     passed = bool(summary.get("passed"))
-    word = "PASS" if passed else "FAIL"
+    # A saturated harness (live/load, harness/selfwatch.py) measured itself: no verdict.
+    saturated = bool((summary.get("harness") or {}).get("saturated"))
+    word = "HARNESS SATURATED" if saturated else "PASS" if passed else "FAIL"
     slos = summary.get("slos") or []
     ok = sum(1 for s in slos if s.get("passed"))
     desc = "".join(f'<p class="desc">{escape(p)}</p>' for p in description.split("\n\n") if p)
@@ -189,7 +191,7 @@ def _header(summary: Mapping[str, Any], title: str, description: str) -> str:
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in links)
     return (
         f'<header><div class="inner"><h1>{escape(title)}</h1>'
-        f'<span class="badge {word.lower()}">{word}</span>'
+        f'<span class="badge {"fail" if saturated else word.lower()}">{word}</span>'
         f'<p class="meta">{meta}</p>{desc}<nav>{nav}</nav></div></header>'
     )
 
@@ -205,7 +207,9 @@ def _slos(summary: Mapping[str, Any]) -> str:
             escape(s.get("op", "")),
             escape(_slo_value(s.get("threshold"), str(s.get("metric", "")))),
             escape(_slo_value(s.get("value"), str(s.get("metric", "")))),
-            _verdict_cell(bool(s.get("passed"))),
+            _verdict_cell(bool(s.get("passed")))
+            if s.get("trusted", True)
+            else _verdict_cell(False, no="untrustworthy: harness saturated"),
         ]
         for s in slos
     ]
