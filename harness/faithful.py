@@ -13,7 +13,14 @@ distort::
 Two costs, each against the durations it competes with:
 
 * ``isolated`` — the median wall cost of one delivery on an idle stack, against each
-  endpoint's *mean modelled latency* (it is added to every service time);
+  endpoint's *mean modelled round trip*: its mean service latency plus the channel's
+  network delay both ways (``harness.runtime.sim.NETWORK_DELAY``). That is the duration
+  the cost is added to — a delivery's send-to-result time, which holds a concurrency slot
+  and sets when its result lands — and the calibration subtracts exactly that modelled
+  round trip from what it measures, so the two sides of the comparison are the same
+  quantity. (Until 2026-11 the comparison was with the service latency alone, which
+  counted the link's modelled delay on neither side of the ratio: 0.087 s instead of
+  0.127 s for a healthy store, a limit a third too strict.)
 * ``at_concurrency`` — the p95 wall time a delivery spends on the wire (the time its
   timeout races) inside a burst as wide as the scenario's fan-out, against each channel's
   *delivery timeout* (it must not time out where the virtual run's would not).
@@ -98,19 +105,22 @@ def faithful_speed(
 
 
 def limits_of(world: object) -> list[Limit]:
-    """The smallest mean latency per endpoint profile and the delivery timeout per channel
-    of a scenario's world (``harness.runtime.world.World``), smallest first per kind."""
+    """The smallest mean round trip (service latency plus the link's delay both ways) per
+    endpoint profile and the delivery timeout per channel of a scenario's world
+    (``harness.runtime.world.World``), smallest first per kind."""
+    from harness.runtime.sim import NETWORK_DELAY  # the link model both runtimes use
+
     latencies: dict[str, float] = {}
     timeouts: dict[str, float] = {}
     policies = world.policies  # type: ignore[attr-defined]
     default = world.default_policy  # type: ignore[attr-defined]
     for model in world.delivery_models:  # type: ignore[attr-defined]
         profile = model.profile
-        mean = float(profile.latency.mean or 0.0)
+        mean = float(profile.latency.mean or 0.0) + 2 * NETWORK_DELAY.get(model.channel, 0.01)
         latencies[profile.name] = min(latencies.get(profile.name, math.inf), mean)
         timeouts[model.channel] = policies.get(model.channel, default).timeout
     out = [
-        Limit("latency", f"{name} latency (mean)", s)
+        Limit("latency", f"{name} round trip (mean)", s)
         for name, s in sorted(latencies.items(), key=lambda kv: kv[1])
     ]
     out += [

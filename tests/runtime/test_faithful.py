@@ -12,7 +12,7 @@ from harness.runtime.world import build_world
 from harness.scenario import load_scenario
 
 POS_TIMEOUT = Limit("timeout", "pos delivery timeout", 10.0)
-POS_LATENCY = Limit("latency", "healthy-pos latency (mean)", 0.08)
+POS_LATENCY = Limit("latency", "healthy-pos round trip (mean)", 0.08)
 
 
 def test_timeout_limit_uses_the_cost_at_concurrency() -> None:
@@ -42,7 +42,7 @@ def test_the_smallest_speed_wins_and_names_its_limit() -> None:
 def test_fraction_scales_linearly_and_zero_limits_or_costs_never_limit() -> None:
     overhead = Overhead(0.001, 0.25)
     assert faithful_speed([POS_TIMEOUT], overhead, fraction=0.2).speed == pytest.approx(8.0)
-    instant = Limit("latency", "instant latency (mean)", 0.0)
+    instant = Limit("latency", "instant round trip (mean)", 0.0)
     assert faithful_speed([instant], overhead).speed == math.inf
     assert faithful_speed([POS_LATENCY], Overhead(0.0, 0.0)).limit is None
     with pytest.raises(ValueError):
@@ -57,9 +57,10 @@ def test_limits_of_the_default_scenario() -> None:
     assert timeouts["pos delivery timeout"] == 10.0
     assert timeouts["erp delivery timeout"] == 30.0
     latencies = [lim for lim in limits if lim.kind == "latency"]
-    # healthy-pos is lognormal(median 0.08, sigma 0.4): mean = 0.08 * exp(0.08).
+    # healthy-pos is lognormal(median 0.08, sigma 0.4): mean = 0.08 * exp(0.08); the pos
+    # link adds its modelled 0.02 s each way (harness/runtime/sim.py NETWORK_DELAY).
     assert latencies[0].name.startswith("healthy-pos")
-    assert latencies[0].seconds == pytest.approx(0.08 * math.exp(0.4**2 / 2))
+    assert latencies[0].seconds == pytest.approx(0.08 * math.exp(0.4**2 / 2) + 2 * 0.02)
 
 
 def test_within_tolerance() -> None:
