@@ -212,8 +212,6 @@ def live(
     timeline goes to your system through the driver, and every figure comes from the
     estate's ground truth.
     """
-    import asyncio
-
     import pandas as pd
 
     from harness.headroom_report import headroom_tables, rewrite_page, with_headroom
@@ -221,6 +219,7 @@ def live(
     from harness.live_run import faithful_summary, run_live, sim_vs_live
     from harness.report import write_report
     from harness.runner import simulate
+    from harness.runtime.live import run as live_loop
     from harness.scenario import load_scenario
     from harness.selfwatch import describe as describe_saturation
     from harness.selfwatch import exit_code
@@ -248,14 +247,15 @@ def live(
             quiet=quiet,
         )
         return
-    faithful, overhead = asyncio.run(calibrate(chosen))
+    # uvloop where installed, for both: a faithful speed holds for the loop it measured.
+    faithful, overhead = live_loop(calibrate(chosen))
     console.print(describe(faithful, overhead), highlight=False, soft_wrap=True)
     if speed > faithful.speed and not force:
         raise InputError(faithful.reason(speed))
     out_dir = out or _run_dir(f"{chosen.name}-live")
     out_dir.mkdir(parents=True, exist_ok=True)
     with _progress(quiet, f"live {chosen.name} at {speed:g}x") as tick:
-        result = asyncio.run(
+        result = live_loop(
             run_live(
                 chosen,
                 state=out_dir / "orchestrator.db",

@@ -32,9 +32,9 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -59,14 +59,31 @@ from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
 # loop that serves every open request a little at a time: with no window a fan-out of
 # 1,208 takes about a second on the wire *each* (measured on 2 busy cores), so at 10x
 # every one of them passes its 10 s timeout and is retried into the same lockstep — a
-# retry storm of the harness's own making. With 64 on the wire the burst takes as long
-# in total but each request ~0.1 s; the wait for a slot is before the timeout starts and
-# is measured by the calibration (harness/live_calibrate.py) as the burst's delay.
-IN_FLIGHT = 64
+# retry storm of the harness's own making. The window keeps each request's time on the
+# wire short; the wait for a slot is before the timeout starts and is measured by the
+# calibration (harness/live_calibrate.py) as the burst's delay. 16, not 64: with 64 a
+# request spent 0.15-0.3 s on the wire in a 604-delivery burst (above WINDOW_HOLD, so
+# slow requests left the window and let more in, and the p95 ran away to a second on a
+# busy machine); with 16 it spends ~25 ms and the burst as a whole takes a third longer.
+IN_FLIGHT = 16
 WINDOW_HOLD = 0.1  # wall seconds a delivery may hold its place in the window
 
 # The virtual runtime's link model, so both runtimes draw from one (harness/runtime/sim.py).
 DEFAULT_NETWORK_DELAY = 0.01
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a live coroutine to completion on uvloop (libuv's loop, with httptools under
+    uvicorn: about half the wall cost per delivery of asyncio's loop and h11 here), or on
+    asyncio's own loop where uvloop is not installed. The calibration and the run it gates
+    must both go through here: the faithful speed holds for the loop it was measured on."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a dependency; kept for a stripped install
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 class LiveClock:
@@ -408,15 +425,21 @@ class LiveRuntime:
         the send whichever way it ends — so a reply is in time exactly when the virtual
         runtime's would be (loopback adds only its own, calibrated, fraction)."""
         delay = NETWORK_DELAY.get(cmd.channel, DEFAULT_NETWORK_DELAY)
-        await asyncio.sleep(self.clock.wall(delay))
+        leg = self.clock.wall(delay)
+        began = time.perf_counter()
+        await asyncio.sleep(leg)
+        # The loop's timers are late by up to a millisecond or so (and more on a busy
+        # machine); the reply's leg is shortened by what this one overran, so a result
+        # lands when the model says instead of carrying two timers' lateness.
+        late = max(0.0, time.perf_counter() - began - leg)
         if self._window is None:
-            await self._post(cmd, delay)
+            await self._post(cmd, delay, late)
             return
         # The window paces dispatch; it does not hold a hung request: a delivery that has
         # not answered within WINDOW_HOLD wall seconds leaves it and runs on, so an outage
         # that hangs hundreds of stores does not queue the others behind them.
         async with self._window:
-            post = asyncio.ensure_future(self._post(cmd, delay))
+            post = asyncio.ensure_future(self._post(cmd, delay, late))
             try:
                 await asyncio.wait((post,), timeout=WINDOW_HOLD)
             except BaseException:
@@ -424,7 +447,7 @@ class LiveRuntime:
                 raise
         await post
 
-    async def _post(self, cmd: SendDelivery, delay: float) -> None:
+    async def _post(self, cmd: SendDelivery, delay: float, late: float = 0.0) -> None:
         assert self._session is not None
         outcome, status, retry_after = "timeout", 0, None
         # What is left for the round trip on the wire once the reply's travel is counted.
@@ -449,7 +472,8 @@ class LiveRuntime:
         except (aiohttp.ClientError, json.JSONDecodeError, ValueError):
             outcome = "unavailable"
         self.wire_times.append(time.perf_counter() - began)
-        await asyncio.sleep(self.clock.wall(delay))  # the reply (or the give-up) travels back
+        # The reply (or the give-up) travels back, less the outbound leg's timer lateness.
+        await asyncio.sleep(max(0.0, self.clock.wall(delay) - late))
         self.counters["results"] += 1
         self._internal(DeliveryResult.answering(cmd, outcome, status, retry_after))
         if outcome == "accepted" and cmd.endpoint in self.endpoints.polled:
@@ -531,4 +555,5 @@ __all__ = [
     "Unjournalable",
     "UnknownPromotion",
     "outcome_of",
+    "run",
 ]
