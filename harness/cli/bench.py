@@ -280,3 +280,75 @@ def bench_estate_cmd(
             "orchestrator and the generator on other cores",
             highlight=False,
         )
+
+
+@bench_app.command("estate")
+def bench_estate_cmd(
+    seconds: Annotated[float, typer.Option(min=2, max=120, help="Seconds per run.")] = 8.0,
+    stores: Annotated[int, typer.Option(min=2, max=5000, help="Stores in the estate.")] = 600,
+    generators: Annotated[int, typer.Option(min=1, max=16, help="Load-generator processes.")] = 2,
+    connections: Annotated[
+        int, typer.Option(min=2, max=1024, help="Deliveries in flight (all generators).")
+    ] = 64,
+    rounds: Annotated[
+        int, typer.Option(min=1, max=10, help="Alternating 1-shard / 2-shard runs (best of).")
+    ] = 2,
+) -> None:
+    """Deliveries/s the simulated estate absorbs as 1 and as 2 shard processes
+    (--estate-shards), driven by generator processes of their own; the ratio (target
+    >= 1.5x), the CPU that says who was the limit, and how it extrapolates to more cores."""
+    import os
+
+    from harness.bench.estate import bench_estate
+
+    f = bench_estate(
+        stores=stores,
+        seconds=seconds,
+        generators=generators,
+        connections=connections,
+        rounds=rounds,
+    )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    console.print(
+        f"bench estate: {stores} stores, {connections} deliveries in flight from "
+        f"{generators} generator process(es), {seconds:g} s a run, best of {rounds} "
+        f"(this machine: {f['cores']} cores, load average {load:.1f})",
+        highlight=False,
+    )
+    for label, run in (("1 shard ", f["one"]), ("2 shards", f["two"])):
+        shares = " + ".join(f"{c:.0%}" for c in run["shard_cpu_share"])
+        console.print(
+            f"  {label}: {run['per_second']:,.0f} deliveries/s   answers {run['answers']}   "
+            f"shard CPU {shares} of a core   {run['shard_cpu_ms_per_delivery']:.3f} ms CPU "
+            "per delivery",
+            highlight=False,
+        )
+    ok = f["ratio"] >= 1.5
+    mark = "[green]OK[/green]" if ok else "[red]MISSED[/red]"
+    console.print(f"  ratio 2 shards / 1 shard: {f['ratio']:.2f}x   target >= 1.5x   {mark}")
+    runs = [r for side in f["runs"].values() for r in side]
+    gen_ms = max(r["generator_cpu_ms_per_delivery"] or 0.0 for r in runs)
+    gen_share = max(c for r in runs for c in r["generator_cpu_share"])
+    est_ms = min(r["shard_cpu_ms_per_delivery"] or 0.0 for r in runs)
+    cheaper = f"{est_ms / gen_ms:.1f}x" if gen_ms else "far"
+    console.print(
+        f"  generator: at most {gen_ms:.3f} ms CPU per delivery ({cheaper} cheaper than the "
+        f"estate's {est_ms:.3f}) and at most {gen_share:.0%} of a core per process: "
+        + ("not the bottleneck" if gen_share < 0.9 else "[red]SATURATED[/red], add --generators"),
+        highlight=False,
+    )
+    busy = max(c for r in runs for c in r["shard_cpu_share"])
+    if busy < 0.9:
+        console.print(
+            f"  no shard had a whole core (at most {busy:.0%}): the machine is shared, and "
+            "the deliveries/s are what the scheduler gave the shards",
+            highlight=False,
+        )
+    if f["per_core"]:
+        console.print(
+            f"  extrapolation: a shard absorbs about {f['per_core']:,.0f} deliveries/s per "
+            "core it gets (1 / its CPU per delivery); on a host with C cores free for the "
+            f"estate, --estate-shards C absorbs about C x {f['per_core']:,.0f}/s, the "
+            "orchestrator and the generator on other cores",
+            highlight=False,
+        )
