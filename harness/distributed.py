@@ -1,7 +1,8 @@
 """One executor for sweeps and labs: independent cells mapped over Dask distributed futures.
 
 ``map_cells(fn, cells)`` calls ``fn(cell)`` for every cell and returns the results in
-``cells`` order, so the output never depends on which worker ran what, or when. Where:
+``cells`` order, so the output never depends on which worker ran what, or when (an
+``Executor`` does the same for several maps on one cluster). Where:
 
 - ``scheduler=None, jobs=1``: in this process, one cell after another (for debugging, and
   for a grid of one run, where starting workers would cost more than the run);
@@ -36,6 +37,7 @@ __all__ = [
     "CONNECT_SECONDS",
     "CellFailure",
     "CellsFailed",
+    "Executor",
     "Mapped",
     "available_cpus",
     "check_scheduler",
@@ -135,18 +137,60 @@ def map_cells(
     ``fn`` must be a top-level function (or a ``functools.partial`` of one) and every cell
     plain picklable data: both travel to the workers. ``on_done(index, result)`` is called
     in this process as each cell finishes (result None for a failed one), in completion
-    order — for progress. ``jobs`` sizes the embedded cluster (ignored with ``scheduler``).
+    order — for progress. ``jobs`` sizes the embedded cluster (ignored with ``scheduler``);
+    it never gets more workers than cells.
     """
     cells = list(cells)
-    if attempts < 1:
-        raise ValueError(f"attempts: must be >= 1, got {attempts}")
-    address = check_scheduler(scheduler)
     workers = available_cpus() if jobs is None else jobs
-    if not cells:
-        return Mapped([], [])
-    if address is None and min(workers, len(cells)) <= 1:
-        return _map_here(fn, cells, on_done, fatal, attempts)
-    return _map_dask(fn, cells, address, min(workers, len(cells)), on_done, fatal, attempts)
+    with Executor(scheduler, max(1, min(workers, len(cells)))) as executor:
+        return executor.map(fn, cells, on_done=on_done, fatal=fatal, attempts=attempts)
+
+
+class Executor:
+    """One cluster for several maps (a lab's calibration, then its grid): the embedded
+    cluster starts at the first map that needs it and stops when the ``with`` ends.
+
+    ``Executor(scheduler, jobs)``: ``jobs`` workers of an embedded cluster (default: the
+    CPUs this process may use), or the cluster at ``scheduler``. ``map`` is ``map_cells``.
+    """
+
+    def __init__(self, scheduler: str | None = None, jobs: int | None = None) -> None:
+        self.address = check_scheduler(scheduler)
+        self.workers = available_cpus() if jobs is None else jobs
+        if self.workers < 1:
+            raise ValueError(f"jobs: must be >= 1, got {jobs}")
+        self.connection: _Connection | None = None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+    def map(
+        self,
+        fn: Callable[[Any], Any],
+        cells: Sequence[Any],
+        *,
+        on_done: Callable[[int, Any], None] | None = None,
+        fatal: tuple[type[BaseException], ...] = (),
+        attempts: int = ATTEMPTS,
+    ) -> Mapped:
+        """``map_cells`` on this executor's workers."""
+        cells = list(cells)
+        if attempts < 1:
+            raise ValueError(f"attempts: must be >= 1, got {attempts}")
+        if not cells:
+            return Mapped([], [])
+        if self.address is None and min(self.workers, len(cells)) <= 1:
+            return _map_here(fn, cells, on_done, fatal, attempts)
+        if self.connection is None:
+            connection = _Connection(self.address, self.workers)
+            connection.__enter__()
+            self.connection = connection
+        return _map_dask(fn, cells, self.connection.client, on_done, fatal, attempts)
 
 
 def _map_here(
@@ -176,8 +220,7 @@ def _map_here(
 def _map_dask(
     fn: Callable[[Any], Any],
     cells: list[Any],
-    address: str | None,
-    workers: int,
+    client: Any,
     on_done: Callable[[int, Any], None] | None,
     fatal: tuple[type[BaseException], ...],
     attempts: int,
@@ -186,35 +229,34 @@ def _map_dask(
 
     results: list[Any] = [None] * len(cells)
     failures: list[CellFailure] = []
-    with _Connection(address, workers) as client:
-        # pure=False: a retry must be a new task, not the failed one looked up by key.
-        futures = {
-            client.submit(_call, fn, cell, fatal, pure=False): (index, 1)
-            for index, cell in enumerate(cells)
-        }
-        pending = as_completed(futures)
-        try:
-            for future in pending:
-                index, attempt = futures.pop(future)
-                if future.status == "finished":
-                    value = future.result()
-                    if isinstance(value, _Fatal):
-                        raise value.error
-                    results[index] = value
-                else:
-                    error = future.exception()
-                    if attempt < attempts:
-                        retry = client.submit(_call, fn, cells[index], fatal, pure=False)
-                        futures[retry] = (index, attempt + 1)
-                        pending.add(retry)
-                        continue
-                    failures.append(CellFailure(index, _describe(error), attempt))
-                future.release()  # a finished cell's result need not stay on its worker
-                if on_done is not None:
-                    on_done(index, results[index])
-        except BaseException:
-            client.cancel(list(futures))
-            raise
+    # pure=False: a retry must be a new task, not the failed one looked up by key.
+    futures = {
+        client.submit(_call, fn, cell, fatal, pure=False): (index, 1)
+        for index, cell in enumerate(cells)
+    }
+    pending = as_completed(futures)
+    try:
+        for future in pending:
+            index, attempt = futures.pop(future)
+            if future.status == "finished":
+                value = future.result()
+                if isinstance(value, _Fatal):
+                    raise value.error
+                results[index] = value
+            else:
+                error = future.exception()
+                if attempt < attempts:
+                    retry = client.submit(_call, fn, cells[index], fatal, pure=False)
+                    futures[retry] = (index, attempt + 1)
+                    pending.add(retry)
+                    continue
+                failures.append(CellFailure(index, _describe(error), attempt))
+            future.release()  # a finished cell's result need not stay on its worker
+            if on_done is not None:
+                on_done(index, results[index])
+    except BaseException:
+        client.cancel(list(futures))
+        raise
     failures.sort()
     return Mapped(results, failures)
 

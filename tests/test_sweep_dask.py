@@ -279,3 +279,29 @@ def test_a_malformed_scheduler_address_exits_2_naming_the_option(tmp_path: Path)
         assert proc.returncode == 2, proc.stderr
         assert "--scheduler" in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "x").exists()
+
+
+def test_metastable_lab_through_scheduler_matches_one_process(cluster: str) -> None:
+    from harness.lab.metastable import PUBLISHED, Experiment
+    from harness.lab.metastable_study import calibrate, run_study
+
+    # A coarse bracket: five bisection runs per calibration point.
+    coarse = {"lo": 30_000.0, "hi": 40_000.0, "tol": 2_500.0}
+    base = Experiment(capacity=1.0)
+    seen: list[tuple[int, int]] = []
+    remote = bounded(lambda: calibrate(base, **coarse, scheduler=cluster, progress=_note(seen)))
+    assert remote == calibrate(base, **coarse, jobs=1)
+    assert seen == [(1, 2), (2, 2)]
+    grid = {"cuts": (0.4, 0.6), "durations": (10.0,), "intervals": (100e-6,)}
+    small = {"capacity": 35_500.0, "policies": (PUBLISHED, "retry_budget"), **grid}
+    phases: list[tuple[str, int, int]] = []
+    study = bounded(
+        lambda: run_study(base, **small, scheduler=cluster, progress=lambda *p: phases.append(p))
+    )
+    assert study == run_study(base, **small, jobs=1)
+    cells = 4 + 2 + 1 + 2 * 2  # published, phase, interval, policies with and without a cut
+    assert phases == [("simulating", n, cells) for n in range(cells + 1)]
+
+
+def _note(sink: list[tuple[int, int]]) -> Callable[[int, int], None]:
+    return lambda done, total: sink.append((done, total))

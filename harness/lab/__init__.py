@@ -10,13 +10,16 @@ commands, so mounting the group costs nothing at start-up.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from harness.lab.command import Shared, run_lab_command
+
+if TYPE_CHECKING:
+    from harness.lab.command import Phases
 
 __all__ = ["app"]
 
@@ -33,12 +36,19 @@ def _lab() -> None:
     # line reads ``promoharness lab backoff`` rather than collapsing to ``promoharness lab``.
 
 
-def _available_cpus() -> int:
-    # The affinity mask, not cpu_count(): a container or taskset may allow fewer cores.
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+# Options every lab shares, so they read and behave the same in each.
+JobsOption = Annotated[
+    int, typer.Option(min=0, help="Local Dask worker processes; 0 = every available CPU.")
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Run on an existing Dask cluster: its scheduler, tcp://HOST:8786."),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(help="Output folder. Default: reports/lab-<lab>-<UTC timestamp>."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
 @app.command("backoff")
@@ -56,32 +66,20 @@ def backoff_command(
     seed: Annotated[int, typer.Option(help="Master seed; each run's seed derives from it.")] = 0,
     base: Annotated[float, typer.Option(help="Backoff base, seconds.")] = 0.005,
     cap: Annotated[float, typer.Option(help="Backoff cap, seconds.")] = 2.0,
-    jobs: Annotated[
-        int, typer.Option(min=0, help="Local Dask worker processes; 0 = every available CPU.")
-    ] = 0,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Run on an existing Dask cluster: its scheduler, tcp://HOST:8786."),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Output folder. Default: reports/lab-backoff-<UTC timestamp>."),
-    ] = None,
+    jobs: JobsOption = 0,
+    scheduler: SchedulerOption = None,
+    out: OutOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Brooker's "Exponential Backoff And Jitter" contention experiment, with our Backoff.
 
-    Writes lab.csv, lab_calls.png, lab_completion.png and lab.md.
+    Writes lab.csv, lab_calls.png, lab_completion.png and lab.md. Exit code 3 when a cell
+    failed twice (it is named; nothing is written).
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
-    from harness.distributed import CellsFailed, check_scheduler
     from harness.inputs import InputError
     from harness.lab.backoff import run_lab, write_lab
     from harness.orchestrator.delivery import Backoff
 
-    scheduler = check_scheduler(scheduler)
     if n_max < n_min:
         raise InputError(f"must be >= --n-min ({n_min}), got {n_max}", field="--n-max")
     # The option at fault, before the kinds are tried with it.
@@ -100,58 +98,43 @@ def backoff_command(
         except ValueError as exc:
             raise InputError(f"{kind}: {exc}", field="--kinds") from None
     clients = list(range(n_min, n_max + 1, n_step))
-    workers = jobs or _available_cpus()
-    folder = out or Path("reports") / (
-        "lab-backoff-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    )
 
-    console = Console()
-    started = dt.datetime.now(dt.UTC)
-    with Progress(
-        TextColumn("backoff lab"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} runs"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("runs", total=len(chosen) * len(clients) * runs)
-        try:
-            rows = run_lab(
-                clients,
-                chosen,
-                runs=runs,
-                seed=seed,
-                progress=lambda done, _total: bar.update(task, completed=done),
-                jobs=workers,
-                base=base,
-                cap=cap,
-                scheduler=scheduler,
-            )
-        except CellsFailed as exc:  # named, and no half table written
-            console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
-            raise typer.Exit(3) from None
-    elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
-    paths = write_lab(rows, folder)
-
-    table = Table(title=f"calls (mean) / completion (ms, mean) — {runs} runs per cell")
-    table.add_column("N", justify="right")
-    for kind in chosen:
-        table.add_column(kind, justify="right")
-    cell = {(row["kind"], row["clients"]): row for row in rows}
-    for n in clients:
-        table.add_row(
-            str(n),
-            *(
-                f"{cell[kind, n]['calls_mean']:.0f} / {cell[kind, n]['completion_mean'] * 1000:.0f}"
-                for kind in chosen
-            ),
+    def compute(progress: Phases, workers: int, address: str | None) -> list[dict[str, Any]]:
+        progress("simulating", 0, len(chosen) * len(clients) * runs)  # workers start in it
+        return run_lab(
+            clients,
+            chosen,
+            runs=runs,
+            seed=seed,
+            progress=lambda done, total: progress("simulating", done, total),
+            jobs=workers,
+            base=base,
+            cap=cap,
+            scheduler=address,
         )
-    console.print(table)
-    where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} process(es)"
-    console.print(f"{len(rows)} cells x {runs} runs in {elapsed:.1f} s {where}")
-    for path in paths:
-        console.print(f"wrote {path}")
+
+    def show(rows: list[dict[str, Any]], _paths: list[Path], console: Any) -> str:
+        from rich.table import Table
+
+        table = Table(title=f"calls (mean) / completion (ms, mean) — {runs} runs per cell")
+        table.add_column("N", justify="right")
+        for kind in chosen:
+            table.add_column(kind, justify="right")
+        cell = {(row["kind"], row["clients"]): row for row in rows}
+        for n in clients:
+            table.add_row(
+                str(n),
+                *(
+                    f"{cell[kind, n]['calls_mean']:.0f} / "
+                    f"{cell[kind, n]['completion_mean'] * 1000:.0f}"
+                    for kind in chosen
+                ),
+            )
+        console.print(table)
+        return f"{len(rows)} cells x {runs} runs"
+
+    shared = Shared(jobs, scheduler, out, quiet)
+    run_lab_command("backoff", {"simulating": "runs"}, compute, write_lab, show, shared)
 
 
 @app.command("metastable")
@@ -183,24 +166,18 @@ def metastable_command(
         str | None, typer.Option(help="Comma-separated client policies to compare.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for service times and jitter.")] = 0,
-    jobs: Annotated[
-        int, typer.Option(min=0, help="Worker processes; 0 = every available CPU.")
-    ] = 0,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Output folder. Default: reports/lab-metastable-<UTC timestamp>."),
-    ] = None,
+    jobs: JobsOption = 0,
+    scheduler: SchedulerOption = None,
+    out: OutOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Huang et al.'s retry metastability experiment (OSDI 2022), with our endpoint and policies.
 
     Calibrates the primary's capacity on the two published calibration runs, predicts the
     others, draws the phase diagram over the cut (X, D) and the request interval, and
     compares client policies on the metastable case. Writes metastable.csv, metastable.md
-    and four PNGs.
+    and four PNGs. Exit code 3 when a cell failed twice (it is named; nothing is written).
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from harness.inputs import InputError
     from harness.lab.metastable import POLICIES, Experiment
     from harness.lab.metastable_report import write_lab
@@ -232,35 +209,33 @@ def metastable_command(
                 field="--policies",
             )
         grid["policies"] = tuple(chosen)
-    workers = jobs or _available_cpus()
-    folder = out or Path("reports") / (
-        "lab-metastable-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    def compute(progress: Phases, workers: int, address: str | None) -> dict[str, Any]:
+        return run_study(
+            base,
+            capacity=capacity,
+            jobs=workers,
+            scheduler=address,
+            progress=progress,
+            **grid,  # type: ignore[arg-type]
+        )
+
+    def show(study: dict[str, Any], paths: list[Path], console: Any) -> str:
+        text = paths[1].read_text(encoding="utf-8")
+        # The markdown is the printed summary, so screen and file never disagree.
+        console.print(text[text.find("## ") :], markup=False, highlight=False, soft_wrap=True)
+        cells = sum(len(study[k]) for k in ("published", "phase", "interval", "policies"))
+        return f"{cells + len(study['policies'])} cells"
+
+    shared = Shared(jobs, scheduler, out, quiet)
+    run_lab_command(
+        "metastable",
+        {"calibrating": "points", "simulating": "cells"},
+        compute,
+        write_lab,
+        show,
+        shared,
     )
-    console = Console()
-    started = dt.datetime.now(dt.UTC)
-    with Progress(
-        TextColumn("metastable lab: {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("calibrating", total=1)
-
-        def progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=phase, completed=done, total=total)
-
-        study = run_study(base, capacity=capacity, jobs=workers, progress=progress, **grid)  # type: ignore[arg-type]
-        bar.update(task, description="writing plots", completed=0, total=1)
-        paths = write_lab(study, folder)
-    elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
-    text = paths[1].read_text(encoding="utf-8")
-    # The markdown is the printed summary, so screen and file never disagree.
-    console.print(text[text.find("## ") :], markup=False, highlight=False, soft_wrap=True)
-    console.print(f"{elapsed:.1f} s with {workers} process(es)")
-    for path in paths:
-        console.print(f"wrote {path}")
 
 
 def _numbers(text: str, option: str, top: float) -> list[float]:

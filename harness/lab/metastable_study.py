@@ -6,16 +6,18 @@ least ``low``) and X = 0.40, D = 10 s must stay metastable (capacity under ``hig
 capacity used is the middle of [low, high). Everything else is a prediction: the two
 other published points, the phase diagram over (X, D) and over the request interval, and
 which client policies make the metastable case recover. Every cell is one ``run_trial``,
-a pure function of its ``Experiment``, so a process pool gives the same rows as one.
+a pure function of its ``Experiment``, so Dask workers (``harness.distributed``, local
+or a cluster) give the same rows as one process.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from harness.distributed import CellsFailed, Executor
 from harness.lab.metastable import POLICIES, PUBLISHED, Experiment, run_trial
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "Point",
     "boundary",
     "calibrate",
+    "describe",
     "monotone_violations",
     "run_cells",
     "run_study",
@@ -81,28 +84,50 @@ def _row(exp: Experiment) -> dict[str, Any]:
     }
 
 
+def describe(exp: Experiment) -> str:
+    """A cell as the user reads it: its policy, cut, trigger length and interval."""
+    interval = f"{exp.interval * 1e6:g} us"
+    return f"{exp.policy} X={exp.cut:g} D={exp.duration:g} s interval={interval}"
+
+
 def run_cells(
-    cells: Sequence[Experiment], jobs: int = 1, progress: Progress | None = None
+    cells: Sequence[Experiment],
+    jobs: int = 1,
+    progress: Progress | None = None,
+    *,
+    scheduler: str | None = None,
+    executor: Executor | None = None,
 ) -> list[dict[str, Any]]:
-    """``_row`` of every cell, in ``cells`` order whatever ``jobs`` is."""
-    done, total = 0, len(cells)
-    if jobs <= 1 or total <= 1:
-        rows = []
-        for exp in cells:
-            rows.append(_row(exp))
-            done += 1
-            if progress:
-                progress(done, total)
-        return rows
-    out: dict[int, dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_row, exp): i for i, exp in enumerate(cells)}
-        for future in as_completed(futures):
-            out[futures[future]] = future.result()
-            done += 1
-            if progress:
-                progress(done, total)
-    return [out[i] for i in range(total)]
+    """``_row`` of every cell, in ``cells`` order whatever ran them.
+
+    Cells go to ``harness.distributed``: ``executor``, else ``jobs`` local Dask workers
+    (1 = this process) or the cluster at ``scheduler``; a cell is retried once, and one
+    that fails twice raises ``CellsFailed`` naming it. ``progress(done, total)`` counts
+    cells.
+    """
+    with _pool(executor, scheduler, jobs) as pool:
+        return _mapped(_row, cells, [describe(exp) for exp in cells], progress, pool)
+
+
+def _pool(executor: Executor | None, scheduler: str | None, jobs: int) -> Any:
+    """``executor`` as it is (its owner closes it), else one for this call only."""
+    return contextlib.nullcontext(executor) if executor else Executor(scheduler, jobs)
+
+
+def _mapped(
+    fn: Callable[[Any], Any],
+    cells: Sequence[Any],
+    names: Sequence[str],
+    progress: Progress | None,
+    executor: Executor,
+) -> list[Any]:
+    """``executor.map`` with progress in cells; a cell that failed twice is named."""
+    count = iter(range(1, len(cells) + 1))
+    tick = None if progress is None else lambda _i, _r: progress(next(count), len(cells))
+    mapped = executor.map(fn, cells, on_done=tick)
+    if mapped.failures:
+        raise CellsFailed([f"{names[f.index]}: {f.error}" for f in mapped.failures])
+    return mapped.results
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,15 +178,17 @@ def calibrate(
     hi: float = 100_000.0,
     tol: float = 250.0,
     jobs: int = 1,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> Calibration:
-    """Bisect the capacity thresholds of the two calibration points (in parallel)."""
+    """Bisect the capacity thresholds of the two calibration points, one cell each (on
+    two workers when ``jobs`` > 1 or given ``scheduler``); ``progress(done, 2)`` per point."""
     a, b = (p for p in PUBLISHED_POINTS if p.role == "calibration")
     tasks = [(base.but(policy=PUBLISHED), p, lo, hi, tol) for p in (a, b)]
-    if jobs > 1:
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            (low, ra), (high, rb) = pool.map(_point_threshold, tasks)
-    else:
-        (low, ra), (high, rb) = map(_point_threshold, tasks)
+    names = [f"calibrating {p.label}" for p in (a, b)]
+    with _pool(executor, scheduler, min(jobs, len(tasks))) as pool:
+        (low, ra), (high, rb) = _mapped(_point_threshold, tasks, names, progress, pool)
     return Calibration(low, high, ra + rb)
 
 
@@ -208,16 +235,34 @@ def run_study(
     policies: Sequence[str] = tuple(POLICIES),
     capacity: float | None = None,
     jobs: int = 1,
+    scheduler: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Calibrate (unless ``capacity`` is given), then every study at that capacity."""
+    """Calibrate (unless ``capacity`` is given), then every study at that capacity.
+
+    ``progress(phase, done, total)``: phase "calibrating" (in points, of 2), then
+    "simulating" (in cells). Rows do not depend on ``jobs`` or ``scheduler``.
+    """
+    with Executor(scheduler, jobs) as executor:  # one cluster for both phases
+        return _study(base, cuts, durations, intervals, policies, capacity, executor, progress)
+
+
+def _study(
+    base: Experiment,
+    cuts: Sequence[float],
+    durations: Sequence[float],
+    intervals: Sequence[float],
+    policies: Sequence[str],
+    capacity: float | None,
+    executor: Executor,
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, Any]:
     calibration = None
     if capacity is None:
-        if progress:
-            progress("calibrating", 0, 1)
-        calibration = calibrate(base, jobs=jobs)
-        if progress:
-            progress("calibrating", 1, 1)
+        tick = (lambda d, t: progress("calibrating", d, t)) if progress else None
+        if tick:
+            tick(0, 2)
+        calibration = calibrate(base, progress=tick, executor=executor)
         capacity = calibration.capacity
     exp = base.but(capacity=capacity, policy=PUBLISHED)
     m = next(p for p in PUBLISHED_POINTS if p.metastable)
@@ -234,7 +279,9 @@ def run_study(
     ]
     cells = published + phase + sweep + compared
     tick = (lambda d, t: progress("simulating", d, t)) if progress else None
-    rows = run_cells(cells, jobs=jobs, progress=tick)
+    if tick:
+        tick(0, len(cells))
+    rows = run_cells(cells, progress=tick, executor=executor)
     n1, n2, n3 = (
         len(published),
         len(published) + len(phase),
