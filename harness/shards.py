@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.inputs import InputError
-from harness.runtime.live import EndpointDirectory
+from harness.runtime.live import EndpointDirectory, run
 
 if TYPE_CHECKING:
     from harness.domain.eventlog import Record
@@ -333,7 +333,7 @@ def main() -> int:
         spec = json.loads(sys.stdin.buffer.readline() or b"null")
         if not isinstance(spec, dict):
             raise ValueError("no shard spec on stdin")
-        return asyncio.run(_serve(spec))
+        return run(_serve(spec))  # uvloop, as the live runs (harness/runtime/live.py)
     except Exception as exc:  # one line for the parent, never a traceback
         text = " ".join(f"{type(exc).__name__}: {exc}".split())
         sys.stdout.write(json.dumps({"error": text}) + "\n")
