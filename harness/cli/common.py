@@ -1,5 +1,10 @@
 """What every command shares: the Typer apps, the consoles, scenario arguments, the
-progress bar over simulated time and the verdict printout."""
+progress bar over simulated time and the verdict printout.
+
+``app`` here is the registry the command modules put their commands on; the command line
+itself (``harness.cli.app``) lists placeholders and loads a command's module on use
+(``harness.cli.lazy``), so this module stays cheap to import: no pydantic, no pandas.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,7 @@ from typing import Annotated, Any
 import typer
 import typer.core
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
-
-from harness.cli.lazy import LazyGroup
-from harness.inputs import InputError
-from harness.lab import app as lab_app
 
 
 def _no_type_on_flags() -> None:
@@ -39,19 +39,12 @@ def _no_type_on_flags() -> None:
 
 _no_type_on_flags()
 
-app = typer.Typer(
-    name="promoharness",
-    help="Channel simulation and load testing for omnichannel retail promotions.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    cls=LazyGroup,  # certification's commands import on use, not for --help
-)
+# The real commands register here (``@app.command()``); ``harness.cli`` builds the command
+# line of lazy placeholders in front of them. Never run directly.
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 bench_app = typer.Typer(
     help="Benchmarks: print figures and ratios against a baseline.", no_args_is_help=True
 )
-app.add_typer(bench_app, name="bench")
-app.add_typer(lab_app, name="lab")
 
 console = Console()
 err = Console(stderr=True)
@@ -70,6 +63,8 @@ SEED_LIMIT = 2**63 - 1
 
 
 def check_seed(seed: int | None, option: str = "--seed") -> None:
+    from harness.inputs import InputError
+
     if seed is not None and abs(seed) > SEED_LIMIT:
         raise InputError(f"{seed} is beyond a 64-bit seed (|seed| <= {SEED_LIMIT})", field=option)
 
@@ -80,6 +75,8 @@ def check_out(out: Path | None, option: str = "--out") -> None:
     It may exist as a folder (its files are replaced one by one, atomically) or not exist
     yet; a file there, or a file where one of its parents should be, is bad input.
     """
+    from harness.inputs import InputError
+
     if out is None:
         return
     if out.exists() and not out.is_dir():
@@ -117,6 +114,8 @@ def _print_verdicts(summary: dict[str, Any]) -> None:
         highlight=False,
     )
     if summary["slos"]:
+        from rich.table import Table
+
         table = Table(title="SLOs")
         for column in ("SLO", "metric", "value", "threshold", "verdict"):
             # fold, not ellipsis: an 80-column CI log must still show the whole metric path
