@@ -31,7 +31,6 @@ from harness.scenario import Scenario, load_scenario, parse_override, scenario_p
 
 __all__ = [
     "HEADLINE_FIGURES",
-    "RunProgress",
     "RunSpec",
     "Vary",
     "cell_table",
@@ -194,12 +193,25 @@ def grid_jobs(
     path: Path, base: Sequence[str], specs: Sequence[RunSpec], figures: Sequence[str]
 ) -> list[Job]:
     """What each run needs, as plain data for a worker: its cell's scenario, loaded here
-    once per cell (a worker on another machine needs no scenario file), spec and figures."""
+    once per cell (a worker on another machine needs no scenario file, but does read a
+    replay trace, at its absolute path), spec and figures."""
     loaded: dict[int, Scenario] = {}
     for spec in specs:
         if spec.cell not in loaded:
-            loaded[spec.cell] = load_scenario(path, [*base, *spec.overrides])
+            loaded[spec.cell] = _trace_pinned(load_scenario(path, [*base, *spec.overrides]))
     return [(loaded[spec.cell], spec, tuple(figures)) for spec in specs]
+
+
+def _trace_pinned(scenario: Scenario) -> Scenario:
+    """A replay trace is read by the worker when its run starts, not shipped: name it by
+    the absolute path this process checked, never relative to a worker's own folder."""
+    traffic = scenario.traffic
+    if traffic.kind != "replay" or not traffic.file:
+        return scenario
+    from harness.runtime.sim import resolve_trace
+
+    pinned = str(resolve_trace(traffic.file).resolve())
+    return scenario.model_copy(update={"traffic": traffic.model_copy(update={"file": pinned})})
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -355,41 +367,3 @@ def counter(tick: Callable[[float], None]) -> Callable[[dict], None]:
     """An ``on_done`` for ``run_grid`` that reports the number of finished runs to ``tick``."""
     done = itertools.count(1)
     return lambda _row: tick(next(done))
-
-
-class RunProgress:
-    """A rich progress bar over runs (completed/total, elapsed), on the given console."""
-
-    def __init__(self, total: int, console: Any, *, quiet: bool = False) -> None:
-        self.total = total
-        self.console = console
-        self.quiet = quiet
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> Callable[[dict], None]:
-        if self.quiet:
-            return lambda _row: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("runs"),
-            TimeElapsedColumn(),
-            console=self.console,
-        )
-        self.bar.__enter__()
-        self.task = self.bar.add_task("sweep", total=self.total)
-        return lambda _row: self.bar.advance(self.task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)

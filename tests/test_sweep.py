@@ -217,3 +217,41 @@ def test_html_escapes_text() -> None:
     )
     assert "<b>x</b>" not in page and "<script>" not in page and "<img src=x" not in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page
+
+
+def test_a_piped_sweep_prints_a_line_per_stage(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "from harness.cli import main; main()", "sweep", str(tiny)]
+    args = ["--vary", "faults.0.rate=0.0,0.5", "--jobs", "1", "--out", str(out)]
+    proc = subprocess.run([*command, *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    # One line per stage, in order, each ending with its wall time (never judged).
+    lines = proc.stderr.splitlines()
+    assert [line.split(":")[0].split(" (")[0] for line in lines] == [
+        "simulating 2 runs of tiny-sweep",
+        "computing the cell table",
+        "writing sweep.csv, summary.csv",
+        "plotting",
+        "writing report.html",
+    ]
+    assert lines[0].startswith("simulating 2 runs of tiny-sweep (2/2 runs): ")
+    assert all(line.endswith(" s") for line in lines)
+
+
+def test_a_replay_trace_is_shipped_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.sweep import grid_jobs, run_job
+
+    tiny = Path(__file__).resolve().parent / "runtime" / "tiny.yaml"
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "export.csv").write_text("t,endpoint,basket\n25,S0001,b0\n")
+    monkeypatch.chdir(tmp_path)  # the driver names the trace relative to its own folder
+    replay = ["traffic={kind: replay, file: traces/export.csv}"]
+    varies = [parse_vary("traffic.quote_interval=20")]
+    path, _ = validate_grid(tiny, replay, varies)
+    [job] = grid_jobs(path, replay, expand_grid(varies, 1, 1), figures_of([]))
+    assert job[0].traffic.file == str(tmp_path / "traces" / "export.csv")
+    (tmp_path / "worker").mkdir()
+    monkeypatch.chdir(tmp_path / "worker")  # a worker started in another folder reads it
+    assert run_job(job)["passed"] in (True, False)
