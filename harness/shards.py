@@ -50,6 +50,8 @@ HOST = "127.0.0.1"
 OPTION = "--estate-shards"
 START_TIMEOUT_S = 180.0  # a busy 2-core machine builds 600 stores N times at once
 ROOT = Path(__file__).resolve().parents[1]
+# How a shard process starts (a test swaps in one that fails to start).
+SHARD_COMMAND = (sys.executable, "-m", "harness.shards")
 
 
 class ShardError(InputError):
@@ -232,7 +234,7 @@ class ShardSet:
             Shard(
                 i,
                 subprocess.Popen(
-                    [sys.executable, "-m", "harness.shards"],
+                    list(SHARD_COMMAND),
                     cwd=ROOT,
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
