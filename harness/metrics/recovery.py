@@ -135,13 +135,21 @@ def recovery(
     sends = df.loc[df["kind"] == "send", ["t", "endpoint", "promo", "attempt"]]
     results = df.loc[df["kind"] == "result", ["t", "endpoint", "outcome", "attempt", "promo"]]
     ok = results[results["outcome"].isin(SUCCESS)]
+    touts = results[results["outcome"] == "timeout"]
+    # Row positions per endpoint, found once: a window then reads only its endpoints' rows
+    # (a 5,000-store estate has thousands of per-store windows; a scan of every send per
+    # window made this quadratic in the stores).
+    at_send, at_ok, at_tout = _rows_by(sends), _rows_by(ok), _rows_by(touts)
+    send_all = sends["t"].to_numpy(np.float64)
+    ok_all = ok["t"].to_numpy(np.float64)
+    touching = _overlaps(windows)
     out = []
     for i, w in enumerate(windows):
-        eps = set(w.endpoints)
-        send_t = np.sort(sends.loc[sends["endpoint"].isin(eps), "t"].to_numpy(np.float64))
-        ok_t = np.sort(ok.loc[ok["endpoint"].isin(eps), "t"].to_numpy(np.float64))
+        mine = _rows(at_send, w.endpoints)
+        send_t = np.sort(send_all[mine])
+        ok_t = np.sort(ok_all[_rows(at_ok, w.endpoints)])
         # Earlier and later windows touching the same endpoints bound the search.
-        others = [o for j, o in enumerate(windows) if j != i and eps & set(o.endpoints)]
+        others = [windows[j] for j in touching[i]]
         prev_end = max((o.end for o in others if o.end <= w.start), default=0.0)
         limit = min([end_of_run, *(o.start for o in others if o.start >= w.end)])
         pre_lo = max(0.0, w.start - pre_fault, prev_end)
@@ -166,10 +174,12 @@ def recovery(
                 if len(hit):
                     recovered_at = float(starts[hit[0]])
         counted_to = recovered_at if recovered_at is not None else limit
-        span_sends = sends[
-            sends["endpoint"].isin(eps) & (sends["t"] >= w.start) & (sends["t"] < counted_to)
-        ]
-        timed_out = _timed_out(span_sends, results, eps, w.start, counted_to)
+        mine_t = send_all[mine]
+        in_span = mine[(mine_t >= w.start) & (mine_t < counted_to)]
+        answers = _rows(at_tout, w.endpoints)
+        timed_out = 0
+        if len(in_span) and len(answers):  # frames cut only where a timeout can match
+            timed_out = _timed_out(sends.iloc[in_span], touts.iloc[answers], w.start, counted_to)
         after_span = max(0.0, min(after, end_of_run - w.end))
         out.append(
             {
@@ -189,26 +199,56 @@ def recovery(
                     else None,
                     "after": float(_rate(ok_t, w.end, after_span)) if after_span > 0 else None,
                 },
-                "attempts": len(span_sends),
+                "attempts": len(in_span),
                 "wasted_attempts": timed_out,
-                "wasted_share": timed_out / len(span_sends) if len(span_sends) else None,
+                "wasted_share": timed_out / len(in_span) if len(in_span) else None,
             }
         )
     return out
 
 
-def _timed_out(
-    span_sends: pd.DataFrame, results: pd.DataFrame, eps: set[str], lo: float, hi: float
-) -> int:
-    """Timeout results answering attempts sent in [lo, hi) at ``eps``.
+def _rows_by(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Endpoint -> positions of its rows in ``frame``."""
+    if frame.empty:
+        return {}
+    codes, names = pd.factorize(frame["endpoint"].to_numpy(dtype=object))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return {str(e): order[bounds[k] : bounds[k + 1]] for k, e in enumerate(names)}
+
+
+def _rows(at: dict[str, np.ndarray], endpoints: tuple[str, ...]) -> np.ndarray:
+    """Positions of the rows of ``endpoints``, in frame order."""
+    parts = [at[e] for e in endpoints if e in at]
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+
+
+def _overlaps(windows: list[FaultWindow]) -> list[list[int]]:
+    """For each window, the other windows sharing an endpoint with it, in window order."""
+    holders: dict[str, list[int]] = {}
+    for j, w in enumerate(windows):
+        for e in w.endpoints:
+            holders.setdefault(e, []).append(j)
+    out = []
+    for i, w in enumerate(windows):
+        seen: set[int] = set()
+        for e in w.endpoints:
+            seen.update(holders[e])
+        seen.discard(i)
+        out.append(sorted(seen))
+    return out
+
+
+def _timed_out(span_sends: pd.DataFrame, touts: pd.DataFrame, lo: float, hi: float) -> int:
+    """Timeout results (``touts``, at the window's endpoints) answering attempts sent in
+    [lo, hi) (``span_sends``).
 
     A result answers the latest earlier send of the same (promo, endpoint, attempt), so
     each timeout is matched to that send and counted when the send lies in the span.
     """
-    if span_sends.empty:
-        return 0
-    touts = results[(results["outcome"] == "timeout") & results["endpoint"].isin(eps)]
-    if touts.empty:
+    if span_sends.empty or touts.empty:
         return 0
     sent = span_sends.assign(sent=span_sends["t"])
     key = ["promo", "endpoint", "attempt"]
