@@ -247,8 +247,8 @@ def bench_estate_cmd(
         shares = " + ".join(f"{c:.0%}" for c in run["shard_cpu_share"])
         console.print(
             f"  {label}: {run['per_second']:,.0f} deliveries/s   answers {run['answers']}   "
-            f"shard CPU {shares} of a core   {run['shard_cpu_ms_per_delivery']:.3f} ms CPU "
-            "per delivery",
+            f"shard CPU {shares} of a core   {run['shard_cpu_ms_per_delivery'] or 0:.3f} ms "
+            "CPU per delivery",
             highlight=False,
         )
     ok = f["ratio"] >= 1.5
