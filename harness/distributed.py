@@ -10,8 +10,9 @@
   worker processes on 127.0.0.1 (default: the CPUs this process may use), so a laptop
   user needs nothing but the command;
 - ``scheduler="tcp://HOST:8786"``: an existing cluster (``dask scheduler`` on one machine,
-  ``dask worker tcp://HOST:8786`` on each of the others, every one with promoharness
-  installed at the same version — checked before any cell is sent).
+  ``dask worker tcp://HOST:8786`` on each of the others, every one, the scheduler's
+  included, with promoharness installed at the same version — checked before any cell
+  is sent).
 
 A cell that fails is tried once more (``attempts=2``): an exception in ``fn``, or its
 worker dying under it (the embedded scheduler gives up on a task at the first worker
@@ -312,9 +313,14 @@ class _Connection:
 
     def _check_workers(self) -> None:
         # Cells name harness functions and classes; a worker without promoharness, or with
-        # another version, would fail every cell (or, worse, compute other figures).
+        # another version, would fail every cell (or, worse, compute other figures). The
+        # scheduler unpickles every task too (Dask >= 2023.4), so it needs promoharness.
         here = _version()
         there = self.client.run(_version_or_missing, on_error="return")
+        try:
+            there["the scheduler"] = self.client.run_on_scheduler(_version_or_missing)
+        except Exception as exc:  # raised on the scheduler: its reason is the answer
+            there["the scheduler"] = exc
         wrong = {
             worker: v if isinstance(v, str) else f"no promoharness ({_describe(v)})"
             for worker, v in there.items()
@@ -324,7 +330,8 @@ class _Connection:
             self.close()
             listed = ", ".join(f"{w} has {v}" for w, v in sorted(wrong.items()))
             raise InputError(
-                f"workers need promoharness {here} (pip install the same version): {listed}",
+                f"the scheduler and workers need promoharness {here} (pip install the same "
+                f"version): {listed}",
                 field="--scheduler",
             )
 

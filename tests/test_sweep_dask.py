@@ -305,3 +305,32 @@ def test_metastable_lab_through_scheduler_matches_one_process(cluster: str) -> N
 
 def _note(sink: list[tuple[int, int]]) -> Callable[[int, int], None]:
     return lambda done, total: sink.append((done, total))
+
+
+class _Answers:
+    """A client whose workers have this promoharness and whose scheduler has none: the
+    answers ``Client.run`` and ``Client.run_on_scheduler`` give on such a cluster."""
+
+    def run(self, fn: Callable[[], str], on_error: str) -> dict[str, str]:
+        return {"tcp://10.0.0.2:40000": fn()}
+
+    def run_on_scheduler(self, fn: Callable[[], str]) -> str:
+        raise ModuleNotFoundError("No module named 'harness'")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_scheduler_without_promoharness_is_refused_before_any_cell() -> None:
+    from harness.distributed import _Connection
+    from harness.inputs import InputError
+
+    connection = _Connection("tcp://10.0.0.1:8786", 1)
+    connection.client = _Answers()
+    with pytest.raises(InputError) as caught:
+        connection._check_workers()
+    assert caught.value.field == "--scheduler"
+    assert caught.value.reason.endswith(
+        "the scheduler has no promoharness (ModuleNotFoundError: No module named 'harness')"
+    )
+    assert connection.client is None  # closed
