@@ -67,6 +67,7 @@ from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
 # busy machine); with 16 it spends ~25 ms and the burst as a whole takes a third longer.
 IN_FLIGHT = 16
 WINDOW_HOLD = 0.1  # wall seconds a delivery may hold its place in the window
+TIMER_SLACK = 0.002  # wall seconds of timer lateness a link leg may learn to aim ahead by
 
 # The virtual runtime's link model, so both runtimes draw from one (harness/runtime/sim.py).
 DEFAULT_NETWORK_DELAY = 0.01
@@ -224,6 +225,8 @@ class LiveRuntime:
         self._broken: str | None = None  # why the journal can no longer be trusted
         self._deferred: set[asyncio.TimerHandle] = set()
         self._defer_seconds = defer_seconds
+        self._early = 0.0  # wall s each link leg aims ahead of its timer (``_leg``)
+        self._legs = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -426,12 +429,11 @@ class LiveRuntime:
         runtime's would be (loopback adds only its own, calibrated, fraction)."""
         delay = NETWORK_DELAY.get(cmd.channel, DEFAULT_NETWORK_DELAY)
         leg = self.clock.wall(delay)
-        began = time.perf_counter()
-        await asyncio.sleep(leg)
-        # The loop's timers are late by up to a millisecond or so (and more on a busy
-        # machine); the reply's leg is shortened by what this one overran, so a result
+        # The loop's timers fire late: uvloop's have millisecond granularity, and a busy
+        # machine adds its own wake-up delay. Each leg aims ahead by the usual lateness,
+        # and the reply's leg is shortened by what this one still overran, so a result
         # lands when the model says instead of carrying two timers' lateness.
-        late = max(0.0, time.perf_counter() - began - leg)
+        late = await self._leg(leg)
         if self._window is None:
             await self._post(cmd, delay, late)
             return
@@ -446,6 +448,22 @@ class LiveRuntime:
                 post.cancel()
                 raise
         await post
+
+    async def _leg(self, seconds: float) -> float:
+        """Sleep ``seconds`` of wall time on the modelled link, aimed ahead by the timers'
+        usual lateness; returns how far past ``seconds`` it woke (< 0: early)."""
+        aim = max(0.0, seconds - self._early)
+        began = time.perf_counter()
+        await asyncio.sleep(aim)
+        slept = time.perf_counter() - began
+        # Learn the timer's own lateness, capped at TIMER_SLACK: beyond that it is the
+        # loop's lag under a burst, which is the harness's cost and no timer's habit.
+        if aim > 0:  # a zero sleep only yields: it tells nothing of the timers
+            lateness = min(max(slept - aim, 0.0), TIMER_SLACK)
+            # The mean of the first 20, then a moving average (the machine's load moves).
+            self._legs += 1
+            self._early += max(0.05, 1 / self._legs) * (lateness - self._early)
+        return slept - seconds
 
     async def _post(self, cmd: SendDelivery, delay: float, late: float = 0.0) -> None:
         assert self._session is not None
@@ -472,8 +490,8 @@ class LiveRuntime:
         except (aiohttp.ClientError, json.JSONDecodeError, ValueError):
             outcome = "unavailable"
         self.wire_times.append(time.perf_counter() - began)
-        # The reply (or the give-up) travels back, less the outbound leg's timer lateness.
-        await asyncio.sleep(max(0.0, self.clock.wall(delay) - late))
+        # The reply (or the give-up) travels back, less the outbound leg's overrun.
+        await self._leg(max(0.0, self.clock.wall(delay) - late))
         self.counters["results"] += 1
         self._internal(DeliveryResult.answering(cmd, outcome, status, retry_after))
         if outcome == "accepted" and cmd.endpoint in self.endpoints.polled:
