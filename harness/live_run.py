@@ -25,8 +25,9 @@ from harness.metrics import summarise, to_frame
 from harness.metrics.slo import resolve
 from harness.metrics.summary import HEADLINE_FIGURES
 from harness.runner import validity_starts
+from harness.saturation import bounds_for, headroom, mark_untrustworthy
 from harness.scenario import Scenario, StepSpec
-from harness.selfwatch import LAG_PATH, bounds_for, headroom, mark_untrustworthy
+from harness.selfwatch import LAG_PATH
 from harness.service.auth import DEMO_KEY_FOR_ACTION, DEMO_OPERATOR_KEY
 from harness.stack import Stack, fetch_truth, start_stack
 

@@ -220,9 +220,9 @@ def live(
     from harness.report import write_report
     from harness.runner import simulate
     from harness.runtime.live import run as live_loop
+    from harness.saturation import describe as describe_saturation
+    from harness.saturation import exit_code
     from harness.scenario import load_scenario
-    from harness.selfwatch import describe as describe_saturation
-    from harness.selfwatch import exit_code
 
     chosen = load_scenario(scenario, overrides or [])
     if estate_shards and sut is not None:

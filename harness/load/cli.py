@@ -41,9 +41,33 @@ def _print_summary(summary: dict, out: Path) -> None:
         console.print(f"  failures: {reason}: {count}")
     for slo in summary["slos"]:
         mark = "[green]PASS[/green]" if slo["passed"] else "[red]FAIL[/red]"
+        if not slo.get("trusted", True):
+            mark += " [red](untrustworthy: harness saturated)[/red]"
         console.print(f"  {mark} {slo['name']}: {slo['metric']} = {slo['value']!r} "
                       f"(required {slo['op']} {slo['threshold']})")  # fmt: skip
+    harness = summary.get("harness")
+    if harness:
+        for row in harness["loop_lag"]:
+            console.print(
+                f"  headroom: {row['component']} event-loop lag p50 {_ms(row['p50_s'])} "
+                f"p99 {_ms(row['p99_s'])}",
+                highlight=False,
+            )
+        for row in harness["cpu"]:
+            console.print(
+                f"  headroom: {row['process']} CPU mean {row['mean_percent']} % "
+                f"max {row['max_percent']} %",
+                highlight=False,
+            )
+        from harness.saturation import describe
+
+        for line in describe(harness):
+            console.print(f"[red]harness saturated:[/red] {line}", highlight=False, soft_wrap=True)
     console.print(f"report: {out}/report.html", highlight=False, soft_wrap=True)
+
+
+def _ms(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
 @load_app.command("load")
@@ -93,10 +117,14 @@ def load_command(
 ) -> None:
     """Run a peak-load campaign with Locust against the live stack (or, with --sut, the
     estate while your system delivers the timeline to it); exit 0 when every scenario
-    SLO and load gate passed, 1 when one failed, 2 for bad input."""
+    SLO and load gate passed, 1 when one failed, 2 for bad input, 4 when the harness
+    itself saturated (an estate or orchestrator event loop, or a Locust process's CPU,
+    past its bound: the report's "harness headroom" says which and when, and the gates it
+    touched are untrustworthy, not failed)."""
     from harness.load.campaign import load_campaign
     from harness.load.run import LoadOptions, run_load
     from harness.runner import default_out_dir
+    from harness.saturation import exit_code
 
     try:
         campaign = load_campaign(scenario)
@@ -125,7 +153,7 @@ def load_command(
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     _print_summary(summary, out_dir)
-    raise typer.Exit(0 if summary["passed"] else 1)
+    raise typer.Exit(exit_code(summary))
 
 
 def _load_sut(

@@ -184,13 +184,17 @@ def headroom_tables(section: dict[str, Any]) -> list[tuple[str, pd.DataFrame]]:
                     "samples": r["samples"],
                     "CPU mean %": r["mean_percent"],
                     "CPU max %": r["max_percent"],
-                    "saturated": "YES" if r["saturated"] else "no",
+                    "saturated": ("YES" if r["saturated"] else "no") if r["judged"] else "—",
                 }
                 for r in section["cpu"]
             ]
         )
         hold = f"above {bounds['cpu_percent']:g} % for {bounds['cpu_hold_s']:g} s"
-        tables.append((f"Harness headroom: Locust CPU (saturated {hold})", cpu))
+        title = (
+            f"Harness headroom: CPU, 100 % = one core (a Locust process saturated {hold}; "
+            "the stack and the whole machine shown beside it, not judged)"
+        )
+        tables.append((title, cpu))
     if section["saturations"]:
         frame = pd.DataFrame(section["saturations"]).rename(
             columns={

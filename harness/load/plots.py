@@ -27,8 +27,9 @@ CAPTIONS = {
     "(ground truth from the simulators): publishes rising, rollbacks falling.",
     "harness headroom": "The harness's own headroom through the run: event-loop lag of each "
     "estate shard and of the orchestrator (p99 per second, milliseconds, log scale) against "
-    "the saturation bound (dashed), and CPU of each Locust process (100 % = one core) "
-    "against 90 %; shaded: where a component saturated (its figures are untrustworthy).",
+    "the saturation bound (dashed), and CPU (100 % = one core) of each Locust process "
+    "against 90 %, with the stack's process and the whole machine beside them; shaded: "
+    "where a component saturated (its figures are untrustworthy).",
 }
 
 

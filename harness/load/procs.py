@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.selfwatch import CpuWatch
 from harness.stack import HOST, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,9 +135,11 @@ def run_locust(
     users: int | None = None,
     spawn_rate: float | None = None,
     classes: tuple[str, ...] = (),
+    watch: CpuWatch | None = None,
 ) -> int:
     """Run Locust headless (master + ``workers`` local workers when > 0); its stdout (the
-    ``--json`` statistics) goes to ``<prefix>.json``, stderr to ``<prefix>.log``."""
+    ``--json`` statistics) goes to ``<prefix>.json``, stderr to ``<prefix>.log``. Each
+    Locust process is added to ``watch`` (its CPU sampled through the run)."""
     env = {**os.environ, "PROMO_LOAD_CONFIG": str(config), "PYTHONPATH": str(ROOT)}
     extra: list[str] = []
     if users is not None:
@@ -163,12 +166,16 @@ def run_locust(
             stdout=stdout,
             stderr=stderr,
         )
-        for _ in range(workers):
+        if watch is not None:
+            watch.add("locust master" if workers else "locust", master.pid)
+        for i in range(workers):
             workers_procs.append(
                 subprocess.Popen(
                     worker_cmd, cwd=ROOT, env=env, stdout=stderr, stderr=subprocess.STDOUT
                 )
             )
+            if watch is not None:
+                watch.add(f"locust worker {i + 1}", workers_procs[-1].pid)
         try:
             code = master.wait(bound)
         except subprocess.TimeoutExpired:

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.domain.eventlog import Record
+from harness.headroom_report import with_headroom
+from harness.live_run import delivery_timeouts
 from harness.load import figures
 from harness.load.campaign import (
     Campaign,
@@ -49,6 +51,8 @@ from harness.report import write_report
 from harness.report.html import render_html
 from harness.runner import validity_starts
 from harness.runtime.world import build_world
+from harness.saturation import bounds_for, mark_untrustworthy
+from harness.selfwatch import CpuWatch, Watched, fetch_lags
 from harness.sut.truth import mark_not_measured
 
 if TYPE_CHECKING:
@@ -128,14 +132,38 @@ def run_load(campaign: Campaign, out: Path, options: LoadOptions) -> dict[str, A
         config_path = out / "locust-config.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
         time.sleep(max(0.0, epoch - LOCUST_START - time.time()))
-        code = run_locust(
-            config_path, out / "locust", run_time=config["duration"], workers=options.workers
+        cpu = CpuWatch()
+        if stack is not None:  # shown beside Locust; judged by its loops' lag
+            cpu.add("stack (serve)", stack.proc.pid)
+        cpu.start()
+        try:
+            code = run_locust(
+                config_path,
+                out / "locust",
+                run_time=config["duration"],
+                workers=options.workers,
+                watch=cpu,
+            )
+        finally:
+            cpu.stop()
+        end = time.time()
+        estate = sorted(set(shards.values())) or [sim_url]
+        watched = Watched(
+            fetch_lags(estate, api_url),
+            cpu.series,
+            cpu.pids,
+            bounds_for(delivery_timeouts(world), campaign.speed),
+            origin=epoch,
+            since=epoch,
+            end=end,
         )
         records = fetch_records(api_url, sim_url)
     finally:
         if stack is not None:
             stack.stop()
-    return report(campaign, scenario, world, config, records, out, locust_code=code)
+    return report(
+        campaign, scenario, world, config, records, out, locust_code=code, watched=watched
+    )
 
 
 def _sibling(api_url: str) -> str:
@@ -161,10 +189,13 @@ def report(
     *,
     locust_code: int,
     sut: SutLoad | None = None,
+    watched: Watched | None = None,
 ) -> dict[str, Any]:
     """Summarise, add the load figures, judge the gates, write the report. With ``sut``
     (``load --sut``) the records are the estate's truth and what the driver played: the
-    figures that need the system's own view are marked not measured, never zero."""
+    figures that need the system's own view are marked not measured, never zero. With
+    ``watched`` (the harness's own lag and CPU) the report carries its headroom, and a
+    saturated harness marks the gates it touched untrustworthy (``harness``)."""
     events = to_frame(records).sort_values("t", kind="stable", ignore_index=True)
     events = events[events["t"] >= 0].reset_index(drop=True)  # before t=0: start-up only
     summary = summarise(
@@ -197,11 +228,16 @@ def report(
         }
     summary["slos"] = evaluate_slos(summary, gates_of(campaign, scenario))
     summary["passed"] = all(s["passed"] for s in summary["slos"])
+    if watched is not None:
+        summary["harness"] = watched.section(campaign.speed)
+        mark_untrustworthy(summary)
     requests = figures.request_table(prefix)
     reasons = pd.DataFrame(
         sorted(summary["load"]["failures_by_reason"].items()), columns=["reason", "failures"]
     )
     tables = [("Load: requests", requests), ("Load: failures by reason", reasons)]
+    if watched is not None:
+        tables += figures.headroom_tables(summary["harness"])
     title = f"{campaign.name} — load on {scenario.name} at {campaign.speed:g}x"
     if sut is not None:
         title = f"{campaign.name} — {sut.name} under load on {scenario.name} at {campaign.speed:g}x"
@@ -223,6 +259,10 @@ def report(
         "load — propagation over time": plot_propagation(events, out / "load_propagation.png"),
     }
     images.update({k: v for k, v in mine.items() if v is not None})
+    if watched is not None:
+        images = with_headroom(
+            images, out, summary["harness"], watched.lag, watched.cpu, watched.origin
+        )
     page = render_html(
         summary, images, title=title, description=campaign.description, extra_tables=tables
     )

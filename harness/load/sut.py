@@ -27,10 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.domain.eventlog import Record
+from harness.live_run import delivery_timeouts
 from harness.load.campaign import Campaign, dump_scenario, locust_config, resolve_scenario
 from harness.load.procs import run_locust
 from harness.load.run import LOCUST_START, report
+from harness.saturation import bounds_for
 from harness.scenario import Scenario
+from harness.selfwatch import CpuWatch, Watched, fetch_lags
 from harness.sut.driver import ActionResult, Believed, Step, SystemUnderTest
 from harness.sut.play import play_through
 from harness.sut.run import missing_actions, read_views, run_info, serve_estate, sut_records
@@ -115,7 +118,7 @@ async def _run(
     *,
     port: int,
     scenario_file: str,
-) -> tuple[dict[str, Any], int, SutLoad, Any]:
+) -> tuple[dict[str, Any], int, SutLoad, Any, Watched]:
     speed = campaign.speed
     estate = await serve_estate(scenario, driver, speed=speed, port=port)
     state = estate.state
@@ -146,6 +149,7 @@ async def _run(
         config |= {"sut": driver.name, "steps_file": str(steps_path)}
         config_path = out / "locust-config.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
+        cpu = CpuWatch().start()
         locust = asyncio.create_task(
             asyncio.to_thread(
                 run_locust,
@@ -154,6 +158,7 @@ async def _run(
                 run_time=config["duration"],
                 workers=options.workers,
                 classes=("Shopper",),
+                watch=cpu,
             )
         )
         try:
@@ -162,6 +167,19 @@ async def _run(
             )
         finally:
             code = await locust  # Locust is bounded by --run-time and a timeout
+            cpu.stop()
+        end = time.time()
+        # The estate serves on this loop: a thread asks it, as any client would.
+        lag = await asyncio.to_thread(fetch_lags, [estate.url], None)
+        watched = Watched(
+            lag,
+            cpu.series,
+            cpu.pids,
+            bounds_for(delivery_timeouts(estate.world), speed),
+            origin=epoch,
+            since=epoch,
+            end=end,
+        )
         believed = await read_views(driver, scenario)
     finally:
         await driver.close()
@@ -177,7 +195,7 @@ async def _run(
         webhooks_sent=state.webhooks_sent,
         webhooks_failed=state.webhooks_failed,
     )
-    return config, code, sut, estate.world
+    return config, code, sut, estate.world, watched
 
 
 def run_sut_load(
@@ -205,7 +223,7 @@ def run_sut_load(
             field="--sut",
         )
     scenario_file = dump_scenario(scenario, out / "scenario.yaml")
-    config, code, sut, world = asyncio.run(
+    config, code, sut, world, watched = asyncio.run(
         _run(
             campaign,
             scenario,
@@ -216,4 +234,7 @@ def run_sut_load(
             scenario_file=str(scenario_file),
         )
     )
-    return report(campaign, scenario, world, config, sut.records, out, locust_code=code, sut=sut)
+    return report(
+        campaign, scenario, world, config, sut.records, out, locust_code=code, sut=sut,
+        watched=watched,
+    )  # fmt: skip

@@ -260,7 +260,70 @@ KEYS: tuple[Key, ...] = (
     _k("slos[].threshold", "as the metric", "the declared threshold"),
     _k("slos[].value", "as the metric", "the figure at metric; null when absent"),
     _k("slos[].passed", "boolean", "value op threshold held (false when value is null)"),
+    _k(
+        "slos[].trusted",
+        "boolean",
+        "live/load only: false when a saturated harness component took part in the figure "
+        "(harness.untrustworthy); its verdict is then no verdict",
+    ),
     _k("passed", "boolean", "every SLO passed (true without SLOs); exit code 0 vs 1"),
+    # `live` and `load` only: the harness watching itself (harness/selfwatch.py):
+    _k(
+        "harness.saturated",
+        "boolean",
+        "live/load only: some component of the harness saturated; exit code 4 whatever "
+        "'passed' says",
+    ),
+    _k("harness.span.from_s", "s (wall, since scenario t=0)", "start of the watched span"),
+    _k("harness.span.to_s", "s (wall, since scenario t=0)", "end of the watched span"),
+    _k(
+        "harness.bounds.lag_s",
+        "s (wall)",
+        "event-loop lag p99 over a window above this is saturation: 10 % of the smallest "
+        "delivery timeout / speed, at least 0.1 s",
+    ),
+    _k("harness.bounds.window_s", "s (wall)", "the lag windows, from scenario t=0"),
+    _k("harness.bounds.cpu_percent", "% (100 = one core)", "Locust CPU saturation level"),
+    _k("harness.bounds.cpu_hold_s", "s (wall)", "how long above it is saturation"),
+    _k("harness.bounds.basis", "text", "how lag_s was derived"),
+    _k(
+        "harness.loop_lag[].component",
+        "id",
+        "'estate' (or 'estate-shard-<i>') or 'orchestrator'; in-process they share a loop",
+    ),
+    _k("harness.loop_lag[].samples", "count", "lag samples in the span (one per 50 ms)"),
+    _k("harness.loop_lag[].p50_s", "s (wall)", "median event-loop lag"),
+    _k("harness.loop_lag[].p99_s", "s (wall)", "99th percentile event-loop lag"),
+    _k("harness.loop_lag[].max_s", "s (wall)", "largest event-loop lag"),
+    _k("harness.loop_lag[].saturated", "boolean", "some window's p99 passed the bound"),
+    _k(
+        "harness.cpu[].process",
+        "id",
+        "load only: 'locust', 'locust master', 'locust worker <i>', 'stack (serve)' or "
+        "'machine (all processes)' (the whole machine, up to 100 x cores)",
+    ),
+    _k("harness.cpu[].pid", "integer", "load only: its process id"),
+    _k("harness.cpu[].samples", "count", "load only: CPU samples (one a second)"),
+    _k("harness.cpu[].mean_percent", "% (100 = one core)", "load only: mean CPU"),
+    _k("harness.cpu[].max_percent", "% (100 = one core)", "load only: highest sample"),
+    _k(
+        "harness.cpu[].judged",
+        "boolean",
+        "load only: held to the CPU bound (Locust's processes; the stack is judged by lag)",
+    ),
+    _k("harness.cpu[].saturated", "boolean", "load only: above the bound for the hold time"),
+    _k("harness.saturations[].component", "id", "the saturated component or process"),
+    _k("harness.saturations[].measure", "text", "'loop_lag' or 'cpu'"),
+    _k("harness.saturations[].from_s", "s (wall, since scenario t=0)", "when it began"),
+    _k("harness.saturations[].to_s", "s (wall, since scenario t=0)", "when it ended"),
+    _k("harness.saturations[].scenario_from", "s (since scenario start)", "from_s x speed"),
+    _k("harness.saturations[].scenario_to", "s (since scenario start)", "to_s x speed"),
+    _k("harness.saturations[].peak", "s (lag) or % (cpu)", "the worst window p99 or sample"),
+    _k(
+        "harness.untrustworthy[]",
+        "path",
+        "SLO/gate figures a saturated component took part in (their slos[].trusted false)",
+    ),
     # `live --sut` only (harness/sut/run.py, harness/sut/truth.py):
     _k("sut", "text", "--sut only: the system under test (its driver's name)"),
     _k(

@@ -9,20 +9,17 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from harness.selfwatch import (
-    LAG_PATH,
+from harness.saturation import (
     Bounds,
-    LagSampler,
-    block_from_env,
     bounds_for,
     cpu_spans,
     exit_code,
     headroom,
-    install,
     lag_windows,
     mark_untrustworthy,
     quantile,
 )
+from harness.selfwatch import LAG_PATH, LagSampler, block_from_env, install
 
 BOUNDS = Bounds(lag_s=0.1, window_s=5.0, cpu_percent=90.0, cpu_hold_s=5.0, basis="test")
 

@@ -94,7 +94,7 @@ def relay_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, 
         "--out",
         str(out),
     )
-    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.returncode in (0, 1, 4), done.stdout[-2000:] + done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     return done.returncode, json.loads((out / "summary.json").read_text()), out
 
@@ -108,7 +108,9 @@ def test_the_exit_code_is_the_gates_and_a_figure_not_measured_fails_its_gate(
     assert gates["acknowledged T95"]["value"] is None and not gates["acknowledged T95"]["passed"]
     assert gates["P1 reached an endpoint"]["passed"]  # truth-only: the estate applied P1
     assert summary["passed"] is False
-    assert code == 1
+    # 4: the harness itself saturated on a busy machine (the estate's loop or Locust's CPU)
+    assert code == (4 if summary["harness"]["saturated"] else 1)
+    assert {r["component"] for r in summary["harness"]["loop_lag"]} == {"estate"}
 
 
 def test_figures_come_from_the_estate_truth_and_the_view_is_not_measured(
