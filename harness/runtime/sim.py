@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from heapq import heappush
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import simpy
+from simpy.events import NORMAL
 
 from harness.domain.eventlog import Record
 from harness.domain.lifecycle import IllegalTransition
@@ -60,40 +62,35 @@ class _Link(NamedTuple):
     delay: float
     slots: simpy.Resource
     rng: random.Random
+    capacity: int  # the Resource's, read without its property on every arrival
 
 
 class _Attempt:
     """One delivery attempt in flight through the callback chain of ``SimRuntime._send``.
 
-    Its bound methods are the SimPy event callbacks, so a step costs one call and no
-    closure.
+    The attempt is its own SimPy event: each hop of the chain (travel, service, travel
+    back) puts the attempt itself on the environment's queue, exactly where a ``Timeout``
+    of that delay would go (same time, priority and sequence number, so the same order),
+    with the runtime's step for that hop as its one callback. That saves a ``Timeout``, a
+    callbacks list and a bound method per hop. An attempt is on the queue at most once at
+    a time (each hop follows the last), so one object serves all of them.
     """
 
-    __slots__ = ("cmd", "holds_slot", "link", "plan", "rt", "sent")
+    __slots__ = ("callbacks", "cmd", "holds_slot", "link", "plan", "sent")
 
-    def __init__(self, rt: SimRuntime, cmd: SendDelivery, link: _Link, sent: float) -> None:
-        self.rt = rt
+    # What ``Environment.step`` reads of a processed event besides its callbacks: it
+    # succeeded (a Timeout always does), so there is no failure to raise.
+    _ok = True
+
+    def __init__(self, cmd: SendDelivery, link: _Link, sent: float) -> None:
         self.cmd = cmd
         self.link = link
         self.sent = sent
         self.plan: Plan | None = None
+        self.callbacks: tuple[Callable[[_Attempt], None], ...] | None = None
         # Whether it sits in its endpoint Resource's user list. A flag, not a reference to
         # itself: a self-reference would make every attempt cyclic garbage.
         self.holds_slot = False
-
-    def arrived(self, _event: Any) -> None:
-        self.rt._arrive(self)
-
-    def served(self, _event: Any) -> None:
-        self.rt._served(self)
-
-    def replied(self, _event: Any) -> None:
-        plan = self.plan
-        assert plan is not None
-        self.rt._result(self, plan.outcome, plan.status, plan.retry_after)
-
-    def timed_out(self, _event: Any) -> None:
-        self.rt._result(self, "timeout", 0, None)
 
 
 class SimRuntime:
@@ -115,9 +112,21 @@ class SimRuntime:
         }
         # endpoint -> what an attempt there needs, found with one look-up per send.
         self._links = {
-            mid: _Link(m, NETWORK_DELAY.get(m.channel, 0.01), self._slots[mid], self._rngs[mid])
+            mid: _Link(
+                m,
+                NETWORK_DELAY.get(m.channel, 0.01),
+                self._slots[mid],
+                self._rngs[mid],
+                self._slots[mid].capacity,
+            )
             for mid, m in self._models.items()
         }
+        # Each hop's callback, as an attempt carries it (see _Attempt): tuples, because
+        # ``Environment.step`` only iterates them and nothing can append to a shared one.
+        self._hop_arrive = (self._arrive,)
+        self._hop_served = (self._served,)
+        self._hop_replied = (self._replied,)
+        self._hop_timed_out = (self._timed_out,)
         self._timers: dict[str, object] = {}
         self._polled: dict[tuple[str, str], tuple[int, str]] = {}
         self.shoppers: ShopperTraffic | None = None
@@ -215,7 +224,7 @@ class SimRuntime:
     # --- the orchestrator's loop ------------------------------------------------------------
 
     def feed(self, event: Any) -> None:
-        now = self.env.now
+        now = self.env._now
         try:
             commands = self.orchestrator.handle(event, now)
         except (IllegalTransition, UnknownPromotion, UnknownScopeMember) as exc:
@@ -272,45 +281,68 @@ class SimRuntime:
         """
         link = self._links[cmd.endpoint]
         env = self.env
-        attempt = _Attempt(self, cmd, link, env.now)
-        env.timeout(link.delay).callbacks.append(attempt.arrived)
+        now = env._now
+        a = _Attempt(cmd, link, now)
+        # Each hop: what ``env.timeout(delay).callbacks.append(step)`` schedules, with the
+        # attempt as the event (``Environment.schedule``, inlined). Every delay is a
+        # latency or a max(0, ...), never negative, as ``Timeout`` requires.
+        a.callbacks = self._hop_arrive
+        heappush(env._queue, (now + link.delay, NORMAL, next(env._eid), a))
 
     def _arrive(self, a: _Attempt) -> None:
         env = self.env
-        now = env.now
+        now = env._now
         cmd = a.cmd
-        model, delay, slots, rng = a.link
-        plan = a.plan = model.plan(cmd, now, rng, queued=len(slots.queue))
+        model, delay, slots, rng, capacity = a.link
+        queue = slots.queue
+        plan = a.plan = model.plan(cmd, now, rng, queued=len(queue))
         deadline = a.sent + cmd.timeout
         if plan.hang:
-            env.timeout(max(0.0, deadline - now)).callbacks.append(a.timed_out)
+            a.callbacks = self._hop_timed_out
+            heappush(env._queue, (now + max(0.0, deadline - now), NORMAL, next(env._eid), a))
             return
-        idle = len(slots.users) < slots.capacity and not slots.queue
+        service = plan.service_time
         if (
-            now + plan.service_time + delay <= deadline
+            now + service + delay <= deadline
             and not plan.reply_lost
-            and (idle or not plan.needs_capacity)
+            and ((len(slots.users) < capacity and not queue) or not plan.needs_capacity)
         ):
             if plan.needs_capacity:
                 # The endpoint is idle: take a slot directly in the Resource's user list
                 # (what a granted request does) without the request and release events.
                 a.holds_slot = True
                 slots.users.append(a)
-            env.timeout(plan.service_time).callbacks.append(a.served)
+            a.callbacks = self._hop_served
+            heappush(env._queue, (now + service, NORMAL, next(env._eid), a))
             return
         env.process(self._race(a, slots, deadline))
 
     def _served(self, a: _Attempt) -> None:
         plan = a.plan
         assert plan is not None
-        model, delay, slots, _rng = a.link
-        changes = model.complete(a.cmd, plan, self.env.now)
+        model, delay, slots, _rng, _capacity = a.link
+        env = self.env
+        now = env._now
+        cmd = a.cmd
+        changes = model.complete(cmd, plan, now)
         if a.holds_slot:
             slots.users.remove(a)
             if slots.put_queue:
                 slots._trigger_put(None)  # grant the next waiting request, as a release does
-        self._completed(model, a.cmd, plan, changes)
-        self.env.timeout(delay).callbacks.append(a.replied)
+        if changes:
+            self._completed(model, cmd, plan, changes)
+        elif plan.ack_delay is not None and plan.effective:
+            env.process(self._settle(model, cmd, plan))
+        a.callbacks = self._hop_replied
+        heappush(env._queue, (now + delay, NORMAL, next(env._eid), a))
+
+    def _replied(self, a: _Attempt) -> None:
+        plan = a.plan
+        assert plan is not None
+        self.feed(DeliveryResult.answering(a.cmd, plan.outcome, plan.status, plan.retry_after))
+
+    def _timed_out(self, a: _Attempt) -> None:
+        self.feed(DeliveryResult.answering(a.cmd, "timeout", 0, None))
 
     def _result(self, a: _Attempt, outcome: str, status: int, retry_after: float | None) -> None:
         self.feed(DeliveryResult.answering(a.cmd, outcome, status, retry_after))
