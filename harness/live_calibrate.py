@@ -132,13 +132,18 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
-async def measure(scenario: Scenario, cap: int = CAP, patience: float = 120.0) -> Overhead:
-    """Serve the quiet twin and time the two kinds of publish (module docstring)."""
+async def measure(
+    scenario: Scenario, cap: int = CAP, patience: float = 120.0, estate_shards: int = 0
+) -> Overhead:
+    """Serve the quiet twin and time the two kinds of publish (module docstring);
+    ``estate_shards``: the estate in that many processes, as the run it gates will."""
     from harness.stack import start_stack
 
     twin = quiet_twin(scenario, cap)
     with tempfile.TemporaryDirectory() as tmp:
-        stack = await start_stack(twin, state=Path(tmp) / "cal.db", speed=1.0)
+        stack = await start_stack(
+            twin, state=Path(tmp) / "cal.db", speed=1.0, estate_shards=estate_shards
+        )
         runtime = stack.runtime
         try:
             async with aiohttp.ClientSession(base_url=stack.api_url) as http:
@@ -207,9 +212,12 @@ async def measure(scenario: Scenario, cap: int = CAP, patience: float = 120.0) -
     )
 
 
-async def calibrate(scenario: Scenario, cap: int = CAP) -> tuple[Faithful, Overhead]:
-    """The faithful speed of ``scenario`` on this machine, and the costs it rests on."""
-    overhead = await measure(scenario, cap)
+async def calibrate(
+    scenario: Scenario, cap: int = CAP, estate_shards: int = 0
+) -> tuple[Faithful, Overhead]:
+    """The faithful speed of ``scenario`` on this machine, and the costs it rests on
+    (``estate_shards``: as the live run will serve the estate)."""
+    overhead = await measure(scenario, cap, estate_shards=estate_shards)
     return faithful_speed(limits_of(build_world(scenario)), overhead), overhead
 
 

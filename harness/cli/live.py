@@ -248,7 +248,7 @@ def live(
         )
         return
     # uvloop where installed, for both: a faithful speed holds for the loop it measured.
-    faithful, overhead = live_loop(calibrate(chosen))
+    faithful, overhead = live_loop(calibrate(chosen, estate_shards=estate_shards))
     console.print(describe(faithful, overhead), highlight=False, soft_wrap=True)
     if speed > faithful.speed and not force:
         raise InputError(faithful.reason(speed))
