@@ -334,3 +334,14 @@ def test_a_scheduler_without_promoharness_is_refused_before_any_cell() -> None:
         "the scheduler has no promoharness (ModuleNotFoundError: No module named 'harness')"
     )
     assert connection.client is None  # closed
+
+
+def test_lab_command_through_scheduler_writes_the_local_table(cluster: str, tmp_path: Path) -> None:
+    grid = ["lab", "backoff", "--n-min", "5", "--n-max", "10", "--n-step", "5", "--runs", "3"]
+    local = cli(*grid, "--jobs", "1", "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    remote = cli(*grid, "--scheduler", cluster, "--out", str(tmp_path / "remote"))
+    assert remote.returncode == 0, remote.stderr
+    for name in ("lab.csv", "lab.md"):
+        assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    assert f"on the Dask cluster at {cluster}" in remote.stdout
