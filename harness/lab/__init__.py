@@ -4,8 +4,10 @@ Each experiment lives in its own module (``backoff``: Brooker's contention exper
 our ``Backoff``; ``metastable``: Huang et al.'s retry metastability experiment with our
 endpoint model and delivery policies). This package also holds ``app``, the
 ``promoharness lab ...`` Typer group; the main CLI mounts it with
-``app.add_typer(lab_app, name="lab")``. The experiment modules are imported inside the
-commands, so mounting the group costs nothing at start-up.
+``app.add_typer(lab_app, name="lab")``. Each command validates its own options and hands
+its experiment to ``command.run_lab_command``, which does what every lab does alike (Dask
+workers, progress, exit 3 for a cell failing twice, the output folder). The experiment
+modules are imported inside the commands, so mounting the group costs little at start-up.
 """
 
 from __future__ import annotations
