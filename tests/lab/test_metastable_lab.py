@@ -126,7 +126,7 @@ def test_phase_diagram_is_monotone(calibrated: float) -> None:
     base = Experiment(capacity=calibrated)
     cells = [base.but(cut=x, duration=d) for x in (0.3, 0.4, 0.5) for d in (5.0, 10.0, 20.0)]
     cells += [base.but(cut=0.4, duration=10.0, interval=i) for i in (60e-6, 100e-6, 120e-6)]
-    rows = run_cells(cells, jobs=2)
+    rows = run_cells(cells)  # in this process: an embedded cluster costs more than 12 cells
     assert monotone_violations(rows[:9]) == []
     assert {r["recovered"] for r in rows[:9]} == {True, False}
     # Less load (a longer interval) never turns recovered into metastable.
