@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -46,6 +47,7 @@ def _trusted_many(cls: type[Any], values: list[dict[str, Any]], fields: frozense
     return objs
 
 
+_second = itemgetter(1)
 _DISCOUNT_FIELDS = frozenset(("promo", "version", "amount"))
 _LINE_FIELDS = frozenset(
     ("sku", "quantity", "unit_price", "list_amount", "discounts", "amount", "tax")
@@ -56,15 +58,17 @@ def _receipt(s: _Settled, ctx: _Ctx, basket: Basket) -> Receipt:
     log = s.log
     # One list per line, and one more at index -1 for the shipping (its log index is -1).
     per_line: list[list[AppliedDiscount]] = [[] for _ in range(ctx.n + 1)]
-    new, cls = _new, AppliedDiscount
-    for cp, i, d in log:
-        # _trusted inlined: one of these per discount, the bulk of a receipt.
-        obj = new(cls)
-        _set_dict(obj, {"promo": cp.id, "version": cp.version, "amount": d})
-        _set_fields_set(obj, {"promo", "version", "amount"})
-        _set_extra(obj, None)
-        _set_private(obj, None)
-        per_line[i].append(obj)
+    if log:
+        # _trusted_many inlined: one model per discount, the bulk of a receipt. The models
+        # are frozen, so nothing ever adds to their fields set: they share one.
+        n = len(log)
+        objs = list(map(_new, repeat(AppliedDiscount, n)))
+        values = [{"promo": cp.id, "version": cp.version, "amount": d} for cp, _, d in log]
+        _consume(map(_set_dict, objs, values))
+        _consume(map(_set_fields_set, objs, repeat(set(_DISCOUNT_FIELDS), n)))
+        _consume(map(_set_extra, objs, repeat(None, n)))
+        _consume(map(_set_private, objs, repeat(None, n)))
+        _consume(map(list.append, map(per_line.__getitem__, map(_second, log)), objs))
     ship_discounts = per_line.pop()
     values = [
         {
