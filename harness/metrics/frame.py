@@ -9,7 +9,9 @@ strings with ``""`` for missing (never NaN), as the ``Record`` defaults say.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,8 @@ __all__ = [
     "channel_of",
     "inventory",
     "read_events",
+    "shared",
+    "shared_results",
     "to_frame",
     "write_events",
 ]
@@ -143,6 +147,40 @@ def read_events(path: str | Path) -> pd.DataFrame:
     return to_frame(raw)
 
 
+# Results derived from one frame, shared while ``shared_results`` is on (see there).
+_SHARED: ContextVar[dict[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame]] | None]
+_SHARED = ContextVar("harness_metrics_shared", default=None)
+
+
+@contextmanager
+def shared_results() -> Iterator[None]:
+    """Within this block, ``inventory`` and ``propagation.publish_targets`` of one frame
+    are computed once and handed out as copies.
+
+    ``summarise`` asks for the inventory five times and the plots ask again; on a
+    5,000-store log each costs a scan of a million rows. Scoped, not global: a frame is
+    not modified while its figures are computed, but a caller's frame may be afterwards.
+    """
+    token = _SHARED.set({}) if _SHARED.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _SHARED.reset(token)
+
+
+def shared(name: str, df: pd.DataFrame, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """``compute()``, or a copy of its earlier result for this very ``df`` inside
+    ``shared_results``."""
+    cache = _SHARED.get()
+    if cache is None:
+        return compute()
+    hit = cache.get((name, id(df)))
+    if hit is None or hit[0] is not df:
+        hit = cache[(name, id(df))] = (df, compute())
+    return hit[1].copy()
+
+
 def inventory(df: pd.DataFrame) -> pd.DataFrame:
     """Endpoint inventory indexed by endpoint: ``channel``, ``region``, ``capacity``, ``mode``.
 
@@ -150,6 +188,10 @@ def inventory(df: pd.DataFrame) -> pd.DataFrame:
     that appears in other records but has no inventory record gets the channel/region it
     was first seen with and capacity 0 (unknown), so channel lookups never miss.
     """
+    return shared("inventory", df, lambda: _inventory(df))
+
+
+def _inventory(df: pd.DataFrame) -> pd.DataFrame:
     inv = df.loc[df["kind"] == "endpoint", ["endpoint", "channel", "region", "value", "detail"]]
     inv = inv.astype({"channel": _TEXT_DTYPE}).drop_duplicates("endpoint", keep="last")
     inv = inv.rename(columns={"value": "capacity", "detail": "mode"}).set_index("endpoint")

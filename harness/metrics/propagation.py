@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from harness.domain.eventlog import Record
-from harness.metrics.frame import channel_of, inventory, to_frame
+from harness.metrics.frame import channel_of, inventory, shared, to_frame
 
 __all__ = [
     "GHOST_EXAMPLES",
@@ -99,6 +99,10 @@ def publish_targets(events: Iterable[Record] | pd.DataFrame) -> pd.DataFrame:
     numbers the publishes in log order by time.
     """
     df = to_frame(events)
+    return shared("publish_targets", df, lambda: _publish_targets(df))
+
+
+def _publish_targets(df: pd.DataFrame) -> pd.DataFrame:
     pubs = df.loc[
         (df["kind"] == "publish") & (df["outcome"] != "refused"), ["promo", "version", "t"]
     ]

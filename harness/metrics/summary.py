@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness.domain.eventlog import Record
 from harness.metrics.consistency import funding, price_consistency, priced_without_truth
-from harness.metrics.frame import to_frame
+from harness.metrics.frame import shared_results, to_frame
 from harness.metrics.propagation import coverage_curve, propagation
 from harness.metrics.rollback import rollback_report, rollback_timeline
 from harness.metrics.slo import SLO, evaluate_slos
@@ -122,24 +122,25 @@ def summarise(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, not {mode!r}")
     df = to_frame(events)
-    rollbacks, leaked = rollback_report(df)
-    body: dict[str, Any] = to_plain(
-        {
-            "scenario": scenario,
-            "seed": int(seed),
-            "mode": mode,
-            "propagation": propagation(df, starts),
-            "retry_storm": retry_storm(df),
-            "rollbacks": rollbacks,
-            "price_consistency": {
-                **price_consistency(df),
-                "opening_window": opening_window(df, windows or {}),
-                "priced_without_truth": priced_without_truth(df),
-            },
-            "leakage_value": leaked,
-            "funding": funding(df, budgets),
-        }
-    )
+    with shared_results():  # the inventory and publish targets: computed once
+        rollbacks, leaked = rollback_report(df)
+        body: dict[str, Any] = to_plain(
+            {
+                "scenario": scenario,
+                "seed": int(seed),
+                "mode": mode,
+                "propagation": propagation(df, starts),
+                "retry_storm": retry_storm(df),
+                "rollbacks": rollbacks,
+                "price_consistency": {
+                    **price_consistency(df),
+                    "opening_window": opening_window(df, windows or {}),
+                    "priced_without_truth": priced_without_truth(df),
+                },
+                "leakage_value": leaked,
+                "funding": funding(df, budgets),
+            }
+        )
     results = to_plain(evaluate_slos(body, slos))
     body["slos"] = results
     body["passed"] = all(r["passed"] for r in results)

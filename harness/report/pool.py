@@ -58,16 +58,18 @@ def _worker(frames: Any, tasks: Any, results: Any, inherited: list[Any]) -> None
             frame = pickle.load(stream)
     except BaseException:  # no frame came (the run failed first) or warming failed
         return  # the caller renders whatever this worker did not
+    from harness.metrics.frame import shared_results
     from harness.report.plots import PLOTS
 
-    while (task := tasks.get()) is not None:
-        name, png = task
-        try:
-            written = PLOTS[name](frame, Path(png))
-        except BaseException:  # the caller renders it again and sees the error itself
-            results.put((name, FAILED, None))
-            continue
-        results.put((name, DONE, None if written is None else str(written)))
+    with shared_results():  # plots of one worker share its inventory and publish targets
+        while (task := tasks.get()) is not None:
+            name, png = task
+            try:
+                written = PLOTS[name](frame, Path(png))
+            except BaseException:  # the caller renders it again and sees the error itself
+                results.put((name, FAILED, None))
+                continue
+            results.put((name, DONE, None if written is None else str(written)))
 
 
 def _send(frame: Any, pipe: Any) -> None:

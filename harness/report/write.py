@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.metrics import summary_json, to_frame, write_events
+from harness.metrics.frame import shared_results
 from harness.progress import Stages
 from harness.report.atomic import atomic_path
 from harness.report.atomic import write_text as _write_text
@@ -90,8 +91,9 @@ def write_report(
 
 
 def _in_process(frame: pd.DataFrame, out: Path) -> Iterator[tuple[str, Path | None]]:
-    for name, plot in PLOTS.items():
-        yield name, plot(frame, out / f"{name}.png")
+    with shared_results():
+        for name, plot in PLOTS.items():
+            yield name, plot(frame, out / f"{name}.png")
 
 
 def _plots(done: float, total: float) -> str:
