@@ -21,10 +21,10 @@ __all__ = ["CHANNEL_KEYS", "RUN_ONLY", "unknown_metric"]
 
 # by_channel keys: every channel an endpoint can belong to, the system of record included.
 CHANNEL_KEYS: tuple[str, ...] = ("erp", *CHANNELS)
-# Top-level keys only `promoharness load` or `live --sut` write: a scenario's SLOs are
-# judged on every run of it (`run`, `sweep`, `live`), where they would always be null.
-# A campaign's gates read them instead.
-RUN_ONLY = frozenset({"load", "sut", "not_measured"})
+# Top-level keys only `promoharness load`, `live --sut` or a live run (the harness's own
+# headroom) write: a scenario's SLOs are judged on every run of it (`run`, `sweep`,
+# `live`), where they would be null in some. A campaign's gates read them instead.
+RUN_ONLY = frozenset({"load", "sut", "not_measured", "harness"})
 _ANY_KEY = ("<pair>", "<reason>")
 Tree = dict[str, "Tree"]
 
