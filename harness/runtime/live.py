@@ -242,7 +242,7 @@ class LiveRuntime:
             self._arm(cmd)
         for cmd in recovered.in_flight.values():
             self.counters["resent"] += 1
-            self._spawn(self._send(cmd))
+            self._spawn(self._send(cmd, time.perf_counter()))
         for cmd in recovered.validations.values():
             self._spawn(self._validate(cmd))
         for cmd in recovered.polls.values():
@@ -333,6 +333,7 @@ class LiveRuntime:
             return
         if self._broken is not None:
             raise NotDurable(self._broken)
+        decided = time.perf_counter()  # where a send's modelled link delay starts
         check_event(event)
         text = codec.encode(event)
         now = self.clock.now()
@@ -348,7 +349,7 @@ class LiveRuntime:
             kind = type(cmd)
             if kind is SendDelivery:
                 self.counters["sends"] += 1
-                self._spawn(self._send(cmd))
+                self._spawn(self._send(cmd, decided))
             elif kind is StartTimer:
                 self._arm(cmd)
             elif kind is CancelTimer:
@@ -421,19 +422,23 @@ class LiveRuntime:
         )
         return f'{head[:-1]},"payload":{payload or "null"}}}'
 
-    async def _send(self, cmd: SendDelivery) -> None:
+    async def _send(self, cmd: SendDelivery, decided: float) -> None:
         """One attempt over the modelled link: the request travels the channel's one-way
         network delay (``NETWORK_DELAY``, as the virtual runtime has it) before it is
         POSTed, the reply travels it back, and the client gives up ``cmd.timeout`` after
         the send whichever way it ends — so a reply is in time exactly when the virtual
-        runtime's would be (loopback adds only its own, calibrated, fraction)."""
+        runtime's would be (loopback adds only its own, calibrated, fraction).
+
+        ``decided``: the ``perf_counter`` instant the core decided the send; the request's
+        leg runs from there, so the journal write and whatever else the loop did before
+        this task started are spent inside the modelled delay, not added to it."""
         delay = NETWORK_DELAY.get(cmd.channel, DEFAULT_NETWORK_DELAY)
         leg = self.clock.wall(delay)
         # The loop's timers fire late: uvloop's have millisecond granularity, and a busy
         # machine adds its own wake-up delay. Each leg aims ahead by the usual lateness,
         # and the reply's leg is shortened by what this one still overran, so a result
         # lands when the model says instead of carrying two timers' lateness.
-        late = await self._leg(leg)
+        late = await self._leg(leg - (time.perf_counter() - decided))
         if self._window is None:
             await self._post(cmd, delay, late)
             return
@@ -450,8 +455,9 @@ class LiveRuntime:
         await post
 
     async def _leg(self, seconds: float) -> float:
-        """Sleep ``seconds`` of wall time on the modelled link, aimed ahead by the timers'
-        usual lateness; returns how far past ``seconds`` it woke (< 0: early)."""
+        """Sleep ``seconds`` of wall time on the modelled link (none if <= 0: it was
+        spent already), aimed ahead by the timers' usual lateness; returns how far past
+        ``seconds`` it woke (< 0: early)."""
         aim = max(0.0, seconds - self._early)
         began = time.perf_counter()
         await asyncio.sleep(aim)
