@@ -34,8 +34,10 @@ def promoharness(*args: str) -> list[str]:
     return [sys.executable, "-c", "from harness.cli import main; main()", *args]
 
 
-def _once(argv: list[str], timeout: float) -> tuple[float, float, int]:
-    """(wall s, peak RSS MiB, exit code) of one run of ``argv``, its output discarded."""
+def _once(argv: list[str], timeout: float) -> tuple[float, float, int, float]:
+    """(wall s, peak RSS MiB, exit code, CPU s) of one run of ``argv``, its output
+    discarded. The CPU seconds (user + system) include the children it waited for (the
+    plot workers): on a shared machine they move far less than the wall time."""
     began = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = began + timeout
@@ -50,22 +52,27 @@ def _once(argv: list[str], timeout: float) -> tuple[float, float, int]:
         time.sleep(0.005)
     wall = time.perf_counter() - began
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def whole_process(argv: list[str], repeats: int = 3, timeout: float = 600.0) -> dict[str, Any]:
-    """Wall seconds (best and median of ``repeats``) and peak RSS of ``argv`` as a whole
-    process, beside ``python -c pass`` run alternately with it (the machine's floor)."""
-    walls, peaks, codes, floors = [], [], [], []
+    """Wall seconds (best and median of ``repeats``), median CPU seconds (its waited
+    children included) and peak RSS of ``argv`` as a whole process, beside ``python -c
+    pass`` run alternately with it (the machine's floor), and the 1-minute load average
+    after (how busy the machine was: above 2 on two cores, the wall times are inflated)."""
+    walls, peaks, codes, floors, cpus = [], [], [], [], []
     for _ in range(repeats):
-        wall, peak, code = _once(argv, timeout)
+        wall, peak, code, cpu = _once(argv, timeout)
         walls.append(wall)
         peaks.append(peak)
         codes.append(code)
+        cpus.append(cpu)
         floors.append(_once([sys.executable, "-c", "pass"], 60)[0])
     return {
         "best_s": min(walls),
         "median_s": statistics.median(walls),
+        "cpu_s": statistics.median(cpus),
+        "load": os.getloadavg()[0],
         "peak_mib": max(peaks),
         "exit_codes": sorted(set(codes)),
         "python_start_s": statistics.median(floors),

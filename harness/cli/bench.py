@@ -64,8 +64,9 @@ def bench_sim(
         )
         console.print(
             f"{label}: {f['median_s']:.2f} s whole process (median of {f['runs']}, best "
-            f"{f['best_s']:.2f} s) vs bare python start {f['python_start_s']:.2f} s   "
-            f"target <= {target_s:g} s{mem}   exit {f['exit_codes']}   {verdict(ok)}"
+            f"{f['best_s']:.2f} s; {f['cpu_s']:.2f} s CPU with its workers) vs bare python "
+            f"start {f['python_start_s']:.2f} s   target <= {target_s:g} s{mem}   "
+            f"exit {f['exit_codes']}   load {f['load']:.1f}   {verdict(ok)}"
         )
 
     with tempfile.TemporaryDirectory() as tmp:
