@@ -244,6 +244,17 @@ class CpuWatch:
             self._procs[name], self.pids[name] = proc, pid
             self.series.setdefault(name, [])
 
+    def add_children(self, name: str, pid: int) -> None:
+        """Each child process of ``pid`` (the stack's estate shards) as ``name <i>``."""
+        import psutil
+
+        try:
+            children = psutil.Process(pid).children()
+        except psutil.Error:
+            return
+        for i, child in enumerate(sorted(children, key=lambda c: c.pid)):
+            self.add(f"{name} {i}", child.pid)
+
     def start(self) -> CpuWatch:
         import psutil
 

@@ -335,7 +335,10 @@ def _live_sut(
     """``live --sut``: the user's system, measured from the estate's ground truth."""
     import asyncio
 
+    from harness.headroom_report import headroom_tables, rewrite_page, with_headroom
     from harness.report import write_report
+    from harness.saturation import describe as describe_saturation
+    from harness.saturation import exit_code
     from harness.scenario import scenario_path
     from harness.sut.driver import Unreachable
     from harness.sut.load import load_driver
@@ -372,13 +375,24 @@ def _live_sut(
             f"cannot serve the estate on 127.0.0.1:{port}: {exc.strerror}", field="--estate-port"
         ) from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_report(
+    title = f"{chosen.name} — {driver.name}, live at {speed:g}x (seed {result.summary['seed']})"
+    tables = headroom_tables(result.summary["harness"])
+    paths = write_report(
         out_dir,
         result.summary,
         result.events,
-        title=f"{chosen.name} — {driver.name}, live at {speed:g}x (seed {result.summary['seed']})",
+        title=title,
         description=chosen.description,
+        extra_tables=tables,
     )
+    images = {k[:-4]: v for k, v in paths.items() if k.endswith(".png")}
+    images = with_headroom(
+        images, out_dir, result.summary["harness"], result.lag, {}, result.origin
+    )
+    rewrite_page(
+        out_dir, result.summary, images, title=title, description=chosen.description,
+        extra_tables=tables,
+    )  # fmt: skip
     for line in result.refused:
         err.print(Text.assemble(("refused: ", "yellow"), line), highlight=False)
     if result.summary.get("not_measured"):
@@ -389,8 +403,10 @@ def _live_sut(
             soft_wrap=True,
         )
     _print_verdicts(result.summary)
+    for line in describe_saturation(result.summary["harness"]):
+        err.print(f"[red]harness saturated:[/red] {line}", highlight=False, soft_wrap=True)
     console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True)
-    raise typer.Exit(0 if result.summary["passed"] else 1)
+    raise typer.Exit(exit_code(result.summary))
 
 
 def _slug(name: str) -> str:

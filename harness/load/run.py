@@ -135,6 +135,7 @@ def run_load(campaign: Campaign, out: Path, options: LoadOptions) -> dict[str, A
         cpu = CpuWatch()
         if stack is not None:  # shown beside Locust; judged by its loops' lag
             cpu.add("stack (serve)", stack.proc.pid)
+            cpu.add_children("stack child process", stack.proc.pid)  # estate shards
         cpu.start()
         try:
             code = run_locust(

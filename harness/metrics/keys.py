@@ -299,8 +299,9 @@ KEYS: tuple[Key, ...] = (
     _k(
         "harness.cpu[].process",
         "id",
-        "load only: 'locust', 'locust master', 'locust worker <i>', 'stack (serve)' or "
-        "'machine (all processes)' (the whole machine, up to 100 x cores)",
+        "load only: 'locust', 'locust master', 'locust worker <i>', 'stack (serve)', "
+        "'stack child process <i>' (an estate shard) or 'machine (all processes)' (the "
+        "whole machine, up to 100 x cores)",
     ),
     _k("harness.cpu[].pid", "integer", "load only: its process id"),
     _k("harness.cpu[].samples", "count", "load only: CPU samples (one a second)"),

@@ -19,9 +19,11 @@ from typing import Any
 import pandas as pd
 
 from harness.domain.eventlog import Record
+from harness.faithful import limits_of
 from harness.metrics import summarise
 from harness.runner import validity_starts
 from harness.runtime.world import World, build_world
+from harness.saturation import bounds_for, headroom, mark_untrustworthy
 from harness.scenario import Scenario
 from harness.sut.driver import ACTIONS, Believed, SystemUnderTest
 from harness.sut.play import play_through
@@ -47,6 +49,8 @@ class SutResult:
     events: pd.DataFrame
     refused: list[str] = field(default_factory=list)
     estate_url: str = ""
+    lag: list[dict[str, Any]] = field(default_factory=list)  # the estate's loop lag
+    origin: float = 0.0  # wall time of scenario t=0
 
 
 def missing_actions(driver: SystemUnderTest, scenario: Scenario) -> list[str]:
@@ -147,10 +151,14 @@ async def run_sut(
         )
         await driver.start(server.url, run)
         state.clock.t0 = time.monotonic()  # scenario t=0: the system is up
+        origin = time.time()
         refused = await play_through(
             driver, scenario, state.inventory, state.clock.now, speed, records, progress
         )
+        end = time.time()
         believed = await read_views(driver, scenario)
+        sampler = getattr(server.config.app.state, "selfwatch", None)  # harness/selfwatch.py
+        lag = [sampler.snapshot()] if sampler is not None else []
     finally:
         await driver.close()
         await server.stop()
@@ -168,4 +176,10 @@ async def run_sut(
     )
     summary["sut"] = driver.name
     mark_not_measured(summary, view=bool(believed), timed=timed, slos=slos)
-    return SutResult(summary, events, refused, server.url)
+    # The harness's own part here is the estate: its loop's lag says whether it kept up.
+    timeouts = [limit.seconds for limit in limits_of(world) if limit.kind == "timeout"]
+    summary["harness"] = headroom(
+        lag, {}, bounds_for(timeouts, speed), origin=origin, end=end, speed=speed
+    )
+    mark_untrustworthy(summary)
+    return SutResult(summary, events, refused, server.url, lag, origin)

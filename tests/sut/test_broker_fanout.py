@@ -70,6 +70,13 @@ def _live(scenario: Path, out: Path, **env: str) -> subprocess.CompletedProcess[
     return done
 
 
+def _clean(out: Path) -> int:
+    """A passing run's exit code: 0, or 4 when a busy machine saturated the harness's own
+    estate loop (then the run is no verdict: harness/saturation.py)."""
+    summary = json.loads((out / "summary.json").read_text())
+    return 4 if summary["harness"]["saturated"] else 0
+
+
 def _truth(out: Path) -> pd.DataFrame:
     return pd.read_parquet(out / "events.parquet")
 
@@ -82,7 +89,7 @@ def _stats(out: Path) -> dict[str, Any]:
 def test_outage_run_applies_everywhere_and_rolls_back_the_west_only(tmp_path: Path) -> None:
     done = _live(OUTAGE, tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == _clean(tmp_path), done.stdout + done.stderr
     assert summary["sut"] == "broker-fanout" and summary["passed"] is True
     overall = summary["propagation"]["overall"]
     # 12 stores, the web shop, loyalty (the promotion's channels) and the ERP price book.
@@ -108,7 +115,7 @@ def test_a_consumer_killed_mid_publish_is_taken_over_and_nothing_applies_twice(
     truth = _truth(tmp_path)
     targets = set(truth.loc[truth["kind"] == "target", "endpoint"])
     applied = truth[truth["kind"] == "applied"]
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == _clean(tmp_path), done.stdout + done.stderr
     # Exactly once, everywhere: one "applied" record per endpoint, of version 1, none removed.
     assert applied.groupby("endpoint").size().to_dict() == dict.fromkeys(targets, 1)
     assert set(applied["version"]) == {1}
@@ -138,7 +145,7 @@ def test_a_consumer_killed_mid_publish_is_taken_over_and_nothing_applies_twice(
 def test_dead_letters_are_replayed_once_each(tmp_path: Path) -> None:
     done = _live(BROKER, tmp_path, PROMO_BROKER_MAX_ATTEMPTS="1")
     truth = _truth(tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == _clean(tmp_path), done.stdout + done.stderr
     replay_at = float(truth.loc[truth["kind"] == "replay", "t"].iloc[0])
     received = truth[truth["kind"] == "received"].sort_values("t")
     first = received.groupby("endpoint").first()

@@ -50,7 +50,7 @@ def _live(out: Path, *extra: str) -> dict[str, Any]:
             "PROMO_RELAY_PORT": str(_free_port()),
         },
     )
-    assert done.returncode in (0, 1), done.stderr[-2000:]
+    assert done.returncode in (0, 1, 4), done.stderr[-2000:]  # 4: the harness saturated
     assert "Traceback" not in done.stderr
     return json.loads((out / "summary.json").read_text())
 
