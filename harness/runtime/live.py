@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import gc
 import json
 import math
 import time
@@ -85,6 +86,28 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     except ImportError:  # pragma: no cover - a dependency; kept for a stripped install
         return asyncio.run(coro)
     return uvloop.run(coro)
+
+
+_frozen = 0  # live runtimes started and not yet closed in this process
+
+
+def _freeze_heap() -> None:
+    """Move everything alive now (the world, the estate, the replayed core) out of the
+    collector's reach while live runtimes run. A full collection walked all of it: 0.23 s
+    with the loop stopped, measured during a calibration burst — at 16x that is 3.7 s of
+    scenario time on the wire, most of a 5 s timeout. Objects made later are collected
+    as usual; ``_thaw_heap`` hands everything back when the last runtime closes."""
+    global _frozen
+    if _frozen == 0:
+        gc.freeze()
+    _frozen += 1
+
+
+def _thaw_heap() -> None:
+    global _frozen
+    _frozen -= 1
+    if _frozen == 0:
+        gc.unfreeze()
 
 
 class LiveClock:
@@ -222,6 +245,7 @@ class LiveRuntime:
             "not_durable": 0,
         }
         self._closing = False
+        self._froze = False  # this runtime holds the heap frozen (``_freeze_heap``)
         self._broken: str | None = None  # why the journal can no longer be trusted
         self._deferred: set[asyncio.TimerHandle] = set()
         self._defer_seconds = defer_seconds
@@ -233,6 +257,9 @@ class LiveRuntime:
     async def start(self) -> int:
         """Open the HTTP pool and recover from the journal; returns the events replayed."""
         recovered, replayed = self._replay()  # BadState before anything is opened
+        if not self._froze:
+            _freeze_heap()
+            self._froze = True
         # No pool limit by default (connections=0): the virtual runtime has no client-side
         # queue (the core's policy concurrency is the only modelled one), and aiohttp
         # counts a wait for a pooled connection into the request's timeout.
@@ -252,6 +279,9 @@ class LiveRuntime:
     async def close(self) -> None:
         # Results and timers arriving while the tasks are cancelled must not start new
         # sends on a closing session or write to a closing store.
+        if self._froze:
+            _thaw_heap()
+            self._froze = False
         self._closing = True
         for handle in [*self._timers.values(), *self._deferred]:
             handle.cancel()
