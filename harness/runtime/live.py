@@ -89,6 +89,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 _frozen = 0  # live runtimes started and not yet closed in this process
+_kept = False  # the heap was frozen before the first of them started
 
 
 def _freeze_heap() -> None:
@@ -97,8 +98,9 @@ def _freeze_heap() -> None:
     with the loop stopped, measured during a calibration burst — at 16x that is 3.7 s of
     scenario time on the wire, most of a 5 s timeout. Objects made later are collected
     as usual; ``_thaw_heap`` hands everything back when the last runtime closes."""
-    global _frozen
+    global _frozen, _kept
     if _frozen == 0:
+        _kept = gc.get_freeze_count() > 0  # someone else froze: theirs stays frozen
         gc.freeze()
     _frozen += 1
 
@@ -106,7 +108,7 @@ def _freeze_heap() -> None:
 def _thaw_heap() -> None:
     global _frozen
     _frozen -= 1
-    if _frozen == 0:
+    if _frozen == 0 and not _kept:
         gc.unfreeze()
 
 
