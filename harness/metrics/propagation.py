@@ -124,16 +124,21 @@ def _publish_targets(df: pd.DataFrame) -> pd.DataFrame:
 
 def _ghosts(block: pd.DataFrame) -> dict[str, Any]:
     """Ghost states among targets: applied but never acked, acked but never applied."""
-    applied = block["applied_t"].notna()
-    acked = block["acked_t"].notna()
-    kinds = pd.Series("", index=block.index, dtype=object)
-    kinds[applied & ~acked] = "applied_not_acked"
-    kinds[acked & ~applied] = "acked_not_applied"
+    applied = block["applied_t"].notna().to_numpy()
+    acked = block["acked_t"].notna().to_numpy()
+    silent, phantom = applied & ~acked, acked & ~applied
+    out: dict[str, Any] = {
+        "applied_not_acked": int(silent.sum()),
+        "acked_not_applied": int(phantom.sum()),
+        "examples": [],
+    }
+    if not (silent.any() or phantom.any()):  # the usual case: no frame work at all
+        return out
+    kinds = np.where(silent, "applied_not_acked", np.where(phantom, "acked_not_applied", ""))
     ghost = block.assign(kind=kinds)[kinds != ""]
     ghost = ghost.sort_values(["publish", "endpoint"], kind="stable").head(GHOST_EXAMPLES)
     return {
-        "applied_not_acked": int((applied & ~acked).sum()),
-        "acked_not_applied": int((acked & ~applied).sum()),
+        **out,
         "examples": [
             # t: the one thing that did happen (the apply, or the ack).
             {
