@@ -184,6 +184,7 @@ def fetch_lags(estate: Sequence[str], orchestrator: str | None) -> list[dict[str
             if len(estate) > 1 and snap["component"] == "estate":
                 snap["component"] = f"estate-shard-{i}"
             out.append(snap)
+    out.sort(key=lambda snap: (len(snap["component"]), snap["component"]))  # shard 0, 1, ..
     snap = fetch_lag(orchestrator) if orchestrator else None
     return [*out, snap] if snap is not None else out
 

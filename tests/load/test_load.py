@@ -24,6 +24,7 @@ import yaml
 
 from harness.load.campaign import gates_of, load_campaign, resolve_scenario
 from harness.load.figures import percentile
+from harness.metrics.keys import undocumented
 from harness.runtime.shoppers import curve_multiple as sim_curve
 from loadtests.common import curve_multiple, request_of
 from loadtests.oracle import DIALECT, NOT_YET, STALE, Endpoint, Oracle, Timeline
@@ -150,6 +151,7 @@ def _assert_headroom(summary: dict[str, object], out: Path) -> None:
     judged = [r for r in harness["cpu"] if r["judged"]]
     assert [r["process"] for r in judged] == ["locust"] and judged[0]["samples"] > 0
     assert (out / "harness_headroom.png").exists()
+    assert [k for k in undocumented(summary) if k.startswith(("harness", "slos"))] == []
     assert "Harness headroom: event-loop lag" in (out / "report.html").read_text()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.metrics.keys import undocumented
 from harness.selfwatch import BLOCK_ENV
 from tests.cli_driver import run_cli
 
@@ -51,6 +52,10 @@ def test_a_blocked_estate_loop_exits_4_naming_it_and_the_failed_slo_is_no_verdic
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "HARNESS SATURATED" in page and "untrustworthy: harness saturated" in page
     assert (out / "harness_headroom.png").stat().st_size > 0
+    junit = (out / "junit.xml").read_text(encoding="utf-8")
+    assert '<property name="harness_saturated" value="true" />' in junit
+    # every key the run wrote under harness and slos is documented (docs/summary-json.md)
+    assert [k for k in undocumented(summary) if k.startswith(("harness", "slos"))] == []
 
 
 def test_a_calm_tiny_live_run_exits_0_with_its_headroom_reported(tmp_path: Path) -> None:
