@@ -225,14 +225,11 @@ class EndpointModel:
         outcome, status = ("ok", 200) if ack_delay is None else ("accepted", 202)
         if lost:
             outcome, status = "timeout", 0
-        return Plan(
-            service,
-            outcome,
-            status,
-            reply_lost=lost,
-            ack_delay=ack_delay,
-            ack_lost=ack_lost,
-            effective=True,
+        # All eleven fields in order, built as a tuple (no keyword handling, no call to the
+        # generated ``__new__``): the plan of every effective request, the hot path.
+        return tuple.__new__(
+            Plan,
+            (service, outcome, status, None, lost, False, ack_delay, ack_lost, True, True, ""),
         )
 
     # Hooks for the channels.
@@ -267,7 +264,7 @@ class EndpointModel:
                 request, now + plan.ack_delay, self._seq
             )
             return []
-        return self._execute(request)
+        return self._apply(request) if request.op == "apply" else self._revoke(request)
 
     def settle(self, request: Request, now: float) -> list[TruthChange]:
         """An accepted request takes effect (webhook sent, batch picked up, activation)."""

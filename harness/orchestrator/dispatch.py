@@ -324,7 +324,7 @@ class Dispatcher:
             if ch.budget is not None:
                 ch.budget.record_success()
             if outcome == "ok":
-                d.state = d.done_state
+                d.state = "acked" if d.op == "apply" else "revoked"  # d.done_state, inlined
                 out.delivery_record("ack", d, outcome=d.op)
             else:
                 d.state = "awaiting_ack"

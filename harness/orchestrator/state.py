@@ -21,7 +21,7 @@ superseded     replaced by a newer delivery for the same promotion and endpoint 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harness.domain.eventlog import Record
 from harness.orchestrator.commands import Command, WriteRecord
@@ -155,14 +155,23 @@ class DeliveryView:
         )
 
 
-@dataclass(slots=True)
 class Out:
-    """The commands one ``handle`` call produces, in order, and the promotions it touched."""
+    """The commands one ``handle`` call produces, in order, and the promotions it touched.
 
-    now: float
-    commands: list[Command] = field(default_factory=list)
-    # Promotions whose deliveries changed, in first-touch order (a dict, for determinism).
-    touched: dict[str, None] = field(default_factory=dict)
+    A plain class rather than a dataclass: one is built per event, and the generated
+    ``__init__`` calls a factory per default where this one writes two literals.
+    """
+
+    __slots__ = ("commands", "now", "touched")
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.commands: list[Command] = []
+        # Promotions whose deliveries changed, in first-touch order (a dict, for determinism).
+        self.touched: dict[str, None] = {}
+
+    def __repr__(self) -> str:
+        return f"Out(now={self.now!r}, commands={self.commands!r}, touched={self.touched!r})"
 
     def emit(self, command: Command) -> None:
         self.commands.append(command)
