@@ -360,6 +360,7 @@ async def _serve(spec: dict[str, Any]) -> int:
         callback_key=spec.get("callback_key") or "",
         t0=time.monotonic(),  # pinned; clock set from the shared epoch and speed at "go"
         admin_token=spec.get("admin_token"),
+        component=f"estate-shard-{spec['index']}",  # its loop lag, as the reports name it
     )
     server = await run_sim_server(app, int(spec.get("port", 0)))
     stop = asyncio.Event()
