@@ -14,6 +14,7 @@ never run itself); ``harness.cli.app`` is the command line of placeholders.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 from typing import Any
@@ -112,6 +113,7 @@ def group_help(module: str, typer_app: str) -> str:
     return ""
 
 
+@functools.cache  # one parse per module, however many of its commands are listed
 def _tree(module: str) -> list[ast.stmt]:
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
