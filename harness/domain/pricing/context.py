@@ -154,6 +154,7 @@ class _Candidates:
         "by_cat",
         "by_sku",
         "ends",
+        "line_selections",
         "open",
         "open_to_all",
         "plans",
@@ -195,6 +196,26 @@ class _Candidates:
         self.ends = [cp.end for cp in cps]
         self.open_to_all = [not cp.loyalty_only for cp in cps]
         self.plans: dict[bool, _Plan] = {}
+        # (sku, category, non_discountable) -> the selections that take such a line: an
+        # index of the promotions, filled as the catalogue's items first show up.
+        self.line_selections: dict[tuple[str, str, bool], tuple[_Selection, ...]] = {}
+
+    def selections_of(self, key: tuple[str, str, bool]) -> tuple[_Selection, ...]:
+        """The selections taking a line with this SKU, category and flag (rule 1)."""
+        found = self.line_selections.get(key)
+        if found is not None:
+            return found
+        sku, cat, nd = key
+        taken: dict[_Selection, None] = {}  # a line named by SKU and by category: once
+        for group in (self.by_cat.get(cat), self.by_sku.get(sku), self.open):
+            for sel in group or ():
+                if (nd and sel.x_nd) or sku in sel.x_skus or cat in sel.x_cats:
+                    continue  # an exclusion always beats an inclusion
+                taken[sel] = None
+        if len(self.line_selections) >= _CACHE_MAX:
+            self.line_selections.clear()
+        found = self.line_selections[key] = tuple(taken)
+        return found
 
     def plan(self, applicable: list[_Promo], reverse: bool) -> _Plan:
         """The plan for ``applicable``; kept when every candidate applies, the usual case."""
@@ -209,17 +230,13 @@ class _Candidates:
 def _select(cand: _Candidates, ctx: _Ctx) -> dict[_Selection, list[int]]:
     """The eligible lines (basket order) of every candidate selection, in one pass."""
     found: dict[_Selection, list[int]] = {sel: [] for sel in cand.selections}
-    by_cat, by_sku, open_ = cand.by_cat, cand.by_sku, cand.open
-    for i, (sku, cat, nd) in enumerate(ctx.keys):
-        for group in (by_cat.get(cat), by_sku.get(sku), open_):
-            if not group:
-                continue
-            for sel in group:
-                if (nd and sel.x_nd) or sku in sel.x_skus or cat in sel.x_cats:
-                    continue  # an exclusion always beats an inclusion
-                lines = found[sel]
-                if not lines or lines[-1] != i:  # a line named by SKU and by category
-                    lines.append(i)
+    index = cand.line_selections
+    for i, key in enumerate(ctx.keys):
+        sels = index.get(key)
+        if sels is None:
+            sels = cand.selections_of(key)
+        for sel in sels:
+            found[sel].append(i)
     return found
 
 
