@@ -27,6 +27,9 @@ __all__ = ["LazyGroup", "lazy_command", "lazy_group"]
 # command name -> (modules to import, attribute of the Typer app, whole group?); filled by
 # lazy_command and lazy_group.
 LAZY: dict[str, tuple[tuple[str, ...], str, bool]] = {}
+# command name -> its help for the listing, read from source when first listed: a command
+# that runs (``promoharness run``) parses no module's source.
+HELP: dict[str, Any] = {}
 
 
 class LazyGroup(TyperGroup):
@@ -46,6 +49,9 @@ class LazyGroup(TyperGroup):
         return real
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
+        for name, cmd in self.commands.items():  # read from the source only when listed
+            if name in HELP and cmd.help is None and _is_placeholder(cmd):
+                cmd.help = HELP[name]()
         self._listing = True
         try:
             super().format_help(ctx, formatter)
@@ -58,7 +64,8 @@ def lazy_command(app: typer.Typer, name: str, module: str, typer_app: str, *also
     ``module``'s Typer app ``typer_app`` (after importing ``also`` too: modules that
     register more commands on the same app); its help is the function's docstring."""
     LAZY[name] = ((module, *also), typer_app, False)
-    _placeholder(app, name, _docstring(module, typer_app, name))
+    HELP[name] = functools.partial(_docstring, module, typer_app, name)
+    _placeholder(app, name, None)
 
 
 def lazy_group(app: typer.Typer, name: str, module: str, typer_app: str, help: str) -> None:
@@ -68,7 +75,7 @@ def lazy_group(app: typer.Typer, name: str, module: str, typer_app: str, help: s
     _placeholder(app, name, help)
 
 
-def _placeholder(app: typer.Typer, name: str, help: str) -> None:
+def _placeholder(app: typer.Typer, name: str, help: str | None) -> None:
     def placeholder() -> None:  # pragma: no cover - replaced before it could run
         raise RuntimeError(f"lazy command {name} was not loaded")
 
@@ -98,6 +105,14 @@ def _real_command(name: str) -> Any:
     if commands is None:  # a Typer app with one command is that command
         return group
     return commands[name]
+
+
+def placeholder_help(group: Any, name: str) -> str | None:
+    """The help ``name``'s placeholder in ``group`` lists (read from source if not yet)."""
+    cmd = group.commands[name]
+    if name in HELP and cmd.help is None:
+        cmd.help = HELP[name]()
+    return cmd.help
 
 
 def group_help(module: str, typer_app: str) -> str:
