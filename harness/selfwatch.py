@@ -1,9 +1,10 @@
 """The harness watches itself: event-loop lag of each served component and CPU of each
 Locust process, sampled through a live or load run (``harness/saturation.py`` judges them).
 
-* ``LagSampler``: an asyncio task sleeping ``INTERVAL`` (50 ms) wall at a time and
-  recording how late it woke. A loop busy with other work wakes it late by as long as that
-  work held the loop, which is exactly the delay every request served by the loop gets.
+* ``LagSampler`` (``simulators/app_loop_lag.py``): an asyncio task sleeping ``INTERVAL``
+  (50 ms) wall at a time and recording how late it woke. A loop busy with other work
+  wakes it late by as long as that work held the loop, which is exactly the delay every
+  request served by the loop gets.
   Memory is bounded: the last ``KEEP`` samples (an hour at 50 ms).
 * ``install(app, component=...)``: starts a sampler in a FastAPI app's lifespan and serves
   its samples, read-only and without a key, at ``GET /_harness/lag`` (``LAG_PATH``),
@@ -13,26 +14,22 @@ Locust process, sampled through a live or load run (``harness/saturation.py`` ju
 * ``fetch_lags`` and ``Watched``: what a run collected about itself, turned into
   summary.json's ``harness`` section by ``saturation.headroom``.
 
-Test hook: ``PROMOHARNESS_TEST_BLOCK_LOOP=COMPONENT:SECONDS:AFTER`` makes the sampler of
-every component whose name starts with COMPONENT block its own event loop once, for
-SECONDS wall, AFTER wall seconds after it started (a stand-in for a saturated estate).
+The sampler lives beside the estate's apps (they may depend on the domain only) and is
+re-exported here with its test hook (``BLOCK_ENV``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
 import threading
 import time
 import urllib.request
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-from harness.saturation import Bounds, headroom, quantile
+from harness.saturation import Bounds, headroom
+from simulators.app_loop_lag import BLOCK_ENV, LAG_PATH, LagSampler, install
 
 __all__ = [
     "BLOCK_ENV",
@@ -45,122 +42,7 @@ __all__ = [
     "install",
 ]
 
-LAG_PATH = "/_harness/lag"
-INTERVAL = 0.05  # wall seconds between wake-ups: 20 samples a second
-KEEP = 72_000  # samples kept (an hour at INTERVAL); older ones are dropped, and counted
-BLOCK_ENV = "PROMOHARNESS_TEST_BLOCK_LOOP"
 CPU_INTERVAL = 1.0  # wall seconds between CPU samples
-
-
-# --- sampling ------------------------------------------------------------------------------
-
-
-class Block(NamedTuple):
-    """The test hook: block the loop once for ``seconds``, ``after`` s into sampling."""
-
-    seconds: float
-    after: float
-
-
-def block_from_env(component: str, value: str | None = None) -> Block | None:
-    """The hook for ``component`` from ``PROMOHARNESS_TEST_BLOCK_LOOP``, if it names it."""
-    value = os.environ.get(BLOCK_ENV, "") if value is None else value
-    if not value:
-        return None
-    try:
-        prefix, seconds, after = value.split(":")
-        block = Block(float(seconds), float(after))
-    except ValueError:
-        raise ValueError(f"{BLOCK_ENV}={value!r}: expected COMPONENT:SECONDS:AFTER") from None
-    return block if component.startswith(prefix) else None
-
-
-class LagSampler:
-    """Event-loop lag of the loop it runs on: ``samples`` holds (wall time, lag seconds).
-
-    ``clock`` (monotonic), ``wall`` (epoch seconds, so processes line up) and ``sleep``
-    are injectable: a test drives it with a scripted clock and gets exact lags."""
-
-    def __init__(
-        self,
-        component: str,
-        *,
-        interval: float = INTERVAL,
-        keep: int = KEEP,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        block: Block | None = None,
-    ) -> None:
-        self.component = component
-        self.interval = interval
-        self.samples: deque[tuple[float, float]] = deque(maxlen=keep)
-        self.count = 0  # samples taken, kept or dropped
-        self.clock, self.wall, self.sleep = clock, wall, sleep
-        self.block = block
-        self.task: asyncio.Task[None] | None = None
-
-    async def run(self, limit: int | None = None) -> None:
-        """Sample until cancelled (or ``limit`` samples)."""
-        started = self.clock()
-        while limit is None or self.count < limit:
-            before = self.clock()
-            if self.block is not None and before - started >= self.block.after:
-                seconds, self.block = self.block.seconds, None
-                time.sleep(seconds)  # the test hook: holds the loop, as busy work would
-            await self.sleep(self.interval)
-            after = self.clock()
-            self.samples.append((self.wall(), max(0.0, after - before - self.interval)))
-            self.count += 1
-
-    def start(self) -> None:
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self.run())
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
-
-    def snapshot(self) -> dict[str, Any]:
-        """What ``GET /_harness/lag`` answers (seconds; ``samples``: [[wall t, lag]])."""
-        lags = sorted(lag for _, lag in self.samples)
-        return {
-            "component": self.component,
-            "interval_s": self.interval,
-            "count": self.count,
-            "dropped": self.count - len(self.samples),
-            "samples": [[round(t, 3), round(lag, 6)] for t, lag in self.samples],
-            "p50": quantile(lags, 0.50),
-            "p99": quantile(lags, 0.99),
-            "max": lags[-1] if lags else None,
-        }
-
-
-def install(app: Any, component: str, *, interval: float = INTERVAL) -> LagSampler:
-    """Sample ``app``'s event loop while it serves (its lifespan) and serve the samples at
-    ``GET /_harness/lag``. Returns the sampler (also ``app.state.selfwatch``)."""
-    sampler = LagSampler(component, interval=interval, block=block_from_env(component))
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(a: Any) -> AsyncIterator[Any]:
-        sampler.start()
-        try:
-            async with inner(a) as state:
-                yield state
-        finally:
-            await sampler.stop()
-
-    async def lag() -> dict[str, Any]:
-        return sampler.snapshot()
-
-    app.router.lifespan_context = lifespan
-    app.add_api_route(LAG_PATH, lag, methods=["GET"], include_in_schema=False)
-    app.state.selfwatch = sampler
-    return sampler
 
 
 def fetch_lag(base_url: str, timeout: float = 30.0) -> dict[str, Any] | None:

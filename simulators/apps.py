@@ -51,9 +51,9 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
-from harness import selfwatch
 from harness.domain.basket import Basket
 from harness.domain.promotion import Promotion
+from simulators import app_loop_lag
 from simulators.app_admin import FaultSwitch, FaultSwitchBody
 from simulators.app_contract import ROUTE_RESPONSES, estate_openapi
 from simulators.app_runtime import SimState, json_response, record_dict
@@ -114,7 +114,7 @@ def create_sim_app(
     declares its own (``PUT /admin/callbacks/{channel}``).
     ``admin_token``: when set, ground truth and the admin API answer only a request
     carrying ``Authorization: Bearer <token>`` (401 otherwise).
-    ``component``: the name its event-loop lag is reported under (``harness.selfwatch``,
+    ``component``: the name its event-loop lag is reported under (``app_loop_lag``,
     ``GET /_harness/lag``), e.g. ``estate-shard-1``.
     """
     state = SimState(
@@ -140,7 +140,7 @@ def create_sim_app(
     )
     app.state.sim = state
     app.state.faults = faults
-    selfwatch.install(app, component)  # the harness watches its own estate's loop
+    app_loop_lag.install(app, component)  # the harness watches its own estate's loop
     # /openapi.json is the estate's published contract (simulators/app_contract.py).
     app.openapi = lambda: estate_openapi(app)  # type: ignore[method-assign]
 

@@ -19,7 +19,7 @@ from harness.saturation import (
     mark_untrustworthy,
     quantile,
 )
-from harness.selfwatch import LAG_PATH, LagSampler, block_from_env, install
+from simulators.app_loop_lag import LAG_PATH, LagSampler, block_from_env, install
 
 BOUNDS = Bounds(lag_s=0.1, window_s=5.0, cpu_percent=90.0, cpu_hold_s=5.0, basis="test")
 
