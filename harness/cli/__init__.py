@@ -1,7 +1,9 @@
 """The ``promoharness`` command line (Typer + rich): one entry point per user job.
 
 Errors in user input never show a traceback: they print one line naming the file, line
-and field, and exit with code 2 (DESIGN: 0 all SLOs passed, 1 an SLO failed, 2 bad input).
+and field, and exit with code 2. Exit codes: 0 every SLO or gate passed, 1 one failed,
+2 bad input (nothing run), 3 a sweep or lab cell failed twice, 4 the harness itself
+saturated during a live or load run (its figures are no verdict).
 Each command module registers its commands on ``common.app`` when imported; ``app`` here
 lists them as placeholders and loads a module when its command is used (``cli.lazy``).
 """
