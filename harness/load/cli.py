@@ -116,8 +116,9 @@ def load_command(
     ] = 0,
 ) -> None:
     """Run a peak-load campaign with Locust against the live stack (or, with --sut, the
-    estate while your system delivers the timeline to it); exit 0 when every scenario
-    SLO and load gate passed, 1 when one failed, 2 for bad input, 4 when the harness
+    estate while your system delivers the timeline to it).
+
+    Exit 0 when every scenario SLO and load gate passed, 1 when one failed, 2 for bad input, 4 when the harness
     itself saturated (an estate or orchestrator event loop, or a Locust process's CPU,
     past its bound: the report's "harness headroom" says which and when, and the gates it
     touched are untrustworthy, not failed)."""
