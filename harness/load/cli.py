@@ -118,10 +118,10 @@ def load_command(
     """Run a peak-load campaign with Locust against the live stack (or, with --sut, the
     estate while your system delivers the timeline to it).
 
-    Exit 0 when every scenario SLO and load gate passed, 1 when one failed, 2 for bad input, 4 when the harness
-    itself saturated (an estate or orchestrator event loop, or a Locust process's CPU,
-    past its bound: the report's "harness headroom" says which and when, and the gates it
-    touched are untrustworthy, not failed)."""
+    Exit 0 when every scenario SLO and load gate passed, 1 when one failed, 2 for bad
+    input, 4 when the harness itself saturated (an estate or orchestrator event loop, or a
+    Locust process's CPU, past its bound: the report's "harness headroom" says which and
+    when, and the gates it touched are untrustworthy, not failed)."""
     from harness.load.campaign import load_campaign
     from harness.load.run import LoadOptions, run_load
     from harness.runner import default_out_dir
