@@ -196,10 +196,19 @@ class EndpointModel:
         return None
 
     def plan(self, request: Request, now: float, rng: random.Random, *, queued: int = 0) -> Plan:
-        gated = self.gate(now, queued=queued)
-        if gated is not None:
-            return gated
         p = self.profile
+        # The front door only when it may have something to say: most stores have no
+        # outage or rate limit and a short queue, and a request reaches them without the
+        # two calls.
+        limit = p.max_in_queue
+        if (
+            self.outages.windows
+            or self._bucket is not None
+            or (limit is not None and queued >= limit)
+        ):
+            gated = self.gate(now, queued=queued)
+            if gated is not None:
+                return gated
         u = rng.random()
         service = p.latency.sample(rng)
         if u < p.error_rate:
