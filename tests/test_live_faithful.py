@@ -52,8 +52,8 @@ def test_reduced_default_scenario_live_at_its_faithful_speed_agrees_with_virtual
     overhead is under 10% of every modelled round trip and timeout, so the figures the
     product claims must agree within 20% and the rollback verdicts exactly.
 
-    Slow: 3600 s of scenario at the calibrated speed, ~13x on 2 busy cores (load ~10):
-    about 5 minutes (24 at the 2.5x of asyncio + h11). Above the suite's 3-minute bar."""
+    Slow: 3600 s of scenario at the calibrated speed — 1.3-1.8x on 2 cores at load ~10
+    (35-45 minutes), and well above the suite's 3-minute bar at any speed under 20x."""
     scenario = load_scenario("weekend-private-label", ["estate.stores=60", "duration=3600"])
     faithful, _ = live_loop(calibrate(scenario))  # the loop `promoharness live` uses
     speed = faithful.speed
