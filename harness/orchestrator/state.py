@@ -155,6 +155,10 @@ class DeliveryView:
         )
 
 
+_new = object.__new__
+_set_record = WriteRecord.__dict__["record"].__set__  # the slot's descriptor
+
+
 class Out:
     """The commands one ``handle`` call produces, in order, and the promotions it touched.
 
@@ -190,28 +194,30 @@ class Out:
     ) -> None:
         """A delivery-level record: who, which version, which attempt, which delivery."""
         # All eleven fields in order, built as a tuple (no keyword handling, no call to
-        # ``_make``): this runs several times per delivery on the hot path.
+        # ``_make``), and the command stored through its slot as its ``__init__`` would:
+        # this runs several times per delivery on the hot path.
         ep = d.endpoint
-        self.commands.append(
-            WriteRecord(
-                tuple.__new__(
-                    Record,
-                    (
-                        self.now,
-                        kind,
-                        d.promo,
-                        d.version,
-                        ep.id,
-                        ep.channel,
-                        ep.region,
-                        d.attempt if attempt is None else attempt,
-                        outcome,
-                        value,
-                        d.delivery_id,
-                    ),
-                )
-            )
+        command = _new(WriteRecord)
+        _set_record(
+            command,
+            tuple.__new__(
+                Record,
+                (
+                    self.now,
+                    kind,
+                    d.promo,
+                    d.version,
+                    ep.id,
+                    ep.channel,
+                    ep.region,
+                    d.attempt if attempt is None else attempt,
+                    outcome,
+                    value,
+                    d.delivery_id,
+                ),
+            ),
         )
+        self.commands.append(command)
 
     def stale_result(self, ev: DeliveryResult, ep: EndpointInfo | None) -> None:
         """A result about no delivery in flight (or an unknown endpoint): kept, ignored."""
