@@ -37,11 +37,13 @@ def _trusted(cls: type[Any], values: dict[str, Any]) -> Any:
 
 
 def _trusted_many(cls: type[Any], values: list[dict[str, Any]], fields: frozenset[str]) -> list:
-    """``_trusted`` over a list, as map() pipelines (one receipt has dozens of these)."""
+    """``_trusted`` over a list, as map() pipelines (one receipt has dozens of these).
+
+    For frozen models only: they share one fields set, which nothing adds to."""
     n = len(values)
     objs = list(map(_new, repeat(cls, n)))
     _consume(map(_set_dict, objs, values))
-    _consume(map(_set_fields_set, objs, map(set, repeat(fields, n))))
+    _consume(map(_set_fields_set, objs, repeat(set(fields), n)))
     _consume(map(_set_extra, objs, repeat(None, n)))
     _consume(map(_set_private, objs, repeat(None, n)))
     return objs
