@@ -70,6 +70,23 @@ class LiveResult:
     origin: float = 0.0  # wall time of scenario t=0
 
 
+STEP_TRIES = 10  # an operator step answered 429/503 is asked again, as a real client would
+
+
+async def post_step(http: aiohttp.ClientSession, path: str, body: Any, key: str) -> tuple[int, str]:
+    """POST one operator step, honouring ``Retry-After`` on 429 (over the key's rate) and
+    503 (the journal could not take the write yet): a step the orchestrator only deferred
+    is not a refusal, and the virtual run never sees either answer."""
+    for attempt in range(STEP_TRIES):
+        async with http.post(path, json=body, headers={"X-API-Key": key}) as resp:
+            text = await resp.text()
+            if resp.status not in (429, 503) or attempt == STEP_TRIES - 1:
+                return resp.status, text
+            wait = resp.headers.get("Retry-After", "1")
+        await asyncio.sleep(float(wait) if wait.replace(".", "", 1).isdigit() else 1.0)
+    raise AssertionError("unreachable")  # the last try returns
+
+
 async def play(
     stack: Stack, scenario: Scenario, progress: Callable[[float, float], None] | None = None
 ) -> list[str]:
@@ -85,12 +102,9 @@ async def play(
             if wait > 0:
                 await asyncio.sleep(wait)
             path, key, body = request_of(step, promotions)
-            async with http.post(path, json=body, headers={"X-API-Key": key}) as resp:
-                if resp.status >= 400:
-                    refused.append(
-                        f"t={step.at:g} {step.action} {step.promo}: HTTP "
-                        f"{resp.status} {await resp.text()}"
-                    )
+            status, text = await post_step(http, path, body, key)
+            if status >= 400:
+                refused.append(f"t={step.at:g} {step.action} {step.promo}: HTTP {status} {text}")
             if progress:
                 progress(clock.now(), scenario.duration)
         while clock.now() < scenario.duration:

@@ -124,5 +124,17 @@ def removal_sets(
     return carrying, removed, inventory
 
 
+def ever_applied(records: Any) -> set[str]:
+    """Endpoints that applied P1 at any time in the run."""
+    df = records
+    return set(df[(df["promo"] == "P1") & (df["kind"] == "applied")]["endpoint"])
+
+
+def rollback_time(records: Any) -> float:
+    """When the orchestrator recorded the rollback (live: when the operator's call landed)."""
+    df = records
+    return float(df[df["kind"] == "rollback"]["t"].iloc[0])
+
+
 def scope_json(scope: dict[str, list[str]]) -> str:
     return json.dumps(scope)
