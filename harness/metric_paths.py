@@ -24,7 +24,7 @@ CHANNEL_KEYS: tuple[str, ...] = ("erp", *CHANNELS)
 # Top-level keys only `promoharness load`, `live --sut` or a live run (the harness's own
 # headroom) write: a scenario's SLOs are judged on every run of it (`run`, `sweep`,
 # `live`), where they would be null in some. A campaign's gates read them instead.
-RUN_ONLY = frozenset({"load", "sut", "not_measured", "harness"})
+RUN_ONLY = frozenset({"load", "sut", "not_measured", "harness", "live"})
 _ANY_KEY = ("<pair>", "<reason>")
 Tree = dict[str, "Tree"]
 

@@ -333,6 +333,36 @@ KEYS: tuple[Key, ...] = (
         "--sut only: figures this run could not measure (they need the system's own view "
         "or internals); their values are null, never zero",
     ),
+    # `promoharness live` only (harness/live_run.py faithful_summary, harness/faithful.py):
+    _k("live.speed", "ratio", "live only: the --speed asked (scenario s per wall s)"),
+    _k(
+        "live.faithful_speed",
+        "ratio",
+        "live only: the fastest speed at which the harness adds under `fraction` of every "
+        "modelled duration on this machine (null when nothing limits it)",
+    ),
+    _k("live.forced", "boolean", "live only: run above the faithful speed (--force)"),
+    _k("live.limited_by", "text", "live only: the modelled duration that sets it"),
+    _k("live.limit_seconds", "s (scenario)", "live only: that duration"),
+    _k("live.fraction", "share (0-1)", "live only: overhead allowed against each duration"),
+    _k(
+        "live.calibration.isolated_median_ms",
+        "ms (wall)",
+        "live only: median cost of one delivery on an idle stack, round trip subtracted",
+    ),
+    _k(
+        "live.calibration.burst_p95_ms",
+        "ms (wall)",
+        "live only: p95 time on the wire inside a burst as wide as the fan-out",
+    ),
+    _k("live.calibration.burst", "count", "live only: deliveries in the calibration burst"),
+    _k("live.calibration.burst_wall_s", "s (wall)", "live only: how long the burst took"),
+    _k("live.calibration.loop_lag_ms", "ms (wall)", "live only: worst loop lag in the burst"),
+    _k(
+        "live.calibration.burst_delay_p95_s",
+        "s (wall)",
+        "live only: p95 from a send decision to its result in the burst (not in the formula)",
+    ),
     # `promoharness load` only (harness/load/run.py, harness/load/figures.py):
     _k("load.campaign", "text", "load only: the campaign's name"),
     _k("load.speed", "ratio", "load only: scenario time compressed this many times"),
