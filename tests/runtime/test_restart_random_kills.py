@@ -6,7 +6,7 @@ end) is played twice against `serve` processes: once undisturbed, once with the
 orchestrator killed with SIGKILL right after up to three random commands — while what
 they set off is still in flight — and restarted on the same state file. Between commands
 the driver waits for quiescence (every delivery settled or held by a pause), a condition,
-not a duration. The two plays run side by side, each on its own estate.
+not a duration.
 
 The killed run must answer every command as the undisturbed one did, end in the same
 promotion states, and leave the same ground truth at the endpoints (the simulators' own
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -124,17 +123,12 @@ def test_random_kills_leave_the_same_ground_truth(tmp_path: Path, seed: int) -> 
     rng = random.Random(f"kills:{seed}")
     kill_after = set(rng.sample(range(2, len(ops)), rng.randint(1, 3)))
 
-    def played(name: str, kills: set[int]) -> tuple[list[int], dict[str, Any]]:
-        with Estate(tmp_path, SCENARIO, SPEED, name=name) as estate:
-            return play(estate, ops, kills), outcome(estate)
-
-    # The two estates share nothing (own processes, ports, state files) and mostly wait
-    # for quiescence: played side by side, the test takes one run's time instead of two.
-    with ThreadPoolExecutor(2) as pool:
-        calm_run = pool.submit(played, "calm", set())
-        killed_run = pool.submit(played, "killed", kill_after)
-        calm_statuses, expected = calm_run.result()
-        statuses, got = killed_run.result()
+    with Estate(tmp_path, SCENARIO, SPEED, name="calm") as calm:
+        calm_statuses = play(calm, ops, set())
+        expected = outcome(calm)
+    with Estate(tmp_path, SCENARIO, SPEED, name="killed") as killed:
+        statuses = play(killed, ops, kill_after)
+        got = outcome(killed)
 
     assert statuses == calm_statuses
     assert got == expected
