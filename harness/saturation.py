@@ -1,9 +1,12 @@
 """When the harness saturated: the rule, and summary.json's ``harness`` section.
 
 Pure (no clock, no I/O): it judges samples taken by ``harness/selfwatch.py``. A component
-saturated when its event-loop lag p99 over a ``LAG_WINDOW`` window passes the bound
-(``bounds_for``: 10 % of the smallest delivery timeout in wall seconds, never under
-100 ms), or a Locust process's CPU stays above ``CPU_PERCENT`` for ``CPU_HOLD`` seconds.
+saturated when, in some ``LAG_WINDOW`` window, its event loop spent more than
+``LATE_SHARE`` of the window late by more than the bound (``bounds_for``: 10 % of the
+smallest delivery timeout in wall seconds, never under 100 ms) — the sum of the lags over
+the bound, so one 3 s stall counts and one 120 ms hiccup does not (a quantile of ~100
+samples a window would be its single worst sample) — or a Locust process's CPU stays
+above ``CPU_PERCENT`` for ``CPU_HOLD`` seconds.
 Then the SLOs/gates whose figures it took part in are untrustworthy and the exit code is
 ``SATURATED`` (4). Stated in docs/architecture.md, "The harness watches itself".
 """
@@ -17,16 +20,24 @@ from typing import Any, NamedTuple
 # The saturation rule (stated in docs/architecture.md, "The harness watches itself").
 LAG_FRACTION = 0.10  # lag may reach this share of the smallest delivery timeout (wall)...
 LAG_FLOOR = 0.100  # ...but the bound is never below 100 ms: lag that size is noise
-LAG_WINDOW = 5.0  # wall seconds: the p99 of each such window is held to the bound
+LAG_WINDOW = 5.0  # wall seconds: each such window is judged on its own
+LATE_SHARE = 0.10  # a window whose lags over the bound sum past this share is saturated
 CPU_PERCENT = 90.0  # a Locust process above this (100 = one core)...
 CPU_HOLD = 5.0  # ...for this many wall seconds running is saturated (Locust warns at 90 %)
 
 # What each kind of component takes part in: its saturation makes these figures (dotted
 # summary.json paths, by prefix) untrustworthy. The estate answers shoppers and
 # deliveries; the orchestrator decides and sends every delivery; Locust times shoppers.
-TIMED = ("propagation", "retry_storm", "rollbacks", "leakage_value", "price_consistency")
+TIMED = (
+    "propagation",
+    "retry_storm",
+    "rollbacks",
+    "leakage_value",
+    "price_consistency",
+    "funding",
+)
 AFFECTS: dict[str, tuple[str, ...]] = {
-    "estate": (*TIMED, "funding", "load"),
+    "estate": (*TIMED, "load"),
     "orchestrator": (*TIMED, "load.stale_price", "load.operator", "load.callback"),
     "locust": ("funding", "load"),
 }
@@ -43,7 +54,7 @@ def quantile(ordered: Sequence[float], q: float) -> float | None:
 
 
 class Bounds(NamedTuple):
-    lag_s: float  # event-loop lag p99 over a window above this: saturated
+    lag_s: float  # lag over this, for over LATE_SHARE of a window: saturated
     window_s: float
     cpu_percent: float  # a process's CPU above this for cpu_hold_s: saturated
     cpu_hold_s: float
@@ -68,29 +79,31 @@ def bounds_for(timeouts: Iterable[float], speed: float) -> Bounds:
 class Span(NamedTuple):
     start: float  # wall time
     end: float
-    peak: float  # the worst window p99 (s) or CPU sample (%) in it
+    peak: float  # the worst lag (s) or CPU sample (%) in it
 
 
 def lag_windows(
     samples: Iterable[tuple[float, float]], origin: float, bounds: Bounds
 ) -> list[Span]:
-    """Windows of ``bounds.window_s`` from ``origin`` whose lag p99 is above the bound,
-    adjacent ones merged into one span. Samples before ``origin`` are start-up: ignored."""
+    """Windows of ``bounds.window_s`` from ``origin`` in which the lags over the bound sum
+    past ``LATE_SHARE`` of the window, adjacent ones merged into one span. Samples before
+    ``origin`` are start-up: ignored."""
     windows: dict[int, list[float]] = {}
     for t, lag in samples:
         if t >= origin:
             windows.setdefault(int((t - origin) // bounds.window_s), []).append(lag)
     spans: list[Span] = []
     for index in sorted(windows):
-        p99 = quantile(sorted(windows[index]), 0.99) or 0.0
-        if p99 <= bounds.lag_s:
+        late = sum(lag for lag in windows[index] if lag > bounds.lag_s)
+        if late <= LATE_SHARE * bounds.window_s:
             continue
+        worst = max(windows[index])
         start = origin + index * bounds.window_s
         last = spans[-1] if spans else None
         if last is not None and math.isclose(last.end, start):
-            spans[-1] = Span(last.start, start + bounds.window_s, max(last.peak, p99))
+            spans[-1] = Span(last.start, start + bounds.window_s, max(last.peak, worst))
         else:
-            spans.append(Span(start, start + bounds.window_s, p99))
+            spans.append(Span(start, start + bounds.window_s, worst))
     return spans
 
 
@@ -240,8 +253,9 @@ def describe(section: Mapping[str, Any]) -> list[str]:
     for s in section["saturations"]:
         if s["measure"] == "loop_lag":
             what = (
-                f"event-loop lag p99 {s['peak'] * 1000:.0f} ms over {bounds['window_s']:g} s "
-                f"windows (bound {bounds['lag_s'] * 1000:.0f} ms)"
+                f"event loop late by more than {bounds['lag_s'] * 1000:.0f} ms for over "
+                f"{LATE_SHARE:.0%} of a {bounds['window_s']:g} s window, worst "
+                f"{s['peak'] * 1000:.0f} ms"
             )
         else:
             what = (

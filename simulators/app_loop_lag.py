@@ -6,8 +6,10 @@ over ``GET /_harness/lag`` (``harness/selfwatch.py``) and judges it
 on the domain only (a guard in tests/test_purity_guard.py).
 
 Test hook: ``PROMOHARNESS_TEST_BLOCK_LOOP=COMPONENT:SECONDS:AFTER`` makes the sampler of
-every component whose name starts with COMPONENT block its own event loop once, for
-SECONDS wall, AFTER wall seconds after it started (a stand-in for a saturated estate).
+every component whose name starts with COMPONENT block its own event loop for SECONDS
+wall, AFTER wall seconds after it started and again every AFTER seconds after each block
+(a stand-in for a saturated estate; repeated, so a slow start-up cannot make a test's
+run miss it).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ BLOCK_ENV = "PROMOHARNESS_TEST_BLOCK_LOOP"
 
 
 class Block(NamedTuple):
-    """The test hook: block the loop once for ``seconds``, ``after`` s into sampling."""
+    """The test hook: block the loop for ``seconds``, ``after`` s into sampling and every
+    ``after`` s after each block."""
 
     seconds: float
     after: float
@@ -80,7 +83,7 @@ class LagSampler:
         while limit is None or self.count < limit:
             before = self.clock()
             if self.block is not None and before - started >= self.block.after:
-                seconds, self.block = self.block.seconds, None
+                seconds, started = self.block.seconds, before + self.block.seconds
                 time.sleep(seconds)  # the test hook: holds the loop, as busy work would
             await self.sleep(self.interval)
             after = self.clock()

@@ -279,7 +279,7 @@ KEYS: tuple[Key, ...] = (
     _k(
         "harness.bounds.lag_s",
         "s (wall)",
-        "event-loop lag p99 over a window above this is saturation: 10 % of the smallest "
+        "lag over this for more than 10 % of a window is saturation: 10 % of the smallest "
         "delivery timeout / speed, at least 0.1 s",
     ),
     _k("harness.bounds.window_s", "s (wall)", "the lag windows, from scenario t=0"),
@@ -295,7 +295,7 @@ KEYS: tuple[Key, ...] = (
     _k("harness.loop_lag[].p50_s", "s (wall)", "median event-loop lag"),
     _k("harness.loop_lag[].p99_s", "s (wall)", "99th percentile event-loop lag"),
     _k("harness.loop_lag[].max_s", "s (wall)", "largest event-loop lag"),
-    _k("harness.loop_lag[].saturated", "boolean", "some window's p99 passed the bound"),
+    _k("harness.loop_lag[].saturated", "boolean", "some window was late past the bound too long"),
     _k(
         "harness.cpu[].process",
         "id",
@@ -319,7 +319,11 @@ KEYS: tuple[Key, ...] = (
     _k("harness.saturations[].to_s", "s (wall, since scenario t=0)", "when it ended"),
     _k("harness.saturations[].scenario_from", "s (since scenario start)", "from_s x speed"),
     _k("harness.saturations[].scenario_to", "s (since scenario start)", "to_s x speed"),
-    _k("harness.saturations[].peak", "s (lag) or % (cpu)", "the worst window p99 or sample"),
+    _k(
+        "harness.saturations[].peak",
+        "s (lag) or % (cpu)",
+        "the worst lag or CPU sample in the span",
+    ),
     _k(
         "harness.untrustworthy[]",
         "path",

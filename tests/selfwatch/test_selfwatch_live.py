@@ -31,7 +31,8 @@ def test_a_blocked_estate_loop_exits_4_naming_it_and_the_failed_slo_is_no_verdic
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # At 5x the 60 s scenario plays for 12 s wall; each estate sampler (the calibration's
-    # and the run's) holds its loop for 2 s, 4 s after it started: inside the run.
+    # and the run's) holds its loop for 2 s, 4 s after it started and every 4 s after each
+    # hold, so a hold lands inside the run however long the stack took to start.
     monkeypatch.setenv(BLOCK_ENV, "estate:2:4")
     out = tmp_path / "run"
     outcome = run_cli(
