@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pandas as pd
 
+from harness import selfwatch
 from harness.faithful import FRACTION, Faithful, Overhead, limits_of
 from harness.metrics import summarise, to_frame
 from harness.metrics.slo import resolve
@@ -27,7 +28,6 @@ from harness.metrics.summary import HEADLINE_FIGURES
 from harness.runner import validity_starts
 from harness.saturation import bounds_for, headroom, mark_untrustworthy
 from harness.scenario import Scenario, StepSpec
-from harness.selfwatch import LAG_PATH
 from harness.service.auth import DEMO_KEY_FOR_ACTION, DEMO_OPERATOR_KEY
 from harness.stack import Stack, fetch_truth, start_stack
 
@@ -132,7 +132,7 @@ async def run_live(
         end = time.time()
         async with aiohttp.ClientSession() as http:
             truth = await fetch_truth(http, stack.sim_url, stack.sim_token)
-            lag = await fetch_lags(http, stack)
+            lag = await fetch_lags(stack)
         records = stack.runtime.records()
     finally:
         await stack.stop()
@@ -166,24 +166,12 @@ def delivery_timeouts(world: Any) -> list[float]:
     return [limit.seconds for limit in limits_of(world) if limit.kind == "timeout"]
 
 
-async def fetch_lags(http: aiohttp.ClientSession, stack: Stack) -> list[dict[str, Any]]:
+async def fetch_lags(stack: Stack) -> list[dict[str, Any]]:
     """``/_harness/lag`` of each estate process (each shard, when sharded) and of the
     orchestrator; a part that does not answer is left out (not watched)."""
     shards = getattr(stack, "shards", None)
     estate = shards.urls() if shards is not None else [stack.sim_url]
-    out = []
-    for i, url in enumerate([*estate, stack.api_url]):
-        try:
-            async with http.get(f"{url}{LAG_PATH}") as resp:
-                snap = await resp.json() if resp.status == 200 else None
-        except (aiohttp.ClientError, ValueError):
-            snap = None
-        if snap is None:
-            continue
-        if shards is not None and i < len(estate) and snap["component"] == "estate":
-            snap["component"] = f"estate-shard-{i}"
-        out.append(snap)
-    return out
+    return await asyncio.to_thread(selfwatch.fetch_lags, estate, stack.api_url)
 
 
 TOLERANCE = 0.20  # a live figure within 20% of the virtual-time one agrees
