@@ -97,14 +97,15 @@ def merge_truth(parts: Sequence[Sequence[Record]], order: Sequence[str] = ()) ->
     return [k[4] for k in keyed]
 
 
-def rate_faults(world: World) -> list[tuple[float, float | None, Fault]]:
-    """The scenario's faults switched at run time (outages are in the profiles already)."""
+def rate_faults(world: World, now: float | None = None) -> list[tuple[float, float | None, Fault]]:
+    """The scenario's faults switched at run time (outages are in the profiles already);
+    with ``now`` (scenario seconds) only those whose window is not over by then."""
     from simulators.served import OUTAGE_FAULTS, Fault
 
     return [
         (f.start, f.end, Fault(f.kind, f.region, f.channel, tuple(f.endpoints), f.rate, f.mode))
         for f in world.scenario.faults
-        if f.kind not in OUTAGE_FAULTS
+        if f.kind not in OUTAGE_FAULTS and (now is None or f.end is None or f.end > now)
     ]
 
 
@@ -395,7 +396,12 @@ async def _serve(spec: dict[str, Any]) -> int:
         state.clock.speed = float(clock["speed"])
         state.clock.t0 = time.monotonic() - (time.time() - float(clock["epoch"]))
         if spec.get("play_faults"):
-            schedule = rate_faults(world)
+            # Not the windows a restart comes after; not the faults that hit no endpoint
+            # of this shard (FaultSwitch.switch would refuse them and end the player).
+            served = state.world
+            schedule = [
+                s for s in rate_faults(world, state.clock.now()) if served.fault_targets(s[2])
+            ]
             if schedule:
                 state.spawn(app.state.faults.play(schedule))
         await stop.wait()

@@ -7,6 +7,8 @@ ground truth from the simulators and the orchestrator's records line up in one e
 Used by ``promoharness serve`` and ``promoharness live``. With ``estate_shards`` N > 0 the
 simulators run in N processes (``harness/shards.py``) behind a front on the simulators'
 port (``harness/estate_front.py``); the orchestrator delivers to each endpoint's shard.
+Either way the estate switches the scenario's rate faults at their times, as the SimPy
+runtime does (``live_faults``).
 
 A state file remembers whose it is: the scenario's name, the seed and a digest of the
 estate's endpoint inventory. Reopening it for another scenario (or the same one with
@@ -40,6 +42,7 @@ from simulators.apps import SimServer, create_sim_app, run_sim_server
 
 if TYPE_CHECKING:
     from harness.shards import ShardSet
+    from simulators.served import Fault
 
 HOST = "127.0.0.1"
 
@@ -92,18 +95,42 @@ async def start_simulators(
     admin_token: str | None = None,
 ) -> SimServer:
     """Serve every endpoint model of ``world``; webhooks go to ``api_url``. With
-    ``admin_token``, ground truth and the fault API need it (``fetch_truth(token=)``)."""
-    return await run_sim_server(
-        create_sim_app(
-            world,
-            callback_url=f"{api_url}/v1/callbacks/ack",
-            callback_key=channel_keys(),
-            speed=clock.speed,
-            t0=clock.monotonic_origin(),
-            admin_token=admin_token,
-        ),
-        port,
+    ``admin_token``, ground truth and the fault API need it (``fetch_truth(token=)``).
+
+    The scenario's rate faults (error rate, lost acks, quota, capacity) are switched on and
+    off at their times for the server's lifetime, as the SimPy runtime switches them
+    (``FaultSwitch.play``, cancelled with the server's other tasks when it stops)."""
+    app = create_sim_app(
+        world,
+        callback_url=f"{api_url}/v1/callbacks/ack",
+        callback_key=channel_keys(),
+        speed=clock.speed,
+        t0=clock.monotonic_origin(),
+        admin_token=admin_token,
     )
+    server = await run_sim_server(app, port)
+    schedule = live_faults(world, clock.now())
+    if schedule:
+        app.state.sim.spawn(app.state.faults.play(schedule))
+    return server
+
+
+def live_faults(world: World, now: float) -> list[tuple[float, float | None, Fault]]:
+    """The rate faults a live estate still has to switch at scenario time ``now``.
+
+    A window already over (a restart from a state file) is left off rather than played on
+    and off at once (a zero-length record the SimPy run never writes); one under way is
+    switched on now. An open-ended fault is switched off at the scenario's end: the SimPy
+    runtime records it with that duration, and ``FaultSwitch`` records a fault when it ends.
+    """
+    from harness.shards import rate_faults
+
+    duration = world.scenario.duration
+    return [
+        (start, duration if end is None else end, fault)
+        for start, end, fault in rate_faults(world, now)
+        if end is not None or duration > now
+    ]
 
 
 async def launch_shards(
@@ -123,6 +150,7 @@ async def launch_shards(
         callback_url=f"{api_url}/v1/callbacks/ack",
         callback_key=channel_keys(),
         admin_token=admin_token,
+        play_faults=True,  # the scenario's rate faults, as in-process (start_simulators)
     )
 
 
