@@ -4,6 +4,7 @@ machine's speed decides nothing here), and its lag probe and tally count what th
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 from harness.bench.sut import LagProbe, bench_sut
@@ -20,7 +21,13 @@ def test_the_bench_runs_with_tiny_numbers() -> None:
     # The bare app answers every delivery 200 at once: one attempt per endpoint.
     assert f["publish_bare"]["answers"] == {"200": 7}
     assert f["publish_estate"]["attempts"] >= 7
-    assert f["absorb_ratio"] == f["absorb_estate"]["per_s"] / f["absorb_bare"]["per_s"]
+    # On a busy machine a 0.3 s window may close before the bare app answers once: then
+    # there is no ratio (nan), never a division by zero.
+    bare = f["absorb_bare"]["per_s"]
+    if bare:
+        assert f["absorb_ratio"] == f["absorb_estate"]["per_s"] / bare
+    else:
+        assert math.isnan(f["absorb_ratio"])
 
 
 def test_the_cli_prints_the_figures(capsys) -> None:  # type: ignore[no-untyped-def]
