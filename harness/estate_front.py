@@ -7,20 +7,29 @@ whole; the endpoints themselves are served by their shards (``harness/shards.py`
   ``delivery_url`` on its own shard; ``GET /estate/shards`` — each shard's URL, pid and
   endpoints (the load's shoppers and tests read it); ``GET /clock``, ``GET /healthz``,
   ``GET /openapi.json`` — as a shard answers them (all shards share the clock).
-* ground truth — ``/truth`` (``since``/``limit`` over the merged log: page once the run
-  has ended, the merge is by t), ``/truth/inventory``, ``/truth/active``: every shard's,
-  merged (``merge_truth``), behind the same admin token.
+* ground truth — ``/truth``, ``/truth/inventory``, ``/truth/active``: every shard's,
+  merged (``merge_truth``), behind the same admin token. ``/truth`` without ``limit`` is
+  the whole merged log, ordered by t. Paged (``limit``), ``next`` is a cursor of one
+  offset per shard (``"3.5"``; pass it back as ``since``, ``0`` starts): a page takes a
+  prefix of each shard's unread log, so a record that arrives between pages with a t
+  before the last page's is still read exactly once (on a later page, out of t order).
 * admin — ``POST /admin/faults`` goes to the shards holding the fault's targets (a
-  named endpoint only to its shard) and answers with all targets; ``PUT
+  named endpoint only to its shard; an unknown one is a 422 naming only the unknown
+  ones) and answers with all targets (a shard holding none of a region's or channel's
+  endpoints answers 4xx, which is no error when another shard holds some); ``PUT
   /admin/callbacks/{channel}`` to every shard; ``GET /admin/endpoints`` concatenated.
 * anything else about one endpoint (``/stores/{id}/…``, ``/endpoints/{id}/…``, ``/erp/…``,
   ``/web/…``, ``/loyalty/…``, ``/marketplace/…``) is a 307 redirect to its shard, so a
   client that knows only the front still arrives (a fast one asks the listing once).
+
+A shard that does not answer (it died) makes the front answer 502 with a JSON body naming
+the shard, never a bare 500.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,6 +46,56 @@ from simulators.app_runtime import record_dict
 
 CENTRAL = {"erp": "erp", "web": "ecommerce", "loyalty": "loyalty", "marketplace": "marketplace"}
 TIMEOUT = aiohttp.ClientTimeout(total=120)
+
+
+class ShardUnreachable(Exception):
+    """A shard that did not answer the front (connection refused, reset or timed out)."""
+
+    def __init__(self, shards: ShardSet, url: str, exc: BaseException) -> None:
+        index = shards.urls().index(url) if url in shards.urls() else -1
+        text = " ".join(f"{type(exc).__name__}: {exc}".split()) or type(exc).__name__
+        super().__init__(
+            f"estate shard {index + 1} of {len(shards.shards)} ({url}) did not answer: {text}"
+        )
+
+
+def _unreachable(_: Request, exc: Exception) -> Response:
+    return JSONResponse({"detail": str(exc)}, status_code=502)
+
+
+def parse_cursor(since: str, count: int) -> list[int]:
+    """``since`` as one offset per shard: ``0``, or ``count`` non-negative integers joined
+    by dots (a ``next`` this front gave); ``ValueError`` otherwise."""
+    parts = [int(p) for p in since.split(".")]
+    if parts == [0]:
+        return [0] * count
+    if len(parts) != count or min(parts) < 0:
+        raise ValueError(since)
+    return parts
+
+
+def page_of(
+    parts: list[list[Record]], limit: int, order: list[str]
+) -> tuple[list[Record], list[int]]:
+    """At most ``limit`` records from the shards' unread logs, and how many of each shard's
+    it took. It takes a prefix of each (by t at the heads, ``heapq.merge``), so the
+    offsets stay exact whatever order a shard recorded in; the page is ordered by t."""
+    rank = {mid: i for i, mid in enumerate(order)}
+    heads = [
+        [(r.t, rank.get(r.endpoint, len(rank)), s, i) for i, r in enumerate(part)]
+        for s, part in enumerate(parts)
+    ]
+    taken = [0] * len(parts)
+    for _, _, s, _ in heapq.merge(*heads):
+        if sum(taken) == limit:
+            break
+        taken[s] += 1
+    return merge_truth([part[:n] for part, n in zip(parts, taken, strict=True)], order), taken
+
+
+def next_cursor(offsets: list[int], taken: list[int]) -> str:
+    """The ``next`` of a page that took ``taken`` records of each shard from ``offsets``."""
+    return ".".join(str(o + n) for o, n in zip(offsets, taken, strict=True))
 
 
 def create_front_app(shards: ShardSet) -> Starlette:
@@ -64,11 +123,20 @@ def create_front_app(shards: ShardSet) -> Starlette:
         body = await request.body() if request is not None and method != "GET" else None
         out = []
         for url in urls if urls is not None else shards.urls():
+            out.append(await ask(method, url, path, body, sent))
+        return out
+
+    async def ask(
+        method: str, url: str, path: str, body: bytes | None, sent: dict[str, str]
+    ) -> tuple[int, Any]:
+        """One shard's answer; a shard that does not answer is ``ShardUnreachable`` (502)."""
+        try:
             async with holder["http"].request(
                 method, url + path, data=body, headers={**sent, "Content-Type": "application/json"}
             ) as resp:
-                out.append((resp.status, await resp.json(content_type=None)))
-        return out
+                return resp.status, await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ShardUnreachable(shards, url, exc) from None
 
     def first_failure(answers: list[tuple[int, Any]]) -> Response | None:
         for status, body in answers:
@@ -76,31 +144,47 @@ def create_front_app(shards: ShardSet) -> Starlette:
                 return JSONResponse(body, status_code=status)
         return None
 
-    async def truth_parts(path: str, request: Request) -> list[list[Record]] | Response:
-        answers = await each("GET", path, request)
+    async def truth_parts(
+        path: str, request: Request, paths: list[str] | None = None
+    ) -> list[list[Record]] | Response:
+        if paths is None:
+            answers = await each("GET", path, request)
+        else:
+            answers = [
+                (await each("GET", p, request, urls=[url]))[0]
+                for url, p in zip(shards.urls(), paths, strict=True)
+            ]
         failed = first_failure(answers)
         if failed is not None:
             return failed
         return [[Record(**r) for r in body["records"]] for _, body in answers]
 
     async def truth(request: Request) -> Response:
+        count = len(shards.shards)
         try:
-            since = int(request.query_params.get("since", 0))
+            offsets = parse_cursor(request.query_params.get("since", "0"), count)
+        except ValueError:
+            detail = f"since: 0 or the cursor a page's next gave ({count} offsets >= 0, a.b...)"
+            return JSONResponse({"detail": detail}, 422)
+        try:
             limit = request.query_params.get("limit")
             end_limit = int(limit) if limit is not None else None
-            if since < 0 or (end_limit is not None and end_limit < 1):
+            if end_limit is not None and end_limit < 1:
                 raise ValueError
         except ValueError:
-            return JSONResponse({"detail": "since >= 0 and limit >= 1 (integers)"}, 422)
-        parts = await truth_parts("/truth", request)
+            return JSONResponse({"detail": "limit: an integer >= 1"}, 422)
+        # Each shard's unread log (at most ``limit`` of it: no page takes more of one shard).
+        tail = "" if end_limit is None else f"&limit={end_limit}"
+        paths = [f"/truth?since={o}{tail}" for o in offsets]
+        parts = await truth_parts("/truth", request, paths)
         if isinstance(parts, Response):
             return parts
-        merged = merge_truth(parts, shards.order)
-        end = len(merged) if end_limit is None else min(len(merged), since + end_limit)
-        chunk = merged[since:end]
-        return JSONResponse(
-            {"next": since + len(chunk), "records": [record_dict(r) for r in chunk]}
-        )
+        if end_limit is None:
+            chunk, taken = merge_truth(parts, shards.order), [len(p) for p in parts]
+        else:
+            chunk, taken = page_of(parts, end_limit, shards.order)
+        cursor = next_cursor(offsets, taken)
+        return JSONResponse({"next": cursor, "records": [record_dict(r) for r in chunk]})
 
     async def inventory(request: Request) -> Response:
         parts = await truth_parts("/truth/inventory", request)
@@ -133,10 +217,16 @@ def create_front_app(shards: ShardSet) -> Starlette:
             wanted = json.loads(await request.body() or b"null").get("endpoints") or []
         except (ValueError, AttributeError):
             wanted = []
-        known = [mid for mid in wanted if mid in shards.owner]
-        if known and len(known) == len(wanted):
-            holding = sorted({shards.owner[mid] for mid in known})
-            return await _faults_at(request, [shards.shards[i].url for i in holding], known)
+        if not isinstance(wanted, list):
+            wanted = []
+        unknown = sorted(
+            {str(m) for m in wanted if not isinstance(m, str) or m not in shards.owner}
+        )
+        if unknown:  # as a shard words it, but only the ids no shard holds
+            return JSONResponse({"detail": f"unknown endpoints {unknown}"}, 422)
+        if wanted:
+            holding = sorted({shards.owner[mid] for mid in wanted})
+            return await _faults_at(request, [shards.shards[i].url for i in holding], wanted)
         return await _faults_at(request, shards.urls(), None)
 
     async def _faults_at(request: Request, urls: list[str], named: list[str] | None) -> Response:
@@ -146,14 +236,16 @@ def create_front_app(shards: ShardSet) -> Starlette:
             body = dict(raw)
             if named is not None:  # a shard knows only its own endpoints
                 body["endpoints"] = [m for m in named if shards.url_of(m) == url]
-            sent = {**headers, "Content-Type": "application/json"}
+            sent = dict(headers)
             if "authorization" in request.headers:
                 sent["Authorization"] = request.headers["authorization"]
-            async with holder["http"].post(url + "/admin/faults", json=body, headers=sent) as r:
-                answers.append((r.status, await r.json(content_type=None)))
+            answers.append(await ask("POST", url, "/admin/faults", json.dumps(body).encode(), sent))
         done = [body for status, body in answers if status == 200]
-        if not done:
-            status, body = answers[0]
+        # A shard holding none of a region's or channel's endpoints answers 4xx ("no
+        # endpoint matches"): no error while another shard switched some. Anything worse is.
+        worse = [(status, body) for status, body in answers if status >= 500]
+        if worse or not done:
+            status, body = (worse or answers)[0]
             return JSONResponse(body, status_code=status)
         targets = {mid for body in done for mid in body["targets"]}
         return JSONResponse({**done[0], "targets": [mid for mid in shards.order if mid in targets]})
@@ -205,4 +297,8 @@ def create_front_app(shards: ShardSet) -> Starlette:
         Route("/admin/endpoints", admin_endpoints),
         Route("/{rest:path}", redirect, methods=["GET", "POST", "PUT"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ShardUnreachable: _unreachable},
+    )

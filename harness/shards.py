@@ -253,7 +253,7 @@ class ShardSet:
             answers = _read_lines([s.proc for s in shards], timeout)
             for shard, answer in zip(shards, answers, strict=True):
                 mine = [mid for mid in order if owner[mid] == shard.index]
-                _accept(shard, answer, count, mine)
+                _accept(shard, answer, count, mine, timeout)
         except BaseException:
             made.stop()
             raise
@@ -309,10 +309,12 @@ def _read_lines(procs: list[subprocess.Popen[bytes]], timeout: float) -> list[by
     return lines
 
 
-def _accept(shard: Shard, answer: bytes | None, count: int, mine: list[str]) -> None:
+def _accept(
+    shard: Shard, answer: bytes | None, count: int, mine: list[str], timeout: float
+) -> None:
     name = f"estate shard {shard.index + 1} of {count}"
     if answer is None:
-        raise ShardError(f"{name} did not start within {START_TIMEOUT_S:g} s")
+        raise ShardError(f"{name} did not start within {timeout:g} s")
     if not answer:
         code = shard.proc.wait(5)
         raise ShardError(f"{name} exited with code {code} before it served")
@@ -328,6 +330,14 @@ def _accept(shard: Shard, answer: bytes | None, count: int, mine: list[str]) -> 
 
 
 # --- the shard process ---------------------------------------------------------------------
+
+
+def _quiet_stdout() -> None:
+    """Point fd 1 at /dev/null once the ready line is out: the parent reads no more of the
+    pipe, so a stray print would fill it (64 KiB) and stall the shard's event loop."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
 
 
 def main() -> int:
@@ -386,6 +396,7 @@ async def _serve(spec: dict[str, Any]) -> int:
     loop.add_reader(0, readable)
     sys.stdout.write(json.dumps({"url": server.url, "digest": digest(mine)}) + "\n")
     sys.stdout.flush()
+    _quiet_stdout()
     go = asyncio.ensure_future(lines.get())
     await asyncio.wait([go, asyncio.ensure_future(stop.wait())], return_when="FIRST_COMPLETED")
     if go.done():

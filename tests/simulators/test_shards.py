@@ -10,6 +10,7 @@ or a shard that cannot start is one line, exit 2.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from hypothesis import strategies as st
 import harness.live_calibrate
 import harness.shards
 from harness.domain.eventlog import Record
+from harness.estate_front import next_cursor, page_of, parse_cursor
 from harness.live_run import run_live
 from harness.runtime.world import build_world
 from harness.scenario import load_scenario
@@ -85,12 +87,61 @@ def test_merged_truth_is_ordered_by_t_and_loses_nothing(parts: list[list[Record]
     merged = merge_truth(parts, order)
     assert sorted(map(repr, merged)) == sorted(repr(r) for part in parts for r in part)
     assert [r.t for r in merged] == sorted(r.t for r in merged)
-    # Ties: the endpoint's place in the estate, then the shard, then the shard's own order.
-    rank = {mid: i for i, mid in enumerate(order)}
     where = {id(r): (s, i) for s, part in enumerate(parts) for i, r in enumerate(part)}
-    keys = [(r.t, rank.get(r.endpoint, len(order)), *where[id(r)]) for r in merged]
-    assert keys == sorted(keys)
+    for s, part in enumerate(parts):
+        for t, endpoint in {(r.t, r.endpoint) for r in part}:
+            # At equal t one endpoint's records (on its shard) keep the order recorded.
+            mine = [
+                where[id(r)][1]
+                for r in merged
+                if (r.t, r.endpoint) == (t, endpoint) and where[id(r)][0] == s
+            ]
+            assert mine == sorted(mine)
+    # At equal t the estate's order decides between endpoints (the inventory reads as an
+    # in-process estate's): an earlier endpoint never follows a later one.
+    for a, b in itertools.pairwise(merged):
+        if a.t == b.t and a.endpoint in order and b.endpoint in order:
+            assert order.index(a.endpoint) <= order.index(b.endpoint)
     assert merge_truth(parts, order) == merged  # deterministic
+
+
+@given(
+    st.lists(st.lists(records, max_size=6), min_size=1, max_size=3),
+    st.lists(st.tuples(st.integers(0, 2), records), max_size=12),
+    st.integers(1, 4),
+)
+def test_paging_the_front_reads_each_record_once_though_records_arrive_between_pages(
+    logs: list[list[Record]], arrivals: list[tuple[int, Record]], limit: int
+) -> None:
+    """The front's /truth paging (parse_cursor, page_of, next_cursor) over shard logs that
+    grow between pages, often with a t before the cursor's: each record once, none lost."""
+    order = ["erp", "S0001", "S0002", "web"]
+    logs = [list(log) for log in logs]
+    late = [(s % len(logs), r) for s, r in arrivals]
+    read: list[Record] = []
+    cursor = "0"
+    for _ in range(1000):  # bounded: far more pages than records
+        offsets = parse_cursor(cursor, len(logs))
+        page, taken = page_of(
+            [log[o : o + limit] for log, o in zip(logs, offsets, strict=True)], limit, order
+        )
+        assert len(page) <= limit and [r.t for r in page] == sorted(r.t for r in page)
+        read.extend(page)
+        cursor = next_cursor(offsets, taken)
+        if late:  # a record arrives at a shard, its t at or before the last page's
+            s, record = late.pop(0)
+            logs[s].append(record._replace(t=min([record.t, *(r.t for r in read)])))
+        elif not page:
+            break
+    assert sorted(map(id, read)) == sorted(id(r) for log in logs for r in log)
+
+
+def test_a_cursor_the_front_did_not_give_is_refused() -> None:
+    assert parse_cursor("0", 3) == [0, 0, 0]
+    assert parse_cursor("4.0.7", 3) == [4, 0, 7]
+    for bad in ("5", "1.2", "1.2.3.4", "1.-2.3", "a.b.c", ""):
+        with pytest.raises(ValueError):
+            parse_cursor(bad, 3)
 
 
 # --- a live run -----------------------------------------------------------------------------
@@ -103,9 +154,8 @@ def test_a_live_run_on_two_shards_has_the_in_process_ground_truth(tmp_path: Path
         result = asyncio.run(
             run_live(scenario, state=tmp_path / f"{shards}.db", speed=10, estate_shards=shards)
         )
-        events = result.events
+        events = result.events  # sorted by t by run_live: the front's order is tested below
         assert result.refused == []
-        assert list(events["t"]) == sorted(events["t"])
         changes = events[events["kind"].isin(["applied", "removed"])]
         inventory = events[events["kind"] == "endpoint"]
         truth[shards] = (
@@ -196,6 +246,13 @@ def test_estate_on_two_shards_lists_each_endpoint_once_and_dies_with_its_parent(
             # What answered 200 is applied already (202: the web shop settles later).
             assert {r["endpoint"] for r in applied} >= {k for k, v in answered.items() if v == 200}
             assert len([k for k, v in answered.items() if v == 200]) >= 4
+            check_front_truth(http, front, auth)
+            check_front_faults(http, front, auth, owner)
+            # A dead shard: the front answers JSON naming it, not a text/plain 500.
+            os.kill(shards[1]["pid"], signal.SIGKILL)
+            dead = http.get(f"{front}/truth", headers=auth)
+            assert dead.status_code == 502, dead.text
+            assert "estate shard 2 of 2" in dead.json()["detail"]
         pids = [s["pid"] for s in shards]
         child.kill()  # SIGKILL: no clean-up code runs in the parent
         child.wait()
@@ -207,6 +264,62 @@ def test_estate_on_two_shards_lists_each_endpoint_once_and_dies_with_its_parent(
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
             child.wait()
+
+
+def check_front_truth(http: httpx.Client, front: str, auth: dict[str, str]) -> None:
+    """The front's raw /truth is ordered by t; paged one record at a time through its
+    cursor it gives each record of it once."""
+    whole = http.get(f"{front}/truth", headers=auth).json()["records"]
+    assert len(whole) >= 4 and [r["t"] for r in whole] == sorted(r["t"] for r in whole)
+    # Both shards recorded: the deliveries alternated between them, so a front that only
+    # concatenated the shards' logs would not be in t order.
+    assert len({r["endpoint"] for r in whole}) >= 4
+    paged, cursor = [], "0"
+    for _ in range(len(whole) + 2):
+        page = http.get(f"{front}/truth?since={cursor}&limit=1", headers=auth).json()
+        if not page["records"]:
+            break
+        paged.extend(page["records"])
+        cursor = page["next"]
+    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+    assert sorted(map(key, paged)) == sorted(map(key, whole))
+    bad = http.get(f"{front}/truth?since=3", headers=auth)  # one offset for two shards
+    assert bad.status_code == 422 and "since" in bad.json()["detail"]
+
+
+def check_front_faults(
+    http: httpx.Client, front: str, auth: dict[str, str], owner: dict[str, str]
+) -> None:
+    """Faults by channel and region reach every shard (one holding no target is no error);
+    a list over both shards switches each at its own; an unknown id is named alone."""
+
+    def switch(**body: object) -> httpx.Response:
+        return http.post(f"{front}/admin/faults", json=body, headers=auth)
+
+    erp_rate = {"kind": "error_rate", "channel": "erp", "rate": 0.5}
+    not_erp = next(url for url in owner.values() if url != owner["erp"])
+    # The shard without the ERP refuses the fault itself ...
+    alone = http.post(f"{not_erp}/admin/faults", json={**erp_rate, "on": True}, headers=auth)
+    assert alone.status_code == 422, alone.text
+    # ... and through the front that refusal is ignored: the ERP's shard switched it.
+    for on in (True, False):
+        resp = switch(**erp_rate, on=on)
+        assert (resp.status_code, resp.json()["targets"]) == (200, ["erp"]), resp.text
+    both = ["S0001", "erp"]
+    assert owner["S0001"] != owner["erp"]
+    resp = switch(kind="endpoint_offline", endpoints=both, on=True)
+    assert (resp.status_code, resp.json()["targets"]) == (200, ["erp", "S0001"]), resp.text
+    offline = {
+        e["id"] for e in http.get(f"{front}/admin/endpoints", headers=auth).json() if e["offline"]
+    }
+    assert offline >= {"erp", "S0001"}
+    assert switch(kind="endpoint_offline", endpoints=both, on=False).status_code == 200
+    resp = switch(kind="region_offline", region="east", on=True)
+    assert resp.json()["targets"] == ["S0001", "S0002"], resp.text  # one store per shard
+    assert switch(kind="region_offline", region="east", on=False).status_code == 200
+    resp = switch(kind="endpoint_offline", endpoints=["S0001", "S9999"], on=True)
+    assert resp.status_code == 422
+    assert "S9999" in resp.json()["detail"] and "S0001" not in resp.json()["detail"]
 
 
 def alive(pid: int) -> bool:
