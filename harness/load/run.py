@@ -82,7 +82,9 @@ def fetch_records(api_url: str, sim_url: str, page: int = 10_000) -> list[Record
     out: list[Record] = []
     out.extend(Record(**r) for r in http_json(f"{sim_url}/truth/inventory")["records"])
     for url, key in ((f"{sim_url}/truth", None), (f"{api_url}/v1/audit", READER_KEY)):
-        since = 0
+        # ``next`` is opaque: an offset, or from a sharded estate's front one per shard
+        # ("a.b"), which reads each record once even if a shard records more meanwhile.
+        since: int | str = 0
         for _ in range(10_000):  # bounded: 10k pages
             data = http_json(f"{url}?since={since}&limit={page}", key=key, timeout=60)
             out.extend(Record(**r) for r in data["records"])

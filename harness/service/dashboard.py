@@ -93,7 +93,8 @@ class DashboardState:
                             page = await resp.json()
                         for r in page["records"]:
                             self.sales.add(r)
-                        self.sales.cursor = int(page["next"])
+                        # Opaque: an int from one estate, "a.b" from a sharded one's front.
+                        self.sales.cursor = page["next"]
                         if len(page["records"]) < TRUTH_PAGE:
                             break
                 self.sales_error = ""

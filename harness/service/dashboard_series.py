@@ -111,7 +111,7 @@ class SalesSeries:
     """Sales (all of them) and discount granted (per promotion), per second of scenario."""
 
     def __init__(self) -> None:
-        self.cursor = 0  # position in the simulators' /truth log
+        self.cursor: int | str = 0  # the simulators' /truth cursor (their last "next")
         self.sales: dict[int, float] = {}
         self.count = 0
         self.discount: dict[str, dict[int, float]] = {}
