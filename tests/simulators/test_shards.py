@@ -246,6 +246,8 @@ def test_estate_on_two_shards_lists_each_endpoint_once_and_dies_with_its_parent(
             # What answered 200 is applied already (202: the web shop settles later).
             assert {r["endpoint"] for r in applied} >= {k for k, v in answered.items() if v == 200}
             assert len([k for k, v in answered.items() if v == 200]) >= 4
+            for shard in shards:  # its stdout, never read again, cannot fill and stall it
+                assert os.readlink(f"/proc/{shard['pid']}/fd/1") == os.devnull
             check_front_truth(http, front, auth)
             check_front_faults(http, front, auth, owner)
             # A dead shard: the front answers JSON naming it, not a text/plain 500.
@@ -364,6 +366,17 @@ def test_a_shard_that_cannot_start_is_one_line_exit_2(
     monkeypatch.setattr(harness.shards, "SHARD_COMMAND", (sys.executable, "-c", command))
     outcome = run_cli("estate", str(TINY), "--estate-shards", "2", "--port", str(free_port()))
     assert_one_line_error(outcome, "--estate-shards", "estate shard 1 of 2", needle)
+
+
+def test_a_shard_that_never_answers_is_reported_with_the_timeout_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # It reads its stdin to the end (it stops when the parent closes it) and never answers.
+    silent = (sys.executable, "-c", "import sys; sys.stdin.buffer.read()")
+    monkeypatch.setattr(harness.shards, "SHARD_COMMAND", silent)
+    world = build_world(load_scenario(TINY), None)
+    with pytest.raises(harness.shards.ShardError, match=r"did not start within 0\.5 s"):
+        harness.shards.ShardSet.launch(world, 2, timeout=0.5)
 
 
 def test_a_shard_given_no_spec_answers_one_error_line() -> None:
