@@ -134,9 +134,15 @@ def create_front_app(shards: ShardSet) -> Starlette:
             async with holder["http"].request(
                 method, url + path, data=body, headers={**sent, "Content-Type": "application/json"}
             ) as resp:
-                return resp.status, await resp.json(content_type=None)
+                text = await resp.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ShardUnreachable(shards, url, exc) from None
+        try:
+            return resp.status, json.loads(text)
+        except ValueError:  # a shard's own crash page: the front's body stays JSON
+            index = shards.urls().index(url) + 1 if url in shards.urls() else 0
+            detail = f"estate shard {index} answered {resp.status}: {' '.join(text.split())[:200]}"
+            return resp.status, {"detail": detail}
 
     def first_failure(answers: list[tuple[int, Any]]) -> Response | None:
         for status, body in answers:
@@ -223,6 +229,11 @@ def create_front_app(shards: ShardSet) -> Starlette:
             {str(m) for m in wanted if not isinstance(m, str) or m not in shards.owner}
         )
         if unknown:  # as a shard words it, but only the ids no shard holds
+            # The token first, as a shard checks it before the body.
+            guard = await each("GET", "/admin/endpoints", request, urls=shards.urls()[:1])
+            failed = first_failure(guard)
+            if failed is not None:
+                return failed
             return JSONResponse({"detail": f"unknown endpoints {unknown}"}, 422)
         if wanted:
             holding = sorted({shards.owner[mid] for mid in wanted})

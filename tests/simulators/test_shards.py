@@ -322,6 +322,8 @@ def check_front_faults(
     resp = switch(kind="endpoint_offline", endpoints=["S0001", "S9999"], on=True)
     assert resp.status_code == 422
     assert "S9999" in resp.json()["detail"] and "S0001" not in resp.json()["detail"]
+    anonymous = http.post(f"{front}/admin/faults", json={"kind": "quota", "endpoints": ["S9999"]})
+    assert anonymous.status_code == 401  # the token is checked first, as a shard does
 
 
 def alive(pid: int) -> bool:
