@@ -223,9 +223,10 @@ def bench_estate_cmd(
         int, typer.Option(min=1, max=10, help="Alternating 1-shard / 2-shard runs (best of).")
     ] = 2,
 ) -> None:
-    """Deliveries/s the simulated estate absorbs as 1 and as 2 shard processes
-    (--estate-shards), driven by generator processes of their own; the ratio (target
-    >= 1.5x), the CPU that says who was the limit, and how it extrapolates to more cores."""
+    """Deliveries/s the estate absorbs as 1 and as 2 shard processes (target >= 1.5x).
+
+    The shards (--estate-shards) are driven by generator processes of their own; printed
+    with the CPU that says who was the limit, and how it extrapolates to more cores."""
     import os
 
     from harness.bench.estate import bench_estate

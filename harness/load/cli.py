@@ -199,8 +199,9 @@ def bench_load_command(
     users: Annotated[int, typer.Option(min=1, max=1000, help="Locust users.")] = 20,
     workers: Annotated[int, typer.Option(min=0, max=64, help="Local Locust workers.")] = 0,
 ) -> None:
-    """Requests/s the harness's Locust shoppers reach against a bare uvicorn endpoint and
-    against the stack, in one run (closed loop, no pacing, same users and checks)."""
+    """Requests/s Locust shoppers reach against a bare uvicorn endpoint and the stack.
+
+    Both in one run: closed loop, no pacing, the same users and checks."""
     from harness.load.bench import bench_load
 
     rows = bench_load(seconds=seconds, users=users, workers=workers)
