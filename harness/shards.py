@@ -1,4 +1,4 @@
-"""Estate shards: the simulated estate split over N worker processes on 127.0.0.1.
+"""Estate shards: the simulated estate split over N worker processes (127.0.0.1 by default).
 
 ``--estate-shards N`` (``serve``, ``live``, ``load``, ``estate``) starts N shard processes
 (``python -m harness.shards``). Each builds the same ``World`` from the scenario and seed
@@ -18,6 +18,16 @@ A shard dies with its parent: it reads its stdin, the write end of which only th
 parent holds, and stops when it closes (a parent killed by SIGKILL included). A shard
 that fails to start makes ``ShardSet.start`` raise ``ShardError``: one line, exit 2.
 N = 0 is the in-process estate (today's default); N = 1 is one separate estate process.
+
+On several machines: ``--shard-via CMD`` (repeatable; shard i uses the ``i % len``-th)
+prefixes the shard's command, so ``--shard-via "ssh b.example"`` runs
+``ssh b.example python3 -m harness.shards`` there (promoharness installed at the same
+commit); the stdin/stdout protocol above is unchanged through ssh, and a shard still dies
+when its parent does (ssh closes its stdin). ``--bind ADDR`` is the address the shard
+servers listen on (sent in the spec): a shard bound to 0.0.0.0 reports its machine's
+name (``socket.getfqdn()``) in its URL. Shards share a wall-clock epoch, so the machines'
+clocks must agree (NTP). Any bind address other than 127.0.0.1 needs an explicit admin
+token (``check_network``): ground truth and faults would be open to the network.
 """
 
 from __future__ import annotations
@@ -25,8 +35,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -48,10 +60,14 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 OPTION = "--estate-shards"
+VIA_OPTION = "--shard-via"
+BIND_OPTION = "--bind"
 START_TIMEOUT_S = 180.0  # a busy 2-core machine builds 600 stores N times at once
 ROOT = Path(__file__).resolve().parents[1]
 # How a shard process starts (a test swaps in one that fails to start).
 SHARD_COMMAND = (sys.executable, "-m", "harness.shards")
+# After a --shard-via prefix: the far side's own interpreter, found on its PATH.
+REMOTE_COMMAND = ("python3", "-m", "harness.shards")
 
 
 class ShardError(InputError):
@@ -69,6 +85,41 @@ def check_count(count: int, endpoints: int) -> None:
         raise ShardError(
             f"{count} shards for {endpoints} endpoints: at most one shard per endpoint"
         )
+
+
+def check_network(bind: str, via: Sequence[str], admin_token: str | None) -> None:
+    """``--bind`` an IP address (a non-loopback one only with an admin token the user
+    gave: truth and faults would be open) and each ``--shard-via`` a command; else
+    ``InputError`` naming the option."""
+    try:
+        ipaddress.ip_address(bind)
+    except ValueError:
+        raise InputError(
+            f"{bind!r} is not an IP address of this machine (127.0.0.1, 0.0.0.0, ...)",
+            field=BIND_OPTION,
+        ) from None
+    if bind != HOST and not admin_token:
+        raise InputError(
+            f"{bind} opens the estate's ground truth and faults to the network: "
+            "give --admin-token too",
+            field=BIND_OPTION,
+        )
+    for command in via:
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:
+            raise InputError(f"{command!r}: {exc}", field=VIA_OPTION) from None
+        if not words:
+            raise InputError(
+                "is empty; give a command prefix such as 'ssh b.example'", field=VIA_OPTION
+            )
+
+
+def shard_command(index: int, via: Sequence[str] = ()) -> list[str]:
+    """The argv that starts shard ``index``: here, or after its ``--shard-via`` prefix."""
+    if not via:
+        return list(SHARD_COMMAND)
+    return [*shlex.split(via[index % len(via)]), *REMOTE_COMMAND]
 
 
 def assign(ids: Sequence[str], count: int) -> dict[str, int]:
@@ -186,6 +237,8 @@ class ShardSet:
         admin_token: str | None = None,
         play_faults: bool = False,
         timeout: float = START_TIMEOUT_S,
+        via: Sequence[str] = (),
+        bind: str = HOST,
     ) -> ShardSet:
         """Start ``count`` shards of ``world``'s estate (``launch``) and give them the
         scenario clock (``go``: ``epoch`` is the wall time of t=0, default now)."""
@@ -197,6 +250,8 @@ class ShardSet:
             admin_token=admin_token,
             play_faults=play_faults,
             timeout=timeout,
+            via=via,
+            bind=bind,
         )
         try:
             made.go(time.time() if epoch is None else epoch, speed)
@@ -216,9 +271,12 @@ class ShardSet:
         admin_token: str | None = None,
         play_faults: bool = False,
         timeout: float = START_TIMEOUT_S,
+        via: Sequence[str] = (),
+        bind: str = HOST,
     ) -> ShardSet:
-        """Start the shard processes; returns once each listens (their clocks wait for
-        ``go``, so the seconds they take to start cost no scenario time)."""
+        """Start the shard processes (shard i through ``via[i % len(via)]`` when given,
+        listening on ``bind``); returns once each listens (their clocks wait for ``go``,
+        so the seconds they take to start cost no scenario time)."""
         order = [m.id for m in world.delivery_models]
         check_count(count, len(order))
         owner = assign(order, count)
@@ -230,12 +288,13 @@ class ShardSet:
             "callback_key": dict(callback_key or {}),
             "admin_token": admin_token,
             "play_faults": play_faults,
+            "host": bind,
         }
         shards = [
             Shard(
                 i,
                 subprocess.Popen(
-                    list(SHARD_COMMAND),
+                    shard_command(i, via),
                     cwd=ROOT,
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -373,7 +432,7 @@ async def _serve(spec: dict[str, Any]) -> int:
         admin_token=spec.get("admin_token"),
         component=f"estate-shard-{spec['index']}",  # its loop lag, as the reports name it
     )
-    server = await run_sim_server(app, int(spec.get("port", 0)))
+    server = await run_sim_server(app, int(spec.get("port", 0)), str(spec.get("host", HOST)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

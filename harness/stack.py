@@ -8,7 +8,8 @@ Used by ``promoharness serve`` and ``promoharness live``. With ``estate_shards``
 simulators run in N processes (``harness/shards.py``) behind a front on the simulators'
 port (``harness/estate_front.py``); the orchestrator delivers to each endpoint's shard.
 Either way the estate switches the scenario's rate faults at their times, as the SimPy
-runtime does (``live_faults``).
+runtime does (``live_faults``). ``bind`` (``serve --bind``) puts every server on another
+address than 127.0.0.1, so the stack can be reached from other machines.
 
 A state file remembers whose it is: the scenario's name, the seed and a digest of the
 estate's endpoint inventory. Reopening it for another scenario (or the same one with
@@ -38,7 +39,7 @@ from harness.runtime.world import World, build_world
 from harness.scenario import Scenario
 from harness.service import KeyRing, create_app
 from harness.service.auth import DEMO_KEYS
-from simulators.apps import SimServer, create_sim_app, run_sim_server
+from simulators.apps import SimServer, create_sim_app, reachable_host, run_sim_server
 
 if TYPE_CHECKING:
     from harness.shards import ShardSet
@@ -93,8 +94,9 @@ async def start_simulators(
     clock: LiveClock,
     port: int = 0,
     admin_token: str | None = None,
+    bind: str = HOST,
 ) -> SimServer:
-    """Serve every endpoint model of ``world``; webhooks go to ``api_url``. With
+    """Serve every endpoint model of ``world`` on ``bind``; webhooks go to ``api_url``. With
     ``admin_token``, ground truth and the fault API need it (``fetch_truth(token=)``).
 
     The scenario's rate faults (error rate, lost acks, quota, capacity) are switched on and
@@ -108,7 +110,7 @@ async def start_simulators(
         t0=clock.monotonic_origin(),
         admin_token=admin_token,
     )
-    server = await run_sim_server(app, port)
+    server = await run_sim_server(app, port, bind)
     schedule = live_faults(world, clock.now())
     if schedule:
         app.state.sim.spawn(app.state.faults.play(schedule))
@@ -134,11 +136,18 @@ def live_faults(world: World, now: float) -> list[tuple[float, float | None, Fau
 
 
 async def launch_shards(
-    world: World, count: int, *, api_url: str, admin_token: str | None = None
+    world: World,
+    count: int,
+    *,
+    api_url: str,
+    admin_token: str | None = None,
+    via: Sequence[str] = (),
+    bind: str = HOST,
 ) -> ShardSet | None:
     """``count`` estate processes listening, their clock not yet set (``start_estate``
     sets it): launched before the state file fixes t=0, their start costs no scenario
-    time. None when ``count`` is 0 (the estate runs in this process)."""
+    time. None when ``count`` is 0 (the estate runs in this process). ``via``/``bind``:
+    ``--shard-via`` prefixes and the shards' bind address (``harness/shards.py``)."""
     if not count:
         return None
     from harness.shards import ShardSet
@@ -151,6 +160,8 @@ async def launch_shards(
         callback_key=channel_keys(),
         admin_token=admin_token,
         play_faults=True,  # the scenario's rate faults, as in-process (start_simulators)
+        via=via,
+        bind=bind,
     )
 
 
@@ -162,17 +173,18 @@ async def start_estate(
     port: int = 0,
     admin_token: str | None = None,
     shards: ShardSet | None = None,
+    bind: str = HOST,
 ) -> SimServer:
-    """The simulators: in this process, or ``shards`` (``launch_shards``) on ``clock``
-    behind a front on ``port`` that answers for the whole estate."""
+    """The simulators on ``bind``: in this process, or ``shards`` (``launch_shards``) on
+    ``clock`` behind a front on ``port`` that answers for the whole estate."""
     if shards is None:
         return await start_simulators(
-            world, api_url=api_url, clock=clock, port=port, admin_token=admin_token
+            world, api_url=api_url, clock=clock, port=port, admin_token=admin_token, bind=bind
         )
     from harness.estate_front import create_front_app
 
     shards.go(clock.epoch, clock.speed)
-    return await run_sim_server(create_front_app(shards), port)
+    return await run_sim_server(create_front_app(shards), port, bind)
 
 
 def state_identity(
@@ -276,9 +288,11 @@ async def start_service(
     burst: int = 400,
     poll_seconds: float = 60.0,
     shards: ShardSet | None = None,
+    bind: str = HOST,
 ) -> tuple[LiveRuntime, SimServer]:
-    """The live runtime over ``store`` (recovering its journal) and the API serving it;
-    with ``shards`` it delivers to each endpoint's shard directly, not through the front."""
+    """The live runtime over ``store`` (recovering its journal) and the API serving it on
+    ``bind``; with ``shards`` it delivers to each endpoint's shard directly, not through
+    the front."""
     polled = frozenset(m.id for m in world.delivery_models if m.ack_via == "poll")
     directory = shards.directory(sim_url, polled) if shards else EndpointDirectory(sim_url, polled)
     runtime = LiveRuntime(
@@ -289,22 +303,23 @@ async def start_service(
         poll_seconds=poll_seconds,
     )
     if port:
-        _check_port(port)  # before the replay re-sends anything
+        _check_port(port, bind)  # before the replay re-sends anything
     await runtime.start()
     try:
         app = create_app(runtime, KeyRing.demo(), rate=rate, burst=burst)
-        api = await run_sim_server(app, port)
+        api = await run_sim_server(app, port, bind)
     except BaseException:
         await runtime.close()
         raise
     return runtime, api
 
 
-def _check_port(port: int) -> None:
+def _check_port(port: int, bind: str = HOST) -> None:
     """OSError now if ``port`` is taken, rather than after the journal was replayed."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, port))
+        sock.bind((bind, port))
 
 
 async def start_stack(
@@ -320,15 +335,20 @@ async def start_stack(
     poll_seconds: float = 60.0,
     admin_token: str | None = None,
     estate_shards: int = 0,
+    shard_via: Sequence[str] = (),
+    bind: str = HOST,
 ) -> Stack:
     """Start simulators, runtime and API; ``state`` is the SQLite file (resumed if it has a
     journal: a restarted service continues its clock and its deliveries). ``admin_token``
     guards the simulators' truth and faults (``Stack.sim_token``). ``estate_shards`` > 0:
-    the simulators in that many processes (``harness/shards.py``)."""
+    the simulators in that many processes (``harness/shards.py``), started through
+    ``shard_via``; every server listens on ``bind``."""
     world = build_world(scenario, seed)
     api_port = api_port or free_port()
-    api_url = f"http://{HOST}:{api_port}"
-    shards = await launch_shards(world, estate_shards, api_url=api_url, admin_token=admin_token)
+    api_url = f"http://{reachable_host(bind)}:{api_port}"
+    shards = await launch_shards(
+        world, estate_shards, api_url=api_url, admin_token=admin_token, via=shard_via, bind=bind
+    )
     sim = store = None
     try:
         store, clock = open_state(
@@ -341,6 +361,7 @@ async def start_stack(
             port=sim_port,
             admin_token=admin_token,
             shards=shards,
+            bind=bind,
         )
         runtime, api = await start_service(
             world,
@@ -352,6 +373,7 @@ async def start_stack(
             burst=burst,
             poll_seconds=poll_seconds,
             shards=shards,
+            bind=bind,
         )
     except BaseException:
         if sim is not None:

@@ -65,7 +65,15 @@ if TYPE_CHECKING:
 
 __all__ = ["HOST", "DeliveryBody", "SimServer", "create_sim_app", "run_sim_server"]
 
-HOST = "127.0.0.1"  # loopback only, always: these apps are test doubles, not services
+HOST = "127.0.0.1"  # loopback by default: these apps are test doubles, not services
+ANY_HOSTS = frozenset({"0.0.0.0", "::"})  # every interface: only when a user asks (--bind)
+
+
+def reachable_host(bind: str) -> str:
+    """The host name others reach a server bound to ``bind`` by: the address itself, or
+    this machine's name (``socket.getfqdn()``) when bound to every interface."""
+    return socket.getfqdn() if bind in ANY_HOSTS else bind
+
 
 Resolver = Callable[[StarletteRequest], EndpointModel | None]
 
@@ -392,6 +400,7 @@ class SimServer(uvicorn.Server):
         super().__init__(config)
         self.sim = state
         self.port = 0
+        self.host = HOST  # the host name in ``url`` (``reachable_host`` of the bind address)
         self.task: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
@@ -405,7 +414,8 @@ class SimServer(uvicorn.Server):
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     async def stop(self) -> None:
         """Shut down and wait for it (idempotent)."""
@@ -414,8 +424,9 @@ class SimServer(uvicorn.Server):
             await self.task
 
 
-async def run_sim_server(app: ASGIApp, port: int = 0) -> SimServer:
-    """Serve ``app`` on 127.0.0.1:``port`` (0: a free port) in a task of the running loop.
+async def run_sim_server(app: ASGIApp, port: int = 0, host: str = HOST) -> SimServer:
+    """Serve ``app`` on ``host``:``port`` (0: a free port) in a task of the running loop;
+    ``host`` is 127.0.0.1 unless a user asked for another (``--bind``).
 
     Returns once the server accepts connections; ``server.port`` / ``server.url`` tell
     where, ``await server.stop()`` ends it. The socket is bound here, so a port in use is
@@ -424,16 +435,17 @@ async def run_sim_server(app: ASGIApp, port: int = 0) -> SimServer:
     # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says
     # TCP; without it a response written in two parts waits out the client's delayed ACK
     # (about 40 ms a request on loopback).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, port))
+        sock.bind((host, port))
     except OSError:
         sock.close()
         raise
     config = uvicorn.Config(
         app,
-        host=HOST,
+        host=host,
         port=sock.getsockname()[1],
         log_level="warning",
         access_log=False,
@@ -444,6 +456,7 @@ async def run_sim_server(app: ASGIApp, port: int = 0) -> SimServer:
     state = getattr(getattr(app, "state", None), "sim", None)
     server = SimServer(config, state)
     server.port = sock.getsockname()[1]
+    server.host = reachable_host(host)
     server.task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     while not server.started:
         if server.task.done():

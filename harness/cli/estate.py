@@ -1,7 +1,7 @@
 """``promoharness estate SCENARIO``: the scenario's whole estate as a target for any system.
 
 It serves the ERP, every store, the web shop, loyalty and the marketplace on 127.0.0.1
-with the scenario's faults (outages in the endpoints' profiles from the start, rate
+(or ``--bind``) with the scenario's faults (outages in the endpoints' profiles from the start, rate
 faults switched at their scenario times), for any orchestrator to deliver to; the
 delivery API is the published contract (``promoharness contract estate``). Nothing is
 delivered by promoharness itself: the system under test does that, and the estate's
@@ -10,6 +10,9 @@ ground truth (``/truth``, behind the admin token) says what really happened.
 With ``--estate-shards N`` the endpoints are served by N processes (``harness/shards.py``)
 and ``--port`` is their front (``harness/estate_front.py``): ``/estate/endpoints`` gives
 each endpoint's delivery URL on its own shard; truth, faults and callbacks go through it.
+``--shard-via "ssh b.example"`` starts shards on other machines and ``--bind`` puts the
+servers on an address they can be reached at (``harness/shards.py``; README "Estate shards
+on several machines").
 """
 
 from __future__ import annotations
@@ -22,14 +25,35 @@ from harness.cli.common import ScenarioArg, SetOption, app, check_seed, console
 from harness.inputs import InputError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from harness.runtime.world import World
     from simulators.served import Fault
+
+
+ShardViaOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--shard-via",
+        help="A command prefix that starts a shard elsewhere, e.g. 'ssh b.example' "
+        "(repeatable: shard i uses the i-th modulo their number; promoharness installed "
+        "there at the same commit; shards on other machines need --bind 0.0.0.0).",
+    ),
+]
+BindOption = Annotated[
+    str,
+    typer.Option(
+        "--bind",
+        help="IP address the servers listen on (0.0.0.0: every interface, reached by this "
+        "machine's name); other than 127.0.0.1 only with --admin-token.",
+    ),
+]
 
 
 @app.command()
 def estate(
     scenario: ScenarioArg = None,
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1.")] = 8701,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on --bind.")] = 8701,
     speed: Annotated[
         float, typer.Option(min=0.001, help="Scenario seconds per wall second.")
     ] = 1.0,
@@ -54,12 +78,14 @@ def estate(
         int,
         typer.Option(
             "--estate-shards",
-            help="Serve the endpoints from N processes on 127.0.0.1, --port being their "
+            help="Serve the endpoints from N processes, --port being their "
             "front (0: all in this process).",
         ),
     ] = 0,
+    shard_via: ShardViaOption = None,
+    bind: BindOption = "127.0.0.1",
 ) -> None:
-    """Serve a scenario's whole estate on 127.0.0.1 for YOUR system to deliver to.
+    """Serve a scenario's whole estate on 127.0.0.1 (or --bind) for YOUR system to deliver to.
 
     Prints the URLs (deliveries, endpoint listing, clock, contract, ground truth) and the
     admin token; Ctrl-C stops it cleanly. The delivery API: `promoharness contract estate`.
@@ -70,17 +96,23 @@ def estate(
 
     from harness.runtime.world import build_world
     from harness.scenario import load_scenario
-    from simulators.apps import HOST, create_sim_app, run_sim_server
+    from harness.shards import check_network
+    from simulators.apps import create_sim_app, run_sim_server
 
     check_seed(seed)
     if admin_token is not None and not admin_token.strip():
         raise InputError("must not be empty", field="--admin-token")
+    check_network(bind, shard_via or (), admin_token)
+    if shard_via and not estate_shards:
+        raise InputError("starts shards: give --estate-shards N too", field="--shard-via")
     chosen = load_scenario(scenario, overrides or [])
     world = build_world(chosen, seed)
     callbacks = parse_callbacks(callback or [], world)
     token = admin_token or secrets.token_urlsafe(18)
     if estate_shards:
-        _serve_shards(world, estate_shards, port, speed, token, callbacks)
+        _serve_shards(
+            world, estate_shards, port, speed, token, callbacks, via=shard_via or (), bind=bind
+        )
         return
 
     async def main() -> None:
@@ -89,10 +121,10 @@ def estate(
         for channel, url in callbacks.items():
             state.set_callback(channel, url, {})
         try:
-            server = await run_sim_server(app_, port)
+            server = await run_sim_server(app_, port, bind)
         except OSError as exc:
             raise InputError(
-                f"cannot serve on {HOST}:{port}: {exc.strerror or exc}", field="--port"
+                f"cannot serve on {bind}:{port}: {exc.strerror or exc}", field="--port"
             ) from None
         schedule = rate_faults(world)
         if schedule:
@@ -112,9 +144,18 @@ def estate(
 
 
 def _serve_shards(
-    world: World, count: int, port: int, speed: float, token: str, callbacks: dict[str, str]
+    world: World,
+    count: int,
+    port: int,
+    speed: float,
+    token: str,
+    callbacks: dict[str, str],
+    *,
+    via: Sequence[str] = (),
+    bind: str = "127.0.0.1",
 ) -> None:
-    """``estate --estate-shards N``: N shard processes, their front on ``port``."""
+    """``estate --estate-shards N``: N shard processes (through ``via``), their front on
+    ``bind``:``port``."""
     import asyncio
     import signal
     import time
@@ -123,17 +164,17 @@ def _serve_shards(
 
     from harness.estate_front import create_front_app
     from harness.shards import ShardSet, check_count
-    from simulators.apps import HOST, run_sim_server
+    from simulators.apps import run_sim_server
 
     check_count(count, len(world.delivery_models))
-    shards = ShardSet.launch(world, count, admin_token=token, play_faults=True)
+    shards = ShardSet.launch(world, count, admin_token=token, play_faults=True, via=via, bind=bind)
 
     async def main() -> None:
         try:
-            server = await run_sim_server(create_front_app(shards), port)
+            server = await run_sim_server(create_front_app(shards), port, bind)
         except OSError as exc:
             raise InputError(
-                f"cannot serve on {HOST}:{port}: {exc.strerror or exc}", field="--port"
+                f"cannot serve on {bind}:{port}: {exc.strerror or exc}", field="--port"
             ) from None
         try:
             shards.go(time.time(), speed)

@@ -20,6 +20,7 @@ from harness.cli.common import (
     console,
     err,
 )
+from harness.cli.estate import BindOption, ShardViaOption
 from harness.inputs import InputError
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ def serve(
     scenario: ScenarioArg = None,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
     overrides: SetOption = None,
-    api_port: Annotated[int, typer.Option(help="Orchestrator API port on 127.0.0.1.")] = 8700,
-    sim_port: Annotated[int, typer.Option(help="Simulators port on 127.0.0.1.")] = 8701,
+    api_port: Annotated[int, typer.Option(help="Orchestrator API port on --bind.")] = 8700,
+    sim_port: Annotated[int, typer.Option(help="Simulators port on --bind.")] = 8701,
     speed: Annotated[float, typer.Option(min=0.001, help="Scenario seconds per second.")] = 1.0,
     state: Annotated[
         Path | None, typer.Option(help="SQLite state file (resumed if it exists).")
@@ -57,13 +58,23 @@ def serve(
         Component, typer.Option(help="Run everything, or only the API or the simulators.")
     ] = Component.all,
     estate_shards: EstateShardsOption = 0,
+    shard_via: ShardViaOption = None,
+    bind: BindOption = "127.0.0.1",
+    admin_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROMOHARNESS_ESTATE_TOKEN",
+            help="Bearer token for the simulators' /truth and /admin (needed with --bind).",
+        ),
+    ] = None,
 ) -> None:
     """Start the live stack on loopback: endpoint simulators and the orchestrator API.
 
     Prints the URLs and the demo API keys; Ctrl-C stops it cleanly. Operator actions go
     through the API (the scenario's timeline is not played: that is `live`). With
     --component api|sim the two halves run as separate processes (the API finds the
-    simulators on --sim-port, the simulators send webhooks to --api-port).
+    simulators on --sim-port, the simulators send webhooks to --api-port). --bind 0.0.0.0
+    (with --admin-token) serves them to other machines: README "Load on several machines".
     """
     import asyncio
     import signal
@@ -72,8 +83,16 @@ def serve(
     from harness.runtime.world import build_world
     from harness.scenario import load_scenario
     from harness.service.auth import DEMO_KEYS
-    from harness.stack import HOST, launch_shards, open_state, start_estate, start_service
+    from harness.shards import check_network
+    from harness.stack import launch_shards, open_state, start_estate, start_service
+    from simulators.apps import reachable_host
 
+    if admin_token is not None and not admin_token.strip():
+        raise InputError("must not be empty", field="--admin-token")
+    check_network(bind, shard_via or (), admin_token)
+    if shard_via and not estate_shards:
+        raise InputError("starts shards: give --estate-shards N too", field="--shard-via")
+    host = reachable_host(bind)
     chosen = load_scenario(scenario, overrides or [])
     if estate_shards and component is Component.api:
         raise InputError("the API alone serves no estate to shard", field="--estate-shards")
@@ -87,7 +106,14 @@ def serve(
         store = shards = None
         try:
             # Before the clock starts: the shards' start-up costs no scenario time.
-            shards = await launch_shards(world, estate_shards, api_url=f"http://{HOST}:{api_port}")
+            shards = await launch_shards(
+                world,
+                estate_shards,
+                api_url=f"http://{host}:{api_port}",
+                admin_token=admin_token,
+                via=shard_via or (),
+                bind=bind,
+            )
             if component is Component.sim:
                 clock = LiveClock(speed=speed)
             else:
@@ -98,10 +124,12 @@ def serve(
             if component is not Component.api:
                 sim = await start_estate(
                     world,
-                    api_url=f"http://{HOST}:{api_port}",
+                    api_url=f"http://{host}:{api_port}",
                     clock=clock,
                     port=sim_port,
+                    admin_token=admin_token,
                     shards=shards,
+                    bind=bind,
                 )
                 servers.append(sim)
                 console.print(
@@ -117,9 +145,10 @@ def serve(
                     world,
                     store,
                     clock,
-                    sim_url=f"http://{HOST}:{sim_port}",
+                    sim_url=f"http://{host}:{sim_port}",
                     port=api_port,
                     shards=shards,
+                    bind=bind,
                 )
                 servers.append(api)
                 console.print(
@@ -138,7 +167,7 @@ def serve(
             if store is not None:
                 store.close()
             if isinstance(exc, OSError):
-                raise InputError(f"cannot bind a port on {HOST}: {exc}") from None
+                raise InputError(f"cannot bind a port on {bind}: {exc}") from None
             raise
         console.print(
             f"[bold]promoharness stack[/bold] for scenario {chosen.name} "
