@@ -63,8 +63,8 @@ def serve(
     admin_token: Annotated[
         str | None,
         typer.Option(
-            envvar="PROMOHARNESS_ESTATE_TOKEN",
-            help="Bearer token for the simulators' /truth and /admin (needed with --bind).",
+            help="Bearer token for the simulators' /truth and /admin (needed with --bind; "
+            "not read from the environment, so `load`'s own stack stays open to it).",
         ),
     ] = None,
 ) -> None:
