@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import signal
@@ -46,26 +47,52 @@ def promo_key(promo: str) -> str:
 class EstateClock:
     """The estate's scenario time (``GET /clock``), extrapolated between reads and read
     again every ``refresh`` wall seconds: the harness restarts scenario time once the
-    system is up, so a reading from start-up would be wrong."""
+    system is up, so a reading from start-up would be wrong.
+
+    A reading is placed at the middle of its round trip and kept while later ones agree
+    with it, unless a later one had a shorter trip: on a busy machine a reply can wait
+    a second before this process sees it, and stamping the reading at its arrival then
+    put acknowledgements ``speed`` times that much too early (before the publish)."""
 
     def __init__(self, estate: str, refresh: float = 5.0) -> None:
         self.url = f"{estate}/clock"
         self.refresh = refresh
-        self.read: tuple[float, float, float] | None = None  # (t, speed, monotonic)
+        self.read: tuple[float, float, float, float] | None = None  # (t, speed, mono, ±s)
+        self.asked = float("-inf")  # monotonic time of the last answered read
+        self.lock = asyncio.Lock()
+
+    def learn(self, t: float, speed: float, sent: float, back: float) -> None:
+        """Take a reading answered between monotonic ``sent`` and ``back``."""
+        mid, half = (sent + back) / 2, (back - sent) / 2
+        if self.read is not None:
+            t0, speed0, mono0, half0 = self.read
+            agrees = abs(t0 + (mid - mono0) * speed0 - t) <= (half0 + half) * speed + 1e-3
+            if agrees and speed == speed0 and half0 <= half:
+                return  # the kept reading is at least as precise
+        self.read = (t, speed, mid, half)  # more precise, or the clock was restarted
 
     async def now(self, http: httpx.AsyncClient) -> float | None:
-        """Scenario seconds now, or None if the estate never told."""
-        mono = time.monotonic()
-        if self.read is None or mono - self.read[2] > self.refresh:
-            try:
-                reply = (await http.get(self.url, timeout=2.0)).json()
-                self.read = (float(reply["t"]), float(reply["speed"]), time.monotonic())
-            except (httpx.HTTPError, ValueError, KeyError, TypeError):
-                pass  # keep extrapolating the last reading
+        """Scenario seconds now, or None if the estate never told. Callers that come
+        while a read is under way wait for it (webhooks arrive together: each asking on
+        its own, a busy estate left some unanswered, and those acks without a time)."""
+        if time.monotonic() - self.asked > self.refresh:
+            async with self.lock:
+                if time.monotonic() - self.asked > self.refresh:  # not read meanwhile
+                    await self._ask(http)
         if self.read is None:
             return None
-        t, speed, then = self.read
+        t, speed, then, _ = self.read
         return round(t + (time.monotonic() - then) * speed, 3)
+
+    async def _ask(self, http: httpx.AsyncClient) -> None:
+        sent = time.monotonic()
+        try:
+            # Generous: a slow answer only delays this acknowledgement's time.
+            reply = (await http.get(self.url, timeout=30.0)).json()
+            self.learn(float(reply["t"]), float(reply["speed"]), sent, time.monotonic())
+            self.asked = sent
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            pass  # keep extrapolating the last reading; the next caller asks again
 
 
 def die_with_parent() -> None:

@@ -39,6 +39,12 @@ from examples.sut.broker_fanout.scope import targets
 BASE_S = 0.5  # first backoff ceiling, scenario seconds
 CAP_S = 30.0  # largest backoff ceiling
 PERMANENT = frozenset({400, 404, 409, 410, 413, 415, 422})
+# "accepted" unless the webhook got there first (the estate can apply and call back before
+# this process, on a busy machine, records the 202): its outcome is not overwritten.
+ACCEPTED = (
+    "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then "
+    "redis.call('HSET', KEYS[1], ARGV[1], 'accepted') end return 0"
+)
 
 
 class Consumer:
@@ -205,7 +211,11 @@ class Consumer:
                 p.hsetnx(broker.acked_key(fields["promo"]), endpoint, at)
             p.sadd(broker.done_key(event), endpoint)
             p.expire(broker.done_key(event), 7 * 86400)
-            p.hset(broker.view_key(fields["promo"]), endpoint, state)
+            if state == "accepted":
+                outcome = "acked" if fields["op"] == "apply" else "revoked"
+                p.eval(ACCEPTED, 1, broker.view_key(fields["promo"]), endpoint, outcome)
+            else:
+                p.hset(broker.view_key(fields["promo"]), endpoint, state)
             p.hincrby(broker.STATS, f"{self.name}:delivered", 1)
             await p.execute()
         self.delivered[channel] = self.delivered.get(channel, 0) + 1
