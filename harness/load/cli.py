@@ -114,6 +114,13 @@ def load_command(
             "process); the shoppers go straight to each store's shard.",
         ),
     ] = 0,
+    sim_token: Annotated[
+        str | None,
+        typer.Option(
+            help="With --host: the admin token its simulators serve ground truth behind "
+            "(`serve --admin-token`, needed with `serve --bind`).",
+        ),
+    ] = None,
 ) -> None:
     """Run a peak-load campaign with Locust against the live stack (or, with --sut, the
     estate while your system delivers the timeline to it).
@@ -130,8 +137,20 @@ def load_command(
     try:
         campaign = load_campaign(scenario)
         options = LoadOptions(
-            users, rate, duration, workers, host, sim_host, tuple(overrides or ()), estate_shards
+            users,
+            rate,
+            duration,
+            workers,
+            host,
+            sim_host,
+            tuple(overrides or ()),
+            estate_shards,
+            sim_token,
         )
+        if sim_token is not None and host is None:
+            raise InputError(
+                "reads the truth of --host's simulators: give --host", field="--sim-token"
+            )
         if estate_shards and (sut is not None or host is not None):
             raise InputError(
                 "shards the estate this command starts: not with --sut or --host (start "
@@ -151,7 +170,8 @@ def load_command(
             out_dir = out or default_out_dir(f"{campaign.name}-load")
             summary = run_load(campaign, out_dir, options)
     except InputError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # stderr, as every other command's one-line error (a pipe of the report keeps it out)
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     _print_summary(summary, out_dir)
     raise typer.Exit(exit_code(summary))

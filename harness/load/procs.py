@@ -26,12 +26,22 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 
 
-def http_json(url: str, body: Any = None, *, key: str | None = None, timeout: float = 10) -> Any:
-    """One JSON request with the standard library (GET, or POST when ``body`` is given)."""
+def http_json(
+    url: str,
+    body: Any = None,
+    *,
+    key: str | None = None,
+    timeout: float = 10,
+    bearer: str | None = None,
+) -> Any:
+    """One JSON request with the standard library (GET, or POST when ``body`` is given);
+    ``key`` is an API key, ``bearer`` an estate admin token."""
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if key:
         headers["X-API-Key"] = key
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
     req = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read() or b"null")

@@ -76,17 +76,24 @@ class LoadOptions:
     sim_host: str | None = None
     overrides: tuple[str, ...] = ()
     estate_shards: int = 0
+    sim_token: str | None = None  # --host's simulators' admin token (serve --admin-token)
 
 
-def fetch_records(api_url: str, sim_url: str, page: int = 10_000) -> list[Record]:
+def fetch_records(
+    api_url: str, sim_url: str, page: int = 10_000, token: str | None = None
+) -> list[Record]:
     out: list[Record] = []
-    out.extend(Record(**r) for r in http_json(f"{sim_url}/truth/inventory")["records"])
+    inventory = http_json(f"{sim_url}/truth/inventory", bearer=token)
+    out.extend(Record(**r) for r in inventory["records"])
     for url, key in ((f"{sim_url}/truth", None), (f"{api_url}/v1/audit", READER_KEY)):
         # ``next`` is opaque: an offset, or from a sharded estate's front one per shard
         # ("a.b"), which reads each record once even if a shard records more meanwhile.
         since: int | str = 0
         for _ in range(10_000):  # bounded: 10k pages
-            data = http_json(f"{url}?since={since}&limit={page}", key=key, timeout=60)
+            bearer = token if key is None else None  # the estate's truth, not the API's
+            data = http_json(
+                f"{url}?since={since}&limit={page}", key=key, timeout=60, bearer=bearer
+            )
             out.extend(Record(**r) for r in data["records"])
             if not data["records"] or data["next"] == since:
                 break
@@ -160,7 +167,7 @@ def run_load(campaign: Campaign, out: Path, options: LoadOptions) -> dict[str, A
             since=epoch,
             end=end,
         )
-        records = fetch_records(api_url, sim_url)
+        records = fetch_records(api_url, sim_url, token=options.sim_token)
     finally:
         if stack is not None:
             stack.stop()

@@ -4,11 +4,13 @@ Loopback only: a tiny wrapper script in tmp_path stands in for ``ssh HOST`` (it 
 which prefix started it, then runs the shard command it was given), so the estate's two
 shards go through the same argv an ssh run would, and the estate must still list every
 endpoint on its own shard and merge both shards' truth. A --bind or --shard-via mistake is
-one line, exit 2, before anything starts.
+one line, exit 2, before anything starts. ``load --host --sim-token`` reads the truth of
+a stack served with an admin token (what ``serve --bind`` requires).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 from pathlib import Path
 
 import httpx
@@ -23,9 +26,11 @@ import pytest
 from cli_driver import assert_one_line_error, run_cli
 
 from harness.inputs import InputError
+from harness.load.run import fetch_records
 from harness.runtime.world import build_world
 from harness.scenario import load_scenario
 from harness.shards import REMOTE_COMMAND, check_network, shard_command
+from harness.stack import start_stack
 
 TINY = Path(__file__).resolve().parents[1] / "runtime" / "tiny.yaml"
 START_TIMEOUT_S = 120.0  # hang guard only: two shards start slowly on a busy machine
@@ -146,3 +151,30 @@ def test_a_bind_or_shard_via_mistake_is_one_line_exit_2(
 ) -> None:
     outcome = run_cli(command, str(TINY), *args)
     assert_one_line_error(outcome, *needles)
+
+
+def test_load_reads_a_guarded_estates_truth_with_its_token(tmp_path: Path) -> None:
+    """`load --host --sim-token`: a stack served with an admin token (as `serve --bind`
+    needs) gives its truth to the load's collector with the token, and only with it."""
+
+    async def main() -> None:
+        stack = await start_stack(
+            load_scenario(TINY), state=tmp_path / "o.db", speed=10.0, admin_token="sekrit"
+        )
+        try:
+            api, sim = stack.api_url, stack.sim_url
+            records = await asyncio.to_thread(fetch_records, api, sim, token="sekrit")
+            inventory = [r for r in records if r.kind == "endpoint"]  # one per endpoint
+            assert len(inventory) == len(stack.world.delivery_models)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                await asyncio.to_thread(fetch_records, api, sim)
+            assert refused.value.code == 401
+        finally:
+            await stack.stop()
+
+    asyncio.run(asyncio.wait_for(main(), START_TIMEOUT_S))
+
+
+def test_a_sim_token_without_host_is_one_line_exit_2(tmp_path: Path) -> None:
+    outcome = run_cli("load", "ci-smoke", "--sim-token", "t", "--out", str(tmp_path / "o"))
+    assert_one_line_error(outcome, "--sim-token", "--host")
