@@ -1,6 +1,10 @@
 """`promoharness serve` refuses a state file it cannot trust, and a port it cannot have,
 with one line on stderr and exit code 2 — no traceback — through the real CLI.
 
+The refusals run ``harness.cli.main`` in this process (tests/cli_driver.py), which sees
+the same exit code and stderr as a user; one case goes through a real interpreter too, so
+that what reaches a terminal is proven once without paying a Python start-up per case.
+
 A state file carries its scenario's identity (name, seed, a digest of the estate's
 endpoint inventory); restarting on it with another estate would replay the journal against
 endpoints that are not there, so that is refused too, naming both identities.
@@ -12,9 +16,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from cli_driver import Outcome, run_cli
 
 from harness.orchestrator import events as ev
 from harness.runtime import codec
@@ -31,36 +37,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(
-    state: Path, *extra: str, api_port: int | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`serve --component api`, which must refuse to start: it exits by itself."""
+def serve_args(state: Path, *extra: str, api_port: int | None = None) -> list[str]:
+    """`serve --component api` arguments, a start that must be refused."""
+    return [
+        *("serve", str(SCENARIO), "--component", "api"),
+        *("--api-port", str(api_port or free_port()), "--sim-port", str(free_port())),
+        *("--state", str(state), *extra),
+    ]
+
+
+def serve(state: Path, *extra: str, api_port: int | None = None) -> Outcome:
+    """`serve` in this process; it must refuse to start and return by itself."""
+    box: list[Outcome] = []
+    args = serve_args(state, *extra, api_port=api_port)
+    thread = threading.Thread(target=lambda: box.append(run_cli(*args)), daemon=True)
+    thread.start()
+    thread.join(120)  # a hang guard only: a refusal takes well under a second
+    assert box, "serve did not refuse within 120 s: it started"
+    return box[0]
+
+
+def serve_process(state: Path) -> subprocess.CompletedProcess[str]:
+    """`serve` in a real interpreter, as a user runs it."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from harness.cli import main; main()",
-            "serve",
-            str(SCENARIO),
-            "--component",
-            "api",
-            "--api-port",
-            str(api_port or free_port()),
-            "--sim-port",
-            str(free_port()),
-            "--state",
-            str(state),
-            *extra,
-        ],
+        [sys.executable, "-c", "from harness.cli import main; main()", *serve_args(state)],
         capture_output=True,
         text=True,
         timeout=120,  # a hang guard only
     )
 
 
-def one_line_exit_2(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
+def one_line_exit_2(done: Outcome | subprocess.CompletedProcess[str]) -> str:
+    code = done.code if isinstance(done, Outcome) else done.returncode
+    assert code == 2, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ")
@@ -83,7 +93,7 @@ CREATE = codec.encode(ev.CreateDraft(load_scenario(SCENARIO).promotions[0]))
 def test_random_bytes(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     state.write_bytes(bytes(range(256)) * 40)
-    line = one_line_exit_2(serve(state))
+    line = one_line_exit_2(serve_process(state))
     assert str(state) in line and "not a usable state file" in line
 
 
