@@ -31,8 +31,9 @@ EstateShardsOption = Annotated[
     int,
     typer.Option(
         "--estate-shards",
-        help="Serve the simulated estate in N processes on 127.0.0.1 (endpoints split "
-        "round-robin; 0: inside this process; 1: one separate estate process).",
+        help="Serve the simulated estate in N processes on this machine (serve: or through "
+        "--shard-via; endpoints split round-robin; 0: inside this process; 1: one "
+        "separate estate process).",
     ),
 ]
 
