@@ -50,9 +50,20 @@ def _live(out: Path, *extra: str) -> dict[str, Any]:
             "PROMO_RELAY_PORT": str(_free_port()),
         },
     )
-    assert done.returncode in (0, 1, 4), done.stderr[-2000:]  # 4: the harness saturated
     assert "Traceback" not in done.stderr
-    return json.loads((out / "summary.json").read_text())
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
+    assert done.returncode == _expected(summary), done.stderr[-2000:]
+    return summary
+
+
+def _expected(summary: dict[str, Any]) -> int:
+    """The exit code the summary calls for: 4 when a busy machine saturated the harness's
+    own loops (its figures are then no verdict: harness/saturation.py), else the SLOs'
+    verdict. The figures this module compares do not depend on it."""
+    if summary["harness"]["saturated"]:
+        assert summary["harness"]["saturations"], "saturated, but no saturation named"
+        return 4
+    return 0 if summary["passed"] else 1
 
 
 def _free_port() -> int:
