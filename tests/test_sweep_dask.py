@@ -134,8 +134,9 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_sweep_through_scheduler_matches_the_local_run(cluster: str, tmp_path: Path) -> None:
     scenario = write_tiny(tmp_path)
     grid = [*GRID, "--repeats", "2", "--metric", EXTRA_METRIC, "-q"]
-    local = cli("sweep", str(scenario), *grid, "--jobs", "1", "--out", str(tmp_path / "local"))
-    assert local.returncode == 0, local.stderr
+    # The reference in this process (the real entry point); the cluster run as a user's.
+    local = run_cli("sweep", str(scenario), *grid, "--jobs", "1", "--out", str(tmp_path / "local"))
+    assert local.code == 0, local.stderr
     out = tmp_path / "remote"
     remote = cli("sweep", str(scenario), *grid, "--scheduler", cluster, "--out", str(out))
     assert remote.returncode == 0, remote.stderr
@@ -339,8 +340,8 @@ def test_a_scheduler_without_promoharness_is_refused_before_any_cell() -> None:
 
 def test_lab_command_through_scheduler_writes_the_local_table(cluster: str, tmp_path: Path) -> None:
     grid = ["lab", "backoff", "--n-min", "5", "--n-max", "10", "--n-step", "5", "--runs", "3"]
-    local = cli(*grid, "--jobs", "1", "--out", str(tmp_path / "local"))
-    assert local.returncode == 0, local.stderr
+    local = run_cli(*grid, "--jobs", "1", "--out", str(tmp_path / "local"))  # in this process
+    assert local.code == 0, local.stderr
     remote = cli(*grid, "--scheduler", cluster, "--out", str(tmp_path / "remote"))
     assert remote.returncode == 0, remote.stderr
     for name in ("lab.csv", "lab.md"):
