@@ -21,6 +21,7 @@ from cli_driver import assert_one_line_error, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import harness.report.pool
 import harness.runner
 from harness.inputs import MAX_DEPTH
 
@@ -100,6 +101,11 @@ def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(harness.runner, "simulate", refuse)
     monkeypatch.setattr(harness.runner, "run_scenario", refuse)
+    # `run` forks its two plot workers before it reads the scenario; forked from this big
+    # test process, each warms matplotlib before the refusal kills it: 60% of this module's
+    # CPU, for workers that never see an input. tests/test_cli_errors.py refuses bad input
+    # with the real pool.
+    monkeypatch.setattr(harness.report.pool.PlotPool, "start", lambda self: self)
 
 
 def _set(data: Any, dotted: str, value: Any) -> Any:
