@@ -140,7 +140,10 @@ def estate(
             console.print("stopping…")
             await server.stop()
 
-    asyncio.run(main())
+    from harness.runtime.live import full_collections_deferred
+
+    with full_collections_deferred():  # no full-collection stalls while serving
+        asyncio.run(main())
 
 
 def _serve_shards(
@@ -204,8 +207,11 @@ def _serve_shards(
         finally:
             await server.stop()
 
+    from harness.runtime.live import full_collections_deferred
+
     try:
-        asyncio.run(main())
+        with full_collections_deferred():  # no full-collection stalls while serving
+            asyncio.run(main())
     finally:
         shards.stop()
 

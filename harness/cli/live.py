@@ -196,7 +196,10 @@ def serve(
             await runtime.close()
             store.close()
 
-    asyncio.run(main())
+    from harness.runtime.live import full_collections_deferred
+
+    with full_collections_deferred():  # no full-collection stalls while serving
+        asyncio.run(main())
 
 
 @app.command()
