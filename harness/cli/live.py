@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -247,10 +247,9 @@ def live(
     """
     import pandas as pd
 
-    from harness.headroom_report import headroom_tables, rewrite_page, with_headroom
+    from harness.headroom_report import headroom_tables
     from harness.live_calibrate import calibrate, describe
     from harness.live_run import faithful_summary, run_live, sim_vs_live
-    from harness.report import write_report
     from harness.runner import simulate
     from harness.runtime.live import run as live_loop
     from harness.saturation import describe as describe_saturation
@@ -311,26 +310,7 @@ def live(
         ),
         *headroom_tables(result.summary["harness"]),
     ]
-    paths = write_report(
-        out_dir,
-        result.summary,
-        result.events,
-        title=title,
-        description=chosen.description,
-        extra_tables=tables,
-    )
-    images = {k[:-4]: v for k, v in paths.items() if k.endswith(".png")}
-    images = with_headroom(
-        images, out_dir, result.summary["harness"], result.lag, {}, result.origin
-    )
-    rewrite_page(
-        out_dir,
-        result.summary,
-        images,
-        title=title,
-        description=chosen.description,
-        extra_tables=tables,
-    )
+    write_live_report(out_dir, result, title, chosen.description, tables)
     for line in result.refused:
         err.print(f"[yellow]refused:[/yellow] {line}", highlight=False)
     table = Table(title="sim vs live")
@@ -368,8 +348,7 @@ def _live_sut(
     """``live --sut``: the user's system, measured from the estate's ground truth."""
     import asyncio
 
-    from harness.headroom_report import headroom_tables, rewrite_page, with_headroom
-    from harness.report import write_report
+    from harness.headroom_report import headroom_tables
     from harness.saturation import describe as describe_saturation
     from harness.saturation import exit_code
     from harness.scenario import scenario_path
@@ -410,22 +389,7 @@ def _live_sut(
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{chosen.name} — {driver.name}, live at {speed:g}x (seed {result.summary['seed']})"
     tables = headroom_tables(result.summary["harness"])
-    paths = write_report(
-        out_dir,
-        result.summary,
-        result.events,
-        title=title,
-        description=chosen.description,
-        extra_tables=tables,
-    )
-    images = {k[:-4]: v for k, v in paths.items() if k.endswith(".png")}
-    images = with_headroom(
-        images, out_dir, result.summary["harness"], result.lag, {}, result.origin
-    )
-    rewrite_page(
-        out_dir, result.summary, images, title=title, description=chosen.description,
-        extra_tables=tables,
-    )  # fmt: skip
+    write_live_report(out_dir, result, title, chosen.description, tables)
     for line in result.refused:
         err.print(Text.assemble(("refused: ", "yellow"), line), highlight=False)
     if result.summary.get("not_measured"):
@@ -444,3 +408,25 @@ def _live_sut(
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "sut"
+
+
+def write_live_report(
+    out_dir: Path, result: Any, title: str, description: str, tables: list[Any]
+) -> None:
+    """The run's report, then its page again with the harness-headroom plot beside the
+    others (the plot needs the written report's images)."""
+    from harness.headroom_report import rewrite_page, with_headroom
+    from harness.report import write_report
+
+    paths = write_report(
+        out_dir, result.summary, result.events, title=title, description=description,
+        extra_tables=tables,
+    )  # fmt: skip
+    images = {k[:-4]: v for k, v in paths.items() if k.endswith(".png")}
+    images = with_headroom(
+        images, out_dir, result.summary["harness"], result.lag, {}, result.origin
+    )
+    rewrite_page(
+        out_dir, result.summary, images, title=title, description=description,
+        extra_tables=tables,
+    )  # fmt: skip
