@@ -144,6 +144,35 @@ class _Builder:
         return out
 
 
+def _refuse_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph whose aliases expand past ``MAX_VALUES`` before building any of it.
+
+    Sizes are counted once per node (aliases share nodes), so a "billion laughs" document
+    costs as many steps as it has distinct nodes, not the values it would expand to.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(value) for _, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        if total > MAX_VALUES:
+            raise InputError(
+                f"expands to more than {MAX_VALUES} values (limit MAX_VALUES; "
+                "YAML aliases multiply)",
+                line=node.start_mark.line + 1,
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+
+
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
@@ -177,6 +206,7 @@ def parse_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[Loca
         raise InputError("the file is empty", path=path)
     builder = _Builder()
     try:
+        _refuse_expansion(node)
         data = builder.build(node, ())
     except InputError as exc:
         raise InputError(exc.reason, path=path, line=exc.line, field=exc.field) from None
