@@ -466,11 +466,14 @@ async def _serve(spec: dict[str, Any]) -> int:
         state.clock.speed = float(clock["speed"])
         state.clock.t0 = time.monotonic() - (time.time() - float(clock["epoch"]))
         if spec.get("play_faults"):
-            # Not the windows a restart comes after; not the faults that hit no endpoint
-            # of this shard (FaultSwitch.switch would refuse them and end the player).
+            # As an unsharded stack plays them (open-ended ones end with the scenario), but
+            # not the faults that hit no endpoint of this shard (FaultSwitch.switch would
+            # refuse them and end the player).
+            from harness.stack import live_faults
+
             served = state.world
             schedule = [
-                s for s in rate_faults(world, state.clock.now()) if served.fault_targets(s[2])
+                s for s in live_faults(world, state.clock.now()) if served.fault_targets(s[2])
             ]
             if schedule:
                 state.spawn(app.state.faults.play(schedule))

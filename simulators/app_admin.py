@@ -7,10 +7,12 @@ off": an extra ``Outage(now, 1e9)`` window in the target's profile, removed agai
 switch-off. Only that window is removed, so an outage and a
 rate fault on the same endpoint can be switched independently.
 
-Each switched fault becomes one event-log record when it is switched off — ``outage`` or
-``fault`` with ``t`` = its start and ``value`` = its duration, the shape the vocabulary
-(``harness/domain/eventlog.py``) and the retry-storm metric expect — because only then is
-its duration known.
+Each switched fault becomes one event-log record — ``outage`` or ``fault`` with ``t`` = its
+start and ``value`` = its duration, the shape the vocabulary (``harness/domain/eventlog.py``)
+and the retry-storm metric expect. A scenario's scheduled fault (``play``) is recorded when
+it is switched on, with its planned end, as the SimPy runtime records it: a run that stops
+before the window closes still has it. A fault switched by hand through the API has no
+planned end, so it is recorded when it is switched off.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class FaultSwitch:
         self.state = state
         self._outages: dict[str, Outage] = {}  # endpoint id -> its open admin window
         self._faults: dict[tuple[str, str], tuple[float, float | None]] = {}
+        self._recorded: set[tuple[str, str]] = set()  # open faults recorded at switch-on
 
     def targets(self, spec: Fault) -> list[EndpointModel]:
         """The models ``spec`` hits; ``LookupError`` names unknown ids or an empty match."""
@@ -81,7 +84,9 @@ class FaultSwitch:
             raise LookupError(f"no endpoint matches fault {spec.kind!r}")
         return targets
 
-    def switch(self, spec: Fault, on: bool) -> list[EndpointModel]:
+    def switch(self, spec: Fault, on: bool, until: float | None = None) -> list[EndpointModel]:
+        """Switch ``spec`` on or off now; ``until`` (scenario seconds) is a rate fault's
+        planned end, which lets its record be written at once."""
         targets = self.targets(spec)
         now = self.state.clock.now()
         if spec.kind in OUTAGE_FAULTS:
@@ -102,6 +107,9 @@ class FaultSwitch:
                 self._close_fault(model, key, now)
             if on:
                 self._faults[key] = (now, spec.rate)
+                if until is not None:
+                    self._record_fault(model, f"{spec.kind}:{spec.rate}", now, until - now)
+                    self._recorded.add(key)
         return targets
 
     async def play(self, schedule: Sequence[tuple[float, float | None, Fault]]) -> None:
@@ -115,7 +123,7 @@ class FaultSwitch:
         )
         for at, on, i in moves:
             await clock.sleep_until(at)
-            self.switch(schedule[i][2], on)
+            self.switch(schedule[i][2], on, until=schedule[i][1] if on else None)
 
     def endpoints(self) -> list[dict[str, Any]]:
         slots = self.state.slots
@@ -162,6 +170,14 @@ class FaultSwitch:
 
     def _close_fault(self, model: EndpointModel, key: tuple[str, str], now: float) -> None:
         start, rate = self._faults.pop(key)
+        if key in self._recorded:
+            self._recorded.discard(key)
+        else:
+            self._record_fault(model, f"{key[0]}:{rate}", start, now - start)
+
+    def _record_fault(
+        self, model: EndpointModel, detail: str, start: float, duration: float
+    ) -> None:
         self.state.records.append(
             Record(
                 start,
@@ -169,8 +185,8 @@ class FaultSwitch:
                 endpoint=model.id,
                 channel=model.channel,
                 region=model.region,
-                value=now - start,
-                detail=f"{key[0]}:{rate}",
+                value=duration,
+                detail=detail,
             )
         )
 

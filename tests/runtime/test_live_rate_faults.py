@@ -30,10 +30,13 @@ SLACK = 1.0
 
 def faulted() -> Scenario:
     # The second fault changes nothing (rate 0) but is recorded: sharded, it is the first
-    # fault of the shard that serves no POS store, whose player must reach it.
+    # fault of the shard that serves no POS store, whose player must reach it. The third is
+    # open-ended: both runtimes record it until the scenario's end (60 s), although the
+    # live run stops, and reads its truth, as that end arrives.
     faults = (
         f"faults=[{{kind: error_rate, channel: pos, start: {ON:g}, end: {OFF:g}, rate: 1.0}},"
-        " {kind: error_rate, channel: ecommerce, start: 25, end: 30, rate: 0.0}]"
+        " {kind: error_rate, channel: ecommerce, start: 25, end: 30, rate: 0.0},"
+        " {kind: lost_acks, channel: ecommerce, start: 45, rate: 0.0}]"
     )
     return load_scenario(str(TINY), [faults])
 
@@ -66,7 +69,9 @@ def test_live_run_switches_the_scenario_rate_faults_as_the_virtual_run_does(
         ("S0001", "pos", "error_rate:1.0"),
         ("S0002", "pos", "error_rate:1.0"),
         ("web", "ecommerce", "error_rate:0.0"),
+        ("web", "ecommerce", "lost_acks:0.0"),
     ]
+    assert expected[-1][3:] == (45.0, 15.0)
     got = fault_rows(live)
     assert [r[:3] for r in got] == [r[:3] for r in expected]
     for (*_, t_sim, d_sim), (*_, t_live, d_live) in zip(expected, got, strict=True):
