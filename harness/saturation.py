@@ -159,11 +159,15 @@ def headroom(
         name = str(snap["component"])
         inside = [(t, v) for t, v in snap.get("samples", []) if since <= t <= end]
         lags = sorted(v for _, v in inside)
-        spans = lag_windows(inside, origin, bounds)
+        # The sampler keeps its last hour whole and only the late samples before it: enough
+        # for the rule (no lag at or under the bound counts), not for percentiles.
+        older = [(t, v) for t, v in snap.get("late_dropped", []) if since <= t <= end]
+        spans = lag_windows([*older, *inside], origin, bounds)
         loop_rows.append(
             {
                 "component": name,
                 "samples": len(lags),
+                "percentiles_from_s": at(inside[0][0] if older and inside else since),
                 "p50_s": quantile(lags, 0.50),
                 "p99_s": quantile(lags, 0.99),
                 "max_s": lags[-1] if lags else None,

@@ -5,7 +5,8 @@ Locust process, sampled through a live or load run (``harness/saturation.py`` ju
   (50 ms) wall at a time and recording how late it woke. A loop busy with other work
   wakes it late by as long as that work held the loop, which is exactly the delay every
   request served by the loop gets.
-  Memory is bounded: the last ``KEEP`` samples (an hour at 50 ms).
+  Memory is bounded: the last ``KEEP`` samples (an hour at 50 ms) and, of the older
+  ones, only those later than ``LATE_KEPT`` (all the saturation rule can count).
 * ``install(app, component=...)``: starts a sampler in a FastAPI app's lifespan and serves
   its samples, read-only and without a key, at ``GET /_harness/lag`` (``LAG_PATH``),
   outside the app's OpenAPI.

@@ -23,11 +23,24 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
-__all__ = ["BLOCK_ENV", "INTERVAL", "KEEP", "LAG_PATH", "Block", "LagSampler", "install"]
+__all__ = [
+    "BLOCK_ENV",
+    "INTERVAL",
+    "KEEP",
+    "LAG_PATH",
+    "LATE_KEPT",
+    "Block",
+    "LagSampler",
+    "install",
+]
 
 LAG_PATH = "/_harness/lag"
 INTERVAL = 0.05  # wall seconds between wake-ups: 20 samples a second
-KEEP = 72_000  # samples kept (an hour at INTERVAL); older ones are dropped, and counted
+KEEP = 72_000  # samples kept (an hour at INTERVAL); older ones are dropped, and counted...
+# ...except those later than this: the saturation rule (harness/saturation.py) never counts
+# a lag at or under its 100 ms floor, so keeping the later ones judges a run of any length
+# whole. Each stands for over 150 ms of wall time: at most ~24,000 an hour.
+LATE_KEPT = 0.100
 BLOCK_ENV = "PROMOHARNESS_TEST_BLOCK_LOOP"
 
 
@@ -72,6 +85,7 @@ class LagSampler:
         self.component = component
         self.interval = interval
         self.samples: deque[tuple[float, float]] = deque(maxlen=keep)
+        self.late_dropped: list[tuple[float, float]] = []  # dropped samples over LATE_KEPT
         self.count = 0  # samples taken, kept or dropped
         self.clock, self.wall, self.sleep = clock, wall, sleep
         self.block = block
@@ -87,7 +101,10 @@ class LagSampler:
                 time.sleep(seconds)  # the test hook: holds the loop, as busy work would
             await self.sleep(self.interval)
             after = self.clock()
-            self.samples.append((self.wall(), max(0.0, after - before - self.interval)))
+            samples = self.samples
+            if len(samples) == samples.maxlen and samples[0][1] > LATE_KEPT:
+                self.late_dropped.append(samples[0])
+            samples.append((self.wall(), max(0.0, after - before - self.interval)))
             self.count += 1
 
     def start(self) -> None:
@@ -102,7 +119,9 @@ class LagSampler:
             self.task = None
 
     def snapshot(self) -> dict[str, Any]:
-        """What ``GET /_harness/lag`` answers (seconds; ``samples``: [[wall t, lag]])."""
+        """What ``GET /_harness/lag`` answers (seconds; ``samples``: [[wall t, lag]] of the
+        last ``KEEP``, percentiles over them; ``late_dropped``: the older samples over
+        ``LATE_KEPT``, for the saturation rule)."""
         lags = sorted(lag for _, lag in self.samples)
         return {
             "component": self.component,
@@ -110,6 +129,7 @@ class LagSampler:
             "count": self.count,
             "dropped": self.count - len(self.samples),
             "samples": [[round(t, 3), round(lag, 6)] for t, lag in self.samples],
+            "late_dropped": [[round(t, 3), round(lag, 6)] for t, lag in self.late_dropped],
             "p50": _nearest_rank(lags, 0.50),
             "p99": _nearest_rank(lags, 0.99),
             "max": lags[-1] if lags else None,

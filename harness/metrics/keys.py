@@ -291,7 +291,12 @@ KEYS: tuple[Key, ...] = (
         "id",
         "'estate' (or 'estate-shard-<i>') or 'orchestrator'; in-process they share a loop",
     ),
-    _k("harness.loop_lag[].samples", "count", "lag samples in the span (one per 50 ms)"),
+    _k("harness.loop_lag[].samples", "count", "lag samples kept (50 ms apart, last hour)"),
+    _k(
+        "harness.loop_lag[].percentiles_from_s",
+        "s (wall, since scenario t=0)",
+        "p50/p99/max cover from here (a run over an hour); saturation covers the whole span",
+    ),
     _k("harness.loop_lag[].p50_s", "s (wall)", "median event-loop lag"),
     _k("harness.loop_lag[].p99_s", "s (wall)", "99th percentile event-loop lag"),
     _k("harness.loop_lag[].max_s", "s (wall)", "largest event-loop lag"),

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from harness.saturation import (
+    LAG_FLOOR,
     Bounds,
     bounds_for,
     cpu_spans,
@@ -19,7 +20,7 @@ from harness.saturation import (
     mark_untrustworthy,
     quantile,
 )
-from simulators.app_loop_lag import LAG_PATH, LagSampler, block_from_env, install
+from simulators.app_loop_lag import LAG_PATH, LATE_KEPT, LagSampler, block_from_env, install
 
 BOUNDS = Bounds(lag_s=0.1, window_s=5.0, cpu_percent=90.0, cpu_hold_s=5.0, basis="test")
 
@@ -67,6 +68,37 @@ def test_the_sampler_keeps_a_bounded_tail_and_counts_what_it_dropped() -> None:
     snap = sampler.snapshot()
     assert snap["count"] == 10 and snap["dropped"] == 6
     assert [lag for _, lag in snap["samples"]] == pytest.approx([0.006, 0.007, 0.008, 0.009])
+
+
+def test_a_run_longer_than_the_tail_is_still_judged_whole() -> None:
+    """keep=4: samples 1-6 leave the tail; of them only the two over LATE_KEPT are kept,
+    and the rule still finds the stall among them, in the first 5 s window."""
+    late = [0.0, 0.6, 0.9, 0.05, 0.08, 0.0, 0.0, 0.0, 0.0, 0.0]
+    script = Script(late)
+    sampler = LagSampler(
+        "estate", interval=0.05, keep=4, clock=script.clock, wall=script.wall, sleep=script.sleep
+    )
+    asyncio.run(sampler.run(limit=len(late)))
+    snap = sampler.snapshot()
+    assert snap["dropped"] == 6
+    assert [lag for _, lag in snap["late_dropped"]] == pytest.approx([0.6, 0.9])
+    origin = 1_100.0  # the clock starts at 100, the wall at 1_000 + clock
+    section = headroom([snap], {}, BOUNDS, origin=origin, end=origin + 10, speed=1)
+    assert [(s["from_s"], s["to_s"], s["peak"]) for s in section["saturations"]] == [
+        (0.0, 5.0, 0.9)
+    ]
+    (row,) = section["loop_lag"]
+    assert row["samples"] == 4 and row["p99_s"] == pytest.approx(0.0)
+    assert row["percentiles_from_s"] == pytest.approx(snap["samples"][0][0] - origin, abs=1e-3)
+    # Without the late ones the same tail would have looked calm.
+    calm = headroom(
+        [{**snap, "late_dropped": []}], {}, BOUNDS, origin=origin, end=origin + 10, speed=1
+    )
+    assert calm["saturated"] is False
+
+
+def test_the_late_floor_is_the_rules_floor() -> None:
+    assert LATE_KEPT == LAG_FLOOR
 
 
 def test_installed_in_an_app_it_serves_its_samples_without_a_key() -> None:
