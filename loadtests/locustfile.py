@@ -8,7 +8,8 @@ Run by ``promoharness load`` (which writes the config named in ``PROMO_LOAD_CONF
   shop and the marketplace, with baskets from the scenario's catalog; the open-model
   ``Pacer`` (``loadtests/common.py``) times each arrival; each answer is checked by the
   price oracle (``loadtests/oracle.py``) and a wrong price is a Locust failure named
-  "stale after rollback", "not yet active", "unexpected promotion" or "dialect mismatch".
+  "stale after rollback", "not yet active", "unexpected promotion" or "dialect mismatch",
+  followed by `` @ ENDPOINT t=AT`` (the endpoint and the answer's scenario time).
 * ``Operator`` (one) — walks the scenario timeline on the scenario clock through the
   orchestrator API (create, submit, approve, publish, rollback...), with each role's key.
 * ``ChannelCallback`` (one) — channel adapters acknowledging what they hold
@@ -102,7 +103,9 @@ class Shopper(FastHttpUser):
                 resp.failure(f"bad response: {type(exc).__name__}")
                 return
             if CHECK == "full" and verdict is not None:
-                resp.failure(verdict.message())
+                # where and when: the report attributes each wrong price to its endpoint's
+                # modelled faults, or to none (harness/load/attribution.py)
+                resp.failure(f"{verdict.message()} @ {endpoint.id} t={float(answer['at']):.1f}")
                 return
             for item in answer.get("active", ()):
                 promo, _, version = item.rpartition("@")

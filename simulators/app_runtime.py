@@ -205,8 +205,9 @@ class SimState:
 
     def received(self, model: EndpointModel, req: Request, plan: Plan, now: float) -> None:
         """Ground truth about the traffic: one "received" record per delivery attempt that
-        reached the endpoint (outcome = the answer it will give, "hang" or "lost"), so a
-        retry storm is measured as the endpoints saw it, whoever sent it."""
+        reached the endpoint (outcome = the answer it will give, "hang" or "lost"; value =
+        its modelled service time), so a retry storm is measured as the endpoints saw it,
+        whoever sent it, and a late change can be told from a modelled slow one."""
         outcome = "hang" if plan.hang else ("lost" if plan.reply_lost else plan.outcome)
         self.records.append(
             tuple.__new__(
@@ -221,7 +222,7 @@ class SimState:
                     model.region,
                     req.attempt,
                     outcome,
-                    0.0,
+                    plan.service_time,
                     f"{req.op}:{req.idempotency_key}",
                 ),
             )

@@ -25,7 +25,8 @@ from typing import NamedTuple
 # ground truth     applied / removed: the endpoint's own state changed (version);
 #                  received: a delivery attempt reached the endpoint (live estate): attempt
 #                  as sent, outcome = the answer it gave (ok accepted throttled unavailable
-#                  error rejected, or hang / lost), detail = "op:idempotency key"
+#                  error rejected, or hang / lost), value = its modelled service time (s),
+#                  detail = "op:idempotency key"
 # faults           outage: value = duration (s), detail = cause; the record's t = its start;
 #                  fault: a switched fault (error rate, lost acks, quota), same fields
 # shoppers         sale: value = total paid, detail = sale id; discount: one per promotion

@@ -39,6 +39,14 @@ def _print_summary(summary: dict, out: Path) -> None:
     console.print(table)
     for reason, count in sorted(load["failures_by_reason"].items()):
         console.print(f"  failures: {reason}: {count}")
+    blame = load.get("stale_attribution")
+    if blame and blame["samples"]:
+        causes = ", ".join(f"{c} {n}" for c, n in blame["by_cause"].items())
+        console.print(
+            f"  wrong prices explained by the model: {blame['explained']} of "
+            f"{blame['samples']}, unexplained {blame['unexplained']} ({causes})",
+            highlight=False,
+        )
     for slo in summary["slos"]:
         mark = "[green]PASS[/green]" if slo["passed"] else "[red]FAIL[/red]"
         if not slo.get("trusted", True):

@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.load.attribution import Sample, parse_sample
+
 # The oracle's failure reasons (loadtests/oracle.py; not imported: harness stays apart).
 PRICE_REASONS = (
     "stale after rollback",
@@ -70,6 +72,18 @@ def failure_reasons(prefix: Path) -> Counter[str]:
                 reason = "HTTP " + error.split("HTTP ")[1][:3] if "HTTP " in error else "other"
             reasons[reason] += count
     return reasons
+
+
+def stale_samples(prefix: Path) -> list[Sample]:
+    """The oracle's wrong prices with their endpoint and time (``attribution.MESSAGE``),
+    from every shopper row of the failures file; rows without them are left out."""
+    path = Path(f"{prefix}_failures.csv")
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if is_shopper(r["Name"])]
+    found = (parse_sample(r["Error"], int(r["Occurrences"])) for r in rows)
+    return [s for s in found if s is not None]
 
 
 def per_second(entries: list[dict[str, Any]], key: str = "num_reqs_per_sec") -> pd.Series:

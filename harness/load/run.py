@@ -28,7 +28,7 @@ import pandas as pd
 from harness.domain.eventlog import Record
 from harness.headroom_report import with_headroom
 from harness.live_run import delivery_timeouts
-from harness.load import figures
+from harness.load import attribution, figures
 from harness.load.campaign import (
     Campaign,
     dump_scenario,
@@ -64,6 +64,8 @@ READER_KEY = "operator-demo-key"
 STACK_START = 4.0  # wall seconds ``promoharness serve`` takes to answer
 SHARD_START = 2.0  # and more for each estate shard process it starts (a 2-core machine)
 LOCUST_START = 2.5  # wall seconds from launching Locust to its first request
+# A wrong price's attribution allows this much wall time for a hop between processes.
+ATTRIBUTION_WALL_S = 0.05
 
 
 @dataclass
@@ -236,6 +238,13 @@ def report(
             "callback_failures": sut.webhooks_failed,
             "oracle": ORACLE_BASIS,
         }
+    if sut is None:  # the estate's truth beside the orchestrator's deliveries
+        summary["load"]["stale_attribution"] = attribution.stale_attribution(
+            figures.stale_samples(prefix),
+            events,
+            tolerance=ATTRIBUTION_WALL_S * campaign.speed,
+            retry_gap=attribution.retry_gaps(world.policies, world.default_policy),
+        )
     summary["slos"] = evaluate_slos(summary, gates_of(campaign, scenario))
     summary["passed"] = all(s["passed"] for s in summary["slos"])
     if watched is not None:
@@ -246,6 +255,8 @@ def report(
         sorted(summary["load"]["failures_by_reason"].items()), columns=["reason", "failures"]
     )
     tables = [("Load: requests", requests), ("Load: failures by reason", reasons)]
+    if "stale_attribution" in summary["load"]:
+        tables += attribution.tables(summary["load"]["stale_attribution"])
     if watched is not None:
         tables += figures.headroom_tables(summary["harness"])
     title = f"{campaign.name} — load on {scenario.name} at {campaign.speed:g}x"
