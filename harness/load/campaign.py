@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.inputs import read_document, validate_data
 from harness.runtime.shoppers import make_baskets
@@ -68,6 +68,20 @@ class Campaign(BaseModel):
     )
     scenario_slos: bool = Field(default=True, description="Also gate on the scenario's SLOs.")
     gates: list[SLOSpec] = Field(default_factory=lambda: list(DEFAULT_GATES))
+    because: dict[str, str] = Field(
+        default_factory=dict,
+        description="Why each gate marked 'expect: fail' fails (gate name -> the modelled "
+        "reason): the report says 'expected: fails because ...'. One per such gate.",
+    )
+
+    @model_validator(mode="after")
+    def _reasons(self) -> Campaign:
+        expected = {g.name for g in self.gates if g.expect == "fail"}
+        if missing := sorted(expected - set(self.because)):
+            raise ValueError(f"gates expected to fail need a reason in 'because': {missing}")
+        if stray := sorted(set(self.because) - expected):
+            raise ValueError(f"'because' names no gate marked 'expect: fail': {stray}")
+        return self
 
 
 def campaign_path(name_or_path: str | Path) -> Path | None:
@@ -178,3 +192,9 @@ def gates_of(campaign: Campaign, scenario: Scenario) -> list[dict[str, Any]]:
         [s.model_dump(exclude={"expect"}) for s in scenario.slos] if campaign.scenario_slos else []
     )
     return [*slos, *(g.model_dump(exclude={"expect"}) for g in campaign.gates)]
+
+
+def expectations(campaign: Campaign, scenario: Scenario) -> list[tuple[str, str]]:
+    """(expect, because) for each of ``gates_of``'s thresholds, in the same order."""
+    slos = [(s.expect, "") for s in scenario.slos] if campaign.scenario_slos else []
+    return [*slos, *((g.expect, campaign.because.get(g.name, "")) for g in campaign.gates)]

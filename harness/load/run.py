@@ -32,6 +32,7 @@ from harness.load import attribution, figures
 from harness.load.campaign import (
     Campaign,
     dump_scenario,
+    expectations,
     gates_of,
     locust_config,
     resolve_scenario,
@@ -246,6 +247,11 @@ def report(
             retry_gap=attribution.retry_gaps(world.policies, world.default_policy),
         )
     summary["slos"] = evaluate_slos(summary, gates_of(campaign, scenario))
+    for slo, (expect, because) in zip(
+        summary["slos"], expectations(campaign, scenario), strict=True
+    ):
+        if expect == "fail":  # documented, not excused: the exit code stays the verdict's
+            slo |= {"expect": "fail", "because": because}
     summary["passed"] = all(s["passed"] for s in summary["slos"])
     if watched is not None:
         summary["harness"] = watched.section(campaign.speed)
@@ -255,6 +261,23 @@ def report(
         sorted(summary["load"]["failures_by_reason"].items()), columns=["reason", "failures"]
     )
     tables = [("Load: requests", requests), ("Load: failures by reason", reasons)]
+    expected = [s for s in summary["slos"] if s.get("expect") == "fail"]
+    if expected:
+        tables.append(
+            (
+                "Load: gates expected to fail (the campaign's documented outcome)",
+                pd.DataFrame(
+                    [
+                        {
+                            "gate": s["name"],
+                            "result": "fails, as expected" if not s["passed"] else "PASSES",
+                            "expected: fails because": s["because"],
+                        }
+                        for s in expected
+                    ]
+                ),
+            )
+        )
     if "stale_attribution" in summary["load"]:
         tables += attribution.tables(summary["load"]["stale_attribution"])
     if watched is not None:

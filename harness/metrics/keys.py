@@ -260,6 +260,8 @@ KEYS: tuple[Key, ...] = (
     _k("slos[].threshold", "as the metric", "the declared threshold"),
     _k("slos[].value", "as the metric", "the figure at metric; null when absent"),
     _k("slos[].passed", "boolean", "value op threshold held (false when value is null)"),
+    _k("slos[].expect", "text", "load only, when declared: 'fail', the documented outcome"),
+    _k("slos[].because", "text", "load only: why it is expected to fail (the campaign's)"),
     _k(
         "slos[].trusted",
         "boolean",
