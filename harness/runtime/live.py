@@ -1,11 +1,12 @@
 """The wall-clock runtime: the same orchestrator core driven by asyncio over real HTTP.
 
-Sends are aiohttp POSTs on one pooled session, timers are ``loop.call_later``, results and
-acknowledgements come back as events. Each event the core accepts is journalled with the
-records it produced in one SQLite transaction (``store.Store``) *before* any of its
-commands is carried out, so a crash at any moment loses nothing committed: ``start()``
-replays the journal through a fresh core, re-arms the timers that had not fired and
-re-sends what was in flight with the same idempotency keys (endpoints drop duplicates).
+Sends are HTTP POSTs on kept-alive connections (``harness.runtime.http1``), timers are
+``loop.call_later``, results and acknowledgements come back as events. Each event the core
+accepts is journalled with the records it produced in one SQLite transaction
+(``store.Store``) *before* any of its commands is carried out, so a crash at any moment
+loses nothing committed: ``start()`` replays the journal through a fresh core, re-arms
+the timers that had not fired and re-sends what was in flight with the same idempotency
+keys (endpoints drop duplicates).
 
 Durable first: an event the journal refuses (disk full, a read-only file, a value SQLite
 cannot hold) changes nothing. The core has already decided by then, so the runtime puts it
@@ -38,8 +39,6 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import aiohttp
-
 from harness.domain.eventlog import Record
 from harness.domain.lifecycle import IllegalTransition
 from harness.domain.promotion import Promotion
@@ -53,6 +52,7 @@ from harness.orchestrator.commands import (
 from harness.orchestrator.core import Orchestrator, UnknownPromotion
 from harness.orchestrator.events import Ack, DeliveryResult, TimerFired, ValidationResult
 from harness.runtime import codec
+from harness.runtime.http1 import Client, HttpError
 from harness.runtime.sim import NETWORK_DELAY
 from harness.runtime.store import BadState, NotDurable, Store
 from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
@@ -70,6 +70,8 @@ from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
 IN_FLIGHT = 16
 WINDOW_HOLD = 0.1  # wall seconds a delivery may hold its place in the window
 TIMER_SLACK = 0.002  # wall seconds of timer lateness a link leg may learn to aim ahead by
+
+POLL_TIMEOUT = 300.0  # wall seconds a marketplace poll may take (aiohttp's default, kept)
 
 # The virtual runtime's link model, so both runtimes draw from one (harness/runtime/sim.py).
 DEFAULT_NETWORK_DELAY = 0.01
@@ -200,6 +202,12 @@ def retry_after_of(headers: Any, body: Any) -> float | None:
     return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
+def json_of(body: bytes) -> Any:
+    """A response body's JSON; None for an empty one. Raises ``ValueError`` (not JSON,
+    not UTF-8)."""
+    return json.loads(body) if body.strip() else None
+
+
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -231,7 +239,7 @@ class _Recovered:
 
 
 class LiveRuntime:
-    """The orchestrator core on asyncio + aiohttp + SQLite."""
+    """The orchestrator core on asyncio + HTTP/1.1 + SQLite."""
 
     def __init__(
         self,
@@ -258,7 +266,7 @@ class LiveRuntime:
         # Wall seconds each recent delivery spent on the wire (the calibration's p95).
         self.wire_times: collections.deque[float] = collections.deque(maxlen=4096)
         self._poll_seconds = poll_seconds
-        self._session: aiohttp.ClientSession | None = None
+        self._http: Client | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._payloads: dict[tuple[str, int], Any] = {}
@@ -285,11 +293,10 @@ class LiveRuntime:
         if not self._froze:
             _freeze_heap()
             self._froze = True
-        # No pool limit by default (connections=0): the virtual runtime has no client-side
-        # queue (the core's policy concurrency is the only modelled one), and aiohttp
-        # counts a wait for a pooled connection into the request's timeout.
-        connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0)
-        self._session = aiohttp.ClientSession(connector=connector)
+        # No limit by default (connections=0): the virtual runtime has no client-side
+        # queue (the core's policy concurrency is the only modelled one), and a wait for
+        # a connection would count into the request's timeout.
+        self._http = Client(self._connections)
         for cmd in recovered.timers.values():
             self._arm(cmd)
         for cmd in recovered.in_flight.values():
@@ -316,9 +323,9 @@ class LiveRuntime:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     def _replay(self) -> tuple[_Recovered, int]:
         """Rebuild the core from the journal; what was pending when the process died.
@@ -457,7 +464,7 @@ class LiveRuntime:
 
     # --- HTTP ----------------------------------------------------------------------------------
 
-    def _body(self, cmd: SendDelivery) -> str:
+    def _body(self, cmd: SendDelivery) -> bytes:
         payload = None
         if cmd.payload is not None:
             key = (cmd.promo, cmd.version)
@@ -475,7 +482,7 @@ class LiveRuntime:
             },
             separators=(",", ":"),
         )
-        return f'{head[:-1]},"payload":{payload or "null"}}}'
+        return f'{head[:-1]},"payload":{payload or "null"}}}'.encode()
 
     async def _send(self, cmd: SendDelivery, decided: float) -> None:
         """One attempt over the modelled link: the request travels the channel's one-way
@@ -527,28 +534,26 @@ class LiveRuntime:
         return slept - seconds
 
     async def _post(self, cmd: SendDelivery, delay: float, late: float = 0.0) -> None:
-        assert self._session is not None
+        assert self._http is not None
         outcome, status, retry_after = "timeout", 0, None
         # What is left for the round trip on the wire once the reply's travel is counted.
         on_wire = max(cmd.timeout - 2 * delay, 0.0)
         began = time.perf_counter()
         try:
-            async with self._session.post(
+            resp = await self._http.request(
+                "POST",
                 self.endpoints.delivery_url(cmd.endpoint),
-                data=self._body(cmd),
-                headers={
-                    "Content-Type": "application/json",
-                    "Idempotency-Key": cmd.idempotency_key,
-                },
-                timeout=aiohttp.ClientTimeout(total=max(self.clock.wall(on_wire), 1e-3)),
-            ) as resp:
-                status = resp.status
-                body = await resp.json(content_type=None) if resp.content_length != 0 else None
-                outcome = outcome_of(status)
-                retry_after = retry_after_of(resp.headers, body)
+                self._body(cmd),
+                {"Content-Type": "application/json", "Idempotency-Key": cmd.idempotency_key},
+                timeout=max(self.clock.wall(on_wire), 1e-3),
+            )
+            status = resp.status
+            body = json_of(resp.body) if resp.content_length != 0 else None
+            outcome = outcome_of(status)
+            retry_after = retry_after_of(resp.headers, body)
         except TimeoutError:
             outcome = "timeout"
-        except (aiohttp.ClientError, json.JSONDecodeError, ValueError):
+        except (HttpError, ValueError):  # no answer, or one that is not JSON
             outcome = "unavailable"
         self.wire_times.append(time.perf_counter() - began)
         # The reply (or the give-up) travels back, less the outbound leg's overrun.
@@ -560,15 +565,19 @@ class LiveRuntime:
 
     async def _poll(self, cmd: SendDelivery) -> None:
         """Learn an asynchronous activation by polling (marketplace offers)."""
-        assert self._session is not None
+        assert self._http is not None
         while True:
             await asyncio.sleep(self.clock.wall(self._poll_seconds))
             try:
-                async with self._session.get(self.endpoints.poll_url(cmd.promo)) as resp:
-                    if resp.status != 200:
-                        continue
-                    status = await resp.json()
-            except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError):
+                resp = await self._http.request(
+                    "GET", self.endpoints.poll_url(cmd.promo), timeout=POLL_TIMEOUT
+                )
+                if resp.status != 200:
+                    continue
+                status = json_of(resp.body)
+            except (HttpError, TimeoutError, ValueError):
+                continue
+            if not isinstance(status, dict):
                 continue
             done = (
                 status.get("state") == "active" and status.get("version") == cmd.version
@@ -583,23 +592,24 @@ class LiveRuntime:
                 return  # superseded, re-sent or given up: stop polling
 
     async def _validate(self, cmd: RequestValidation) -> None:
-        assert self._session is not None
+        assert self._http is not None
         began = self.clock.now()
-        body = cmd.promotion.model_dump_json(by_alias=True)
+        body = cmd.promotion.model_dump_json(by_alias=True).encode()
         while True:
             try:
-                async with self._session.post(
+                resp = await self._http.request(
+                    "POST",
                     self.endpoints.validate_url(),
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                    timeout=aiohttp.ClientTimeout(total=self.clock.wall(30.0)),
-                ) as resp:
-                    answer = await resp.json(content_type=None)
-                    if resp.status == 200:
-                        ok, reasons = bool(answer["ok"]), tuple(answer.get("reasons", ()))
-                        break
-                    wait = retry_after_of(resp.headers, answer) or 1.0
-            except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError, KeyError):
+                    body,
+                    {"Content-Type": "application/json"},
+                    timeout=self.clock.wall(30.0),
+                )
+                answer = json_of(resp.body)
+                if resp.status == 200:
+                    ok, reasons = bool(answer["ok"]), tuple(answer.get("reasons", ()))
+                    break
+                wait = retry_after_of(resp.headers, answer) or 1.0
+            except (HttpError, TimeoutError, ValueError, KeyError, TypeError, AttributeError):
                 wait = 1.0
             if self.clock.now() - began > VALIDATION_PATIENCE:
                 ok, reasons = False, ("ERP unreachable for validation",)
