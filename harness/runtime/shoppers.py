@@ -21,13 +21,12 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from harness.domain.basket import Basket
 from harness.domain.dialects import REFERENCE, Dialect
-from harness.domain.pricing import StoreContext, price_basket
+from harness.domain.pricing import StoreContext, quote_basket
 from harness.domain.promotion import Promotion
 from harness.scenario import CurveSpec, TrafficSpec
 
@@ -231,20 +230,13 @@ class PricePoint:
         if hit is None:
             self.computed += 1
             at = self.t0 + dt.timedelta(seconds=t)
-            receipt = price_basket(
+            quote = quote_basket(
                 basket, live, channel=ctx.channel, at=at, store=ctx.store, dialect=ctx.dialect
             )
-            given: dict[tuple[str, int], Decimal] = {}
-            for line in receipt.lines:
-                for d in line.discounts:
-                    given[(d.promo, d.version)] = (
-                        given.get((d.promo, d.version), Decimal(0)) + d.amount
-                    )
-            for d in receipt.shipping_discounts:
-                given[(d.promo, d.version)] = given.get((d.promo, d.version), Decimal(0)) + d.amount
+            # given() is keyed in receipt order, as walking the Receipt's lines was.
             hit = (
-                float(receipt.total),
-                tuple((p, v, float(a)) for (p, v), a in given.items() if a),
+                float(quote.total),
+                tuple((p, v, float(a)) for (p, v), a in quote.given().items() if a),
             )
             self._receipts[key] = hit
         return hit

@@ -9,6 +9,7 @@ a Decimal's exponent counts too).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import given, settings
@@ -19,7 +20,7 @@ from harness.bench.pricing import STORE as BENCH_STORE
 from harness.bench.pricing import bench_basket, bench_promotions
 from harness.domain.basket import Basket
 from harness.domain.dialects import DIALECTS, Dialect, compose
-from harness.domain.pricing import StoreContext, is_applicable, price_basket
+from harness.domain.pricing import StoreContext, is_applicable, price_basket, quote_basket
 from harness.domain.promotion import Promotion
 from tests.domain import pricing_oracle as oracle
 from tests.domain import test_pricing_properties as props
@@ -36,10 +37,28 @@ def longer_lists(draw: st.DrawFn) -> list[Promotion]:
     return [draw(props.promotions(f"P{i}")) for i in range(n)]
 
 
+def receipt_walk(r: Any) -> list[tuple[tuple[str, int], Decimal]]:
+    """Money per promotion walking a Receipt: lines in order, then the shipping."""
+    given: dict[tuple[str, int], Decimal] = {}
+    for d in [d for line in r.lines for d in line.discounts] + list(r.shipping_discounts):
+        given[(d.promo, d.version)] = given.get((d.promo, d.version), Decimal(0)) + d.amount
+    return list(given.items())
+
+
 def same(basket: Basket, promos: list[Promotion], **kw: Any) -> None:
     new = price_basket(basket, promos, **kw)
     old = oracle.price_basket(basket, promos, **kw)
     assert new.model_dump(mode="json") == old.model_dump(mode="json")
+    # The light quote says what the receipt says: same figures, same discounts per line.
+    quote = quote_basket(basket, promos, **kw)
+    assert quote.total == old.total and quote.points == old.points
+    assert list(quote.applied) == old.applied
+    for i, line in enumerate(old.lines):
+        assert quote.lines[i].amount == line.amount and quote.lines[i].tax == line.tax
+        assert [(p, v, a) for p, v, _, a in quote.line_discounts(i)] == [
+            (d.promo, d.version, d.amount) for d in line.discounts
+        ]
+    assert list(quote.given().items()) == receipt_walk(old)  # same keys, same order
     for p in promos:
         assert is_applicable(p, basket, **kw) == oracle.is_applicable(p, basket, **kw)
 

@@ -158,12 +158,21 @@ from harness.domain.pricing.common import CENT as CENT
 from harness.domain.pricing.compiled import _compile
 from harness.domain.pricing.context import _applicable, _Candidates, _Ctx, _in_scope, _promo_set
 from harness.domain.pricing.plan import _ClassPlan, _run
-from harness.domain.pricing.receipt import _receipt
-from harness.domain.pricing.settle import _settle
+from harness.domain.pricing.quote import Discount, Quote, QuoteLine
+from harness.domain.pricing.settle import _quote, _settle
 from harness.domain.pricing.spread import spread
 from harness.domain.promotion import Promotion
 
-__all__ = ["StoreContext", "is_applicable", "price_basket", "spread"]
+__all__ = [
+    "Discount",
+    "Quote",
+    "QuoteLine",
+    "StoreContext",
+    "is_applicable",
+    "price_basket",
+    "quote_basket",
+    "spread",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +204,7 @@ def is_applicable(
         return bool(_applicable(_Candidates(scoped, ctx), ctx))
 
 
-def price_basket(
+def quote_basket(
     basket: Basket,
     promotions: Iterable[Promotion],
     *,
@@ -203,8 +212,9 @@ def price_basket(
     at: dt.datetime,
     store: StoreContext | None = None,
     dialect: Dialect | None = None,
-) -> Receipt:
-    """Price ``basket`` under ``promotions`` at instant ``at`` (the module's rules 1-10)."""
+) -> Quote:
+    """Price ``basket`` under ``promotions`` at instant ``at`` (the module's rules 1-10),
+    as light records: what the pure core computes, with no pydantic model built."""
     dialect = dialect or REFERENCE
     # The fixed context itself, made current and then the caller's put back: what
     # ``localcontext(_ARITH)`` guarantees, without its copy of the context per call (a
@@ -225,6 +235,20 @@ def price_basket(
             rank = (alone.total, 1, cp.key)
             if rank < best_rank:
                 settled, best_rank = alone, rank
-        return _receipt(settled, ctx, basket)
+        return _quote(settled, ctx)
     finally:
         setcontext(caller)
+
+
+def price_basket(
+    basket: Basket,
+    promotions: Iterable[Promotion],
+    *,
+    channel: str,
+    at: dt.datetime,
+    store: StoreContext | None = None,
+    dialect: Dialect | None = None,
+) -> Receipt:
+    """:func:`quote_basket` as the pydantic ``Receipt`` the edges serve and store."""
+    quote = quote_basket(basket, promotions, channel=channel, at=at, store=store, dialect=dialect)
+    return quote.receipt()

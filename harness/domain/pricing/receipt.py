@@ -1,19 +1,17 @@
-"""Building the Receipt models from a settled outcome, without re-validation."""
+"""Building the pydantic Receipt from a quote, without re-validation (the edge model)."""
 
 from __future__ import annotations
 
 from itertools import repeat
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from harness.domain.basket import AppliedDiscount, Basket, Receipt, ReceiptLine
-from harness.domain.pricing.common import _ZERO, _consume
+from harness.domain.basket import AppliedDiscount, Receipt, ReceiptLine
+from harness.domain.pricing.common import _consume
 
 if TYPE_CHECKING:
-    from harness.domain.pricing.context import _Ctx
-    from harness.domain.pricing.settle import _Settled
+    from harness.domain.pricing.quote import Quote
 
 
 _new = object.__new__
@@ -49,68 +47,49 @@ def _trusted_many(cls: type[Any], values: list[dict[str, Any]], fields: frozense
     return objs
 
 
-_second = itemgetter(1)
 _DISCOUNT_FIELDS = frozenset(("promo", "version", "amount"))
 _LINE_FIELDS = frozenset(
     ("sku", "quantity", "unit_price", "list_amount", "discounts", "amount", "tax")
 )
 
 
-def _receipt(s: _Settled, ctx: _Ctx, basket: Basket) -> Receipt:
-    log = s.log
-    # One list per line, and one more at index -1 for the shipping (its log index is -1).
-    per_line: list[list[AppliedDiscount]] = [[] for _ in range(ctx.n + 1)]
-    if log:
-        # _trusted_many inlined: one model per discount, the bulk of a receipt. The models
-        # are frozen, so nothing ever adds to their fields set: they share one.
-        n = len(log)
-        objs = list(map(_new, repeat(AppliedDiscount, n)))
-        values = [{"promo": cp.id, "version": cp.version, "amount": d} for cp, _, d in log]
-        _consume(map(_set_dict, objs, values))
-        _consume(map(_set_fields_set, objs, repeat(set(_DISCOUNT_FIELDS), n)))
-        _consume(map(_set_extra, objs, repeat(None, n)))
-        _consume(map(_set_private, objs, repeat(None, n)))
-        _consume(map(list.append, map(per_line.__getitem__, map(_second, log)), objs))
+def _receipt(q: Quote) -> Receipt:
+    # One list per line, and one more at index -1 for the shipping (its line is -1).
+    per_line: list[list[AppliedDiscount]] = [[] for _ in range(len(q.lines) + 1)]
+    if q.discounts:
+        values = [{"promo": p, "version": v, "amount": a} for p, v, _, a in q.discounts]
+        objs = _trusted_many(AppliedDiscount, values, _DISCOUNT_FIELDS)
+        for d, obj in zip(q.discounts, objs, strict=True):
+            per_line[d[2]].append(obj)
     ship_discounts = per_line.pop()
     values = [
         {
             "sku": sku,
-            "quantity": q,
+            "quantity": qty,
             "unit_price": unit_price,
             "list_amount": list_amount,
             "discounts": discounts,
             "amount": amount,
             "tax": tax,
         }
-        for sku, q, unit_price, list_amount, discounts, amount, tax in zip(
-            ctx.skus,
-            ctx.qty,
-            ctx.prices,
-            ctx.list_amounts,
-            per_line,
-            s.amounts,
-            s.taxes,
-            strict=True,
+        for (sku, qty, unit_price, list_amount, amount, tax), discounts in zip(
+            q.lines, per_line, strict=True
         )
     ]
-    receipt_lines = _trusted_many(ReceiptLine, values, _LINE_FIELDS)
-    subtotal = sum(ctx.list_amounts, _ZERO)
-    # Every discount is a whole step off a line or the shipping, so this is their sum.
-    discount_total = subtotal - s.line_total + ctx.ship - s.ship
-    values = {
-        "channel": ctx.channel,
-        "store": ctx.store_id,
-        "tax_mode": ctx.tax_mode,
-        "lines": receipt_lines,
-        "shipping": s.ship,
+    fields = {
+        "channel": q.channel,
+        "store": q.store,
+        "tax_mode": q.tax_mode,
+        "lines": _trusted_many(ReceiptLine, values, _LINE_FIELDS),
+        "shipping": q.shipping,
         "shipping_discounts": ship_discounts,
-        "shipping_tax": s.ship_tax,
-        "subtotal": subtotal,
-        "discount_total": discount_total,
-        "tax_total": s.tax_total,
-        "total": s.total,
-        "points": s.points,
-        "applied": s.applied,
-        "dialects": list(ctx.dialect.names),
+        "shipping_tax": q.shipping_tax,
+        "subtotal": q.subtotal,
+        "discount_total": q.discount_total,
+        "tax_total": q.tax_total,
+        "total": q.total,
+        "points": q.points,
+        "applied": list(q.applied),
+        "dialects": list(q.dialects),
     }
-    return _trusted(Receipt, values)
+    return _trusted(Receipt, fields)

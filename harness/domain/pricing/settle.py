@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
-from itertools import compress
+from itertools import compress, repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from harness.domain.pricing.common import _ONE, _ZERO, _ZERO_CENTS, CENT, _first
+from harness.domain.pricing.quote import Quote, QuoteLine
 
 if TYPE_CHECKING:
     from harness.domain.pricing.amounts import _State
@@ -118,8 +119,44 @@ def _settle(st: _State, ctx: _Ctx) -> _Settled:
     out.line_total = line_total
     out.tax_total = tax_total
     ran = st.ran
-    out.applied = list(compress(map(_label, ran), map(gave.__contains__, ran)))
+    out.applied = tuple(compress(map(_label, ran), map(gave.__contains__, ran)))
     return out
 
 
 _label = attrgetter("label")
+
+
+_tuple_new = tuple.__new__  # a NamedTuple without its Python-level __new__
+
+
+def _quote(s: _Settled, ctx: _Ctx) -> Quote:
+    subtotal = sum(ctx.list_amounts, _ZERO)
+    lines = tuple(
+        map(
+            _tuple_new,
+            repeat(QuoteLine),
+            zip(ctx.skus, ctx.qty, ctx.prices, ctx.list_amounts, s.amounts, s.taxes, strict=True),
+        )
+    )
+    # Plain tuples: a NamedTuple instance costs three times a tuple, and a receipt has dozens.
+    discounts = tuple([(cp.id, cp.version, i, d) for cp, i, d in s.log])
+    return _tuple_new(
+        Quote,
+        (
+            ctx.channel,
+            ctx.store_id,
+            ctx.tax_mode,
+            lines,
+            discounts,
+            s.ship,
+            s.ship_tax,
+            subtotal,
+            # Every discount is a whole step off a line or the shipping, so this is their sum.
+            subtotal - s.line_total + ctx.ship - s.ship,
+            s.tax_total,
+            s.total,
+            s.points,
+            s.applied,
+            ctx.dialect.names,
+        ),
+    )
