@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_driver import run_cli
 
 from harness.scenario import load_scenario
 from harness.sut.driver import ActionResult, Believed, Step
@@ -163,6 +164,9 @@ def test_locust_ran_shoppers_only_and_the_driver_played_the_timeline(
 
 
 # --- exit 2 before Locust starts -------------------------------------------------------------
+# These call the real entry point in this process (tests/cli_driver.py: the exit code and
+# what a user reads), not a fresh interpreter: the refusal comes before anything that
+# would need one, and each subprocess cost ~3.5 s of CPU in imports alone.
 
 BAD = """\
 name: tiny-system
@@ -187,8 +191,8 @@ def test_a_bad_driver_is_exit_2_naming_file_line_and_field(tmp_path: Path) -> No
     driver = tmp_path / "driver.yaml"
     driver.write_text(BAD.format(port=9), encoding="utf-8")
     out = tmp_path / "out"
-    done = _load(str(_campaign(tmp_path)), "--sut", str(driver), "--out", str(out), timeout=120)
-    assert done.returncode == 2, done.stdout + done.stderr
+    done = run_cli("load", str(_campaign(tmp_path)), "--sut", str(driver), "--out", str(out))
+    assert done.code == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     line = 1 + BAD.splitlines().index("  aprove: skip")
     assert f"{driver}:{line}: actions.aprove: unknown action" in done.stdout + done.stderr
@@ -200,7 +204,8 @@ def test_a_system_that_is_down_is_exit_2_before_locust(tmp_path: Path) -> None:
     driver = tmp_path / "driver.yaml"
     driver.write_text(BAD.format(port=port).replace("aprove", "approve"), encoding="utf-8")
     out = tmp_path / "out"
-    done = _load(
+    done = run_cli(
+        "load",
         str(_campaign(tmp_path)),
         "--sut",
         str(driver),
@@ -208,17 +213,16 @@ def test_a_system_that_is_down_is_exit_2_before_locust(tmp_path: Path) -> None:
         str(_free_port()),
         "--out",
         str(out),
-        timeout=120,
     )
     text = done.stdout + done.stderr
-    assert done.returncode == 2, text
+    assert done.code == 2, text
     assert f"system under test unreachable at http://127.0.0.1:{port}/healthz" in text
     assert "Traceback" not in text and _no_locust(out)
 
 
 def test_sut_and_host_together_are_exit_2(tmp_path: Path) -> None:
-    done = _load(str(_campaign(tmp_path)), "--sut", str(RELAY), "--host", "http://x:1")
-    assert done.returncode == 2 and "--host" in done.stdout + done.stderr
+    done = run_cli("load", str(_campaign(tmp_path)), "--sut", str(RELAY), "--host", "http://x:1")
+    assert done.code == 2 and "--host" in done.stdout + done.stderr, done.stderr
 
 
 # --- the oracle follows the steps as the system took them --------------------------------------
