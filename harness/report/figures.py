@@ -9,11 +9,12 @@ and no pyplot figure registry that could leak memory across the plots of a long 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.report.atomic import atomic_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DLQ",
@@ -67,6 +68,13 @@ def figure(width: float, height: float, layout: str | None = "constrained") -> A
 def save(fig: Any, out: Path) -> Path:
     """Write ``fig`` as PNG to ``out`` without ever leaving a half-written file there."""
     out = Path(out)
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        # savefig with a layout engine draws the figure twice: once unrendered to lay it
+        # out, then for real, laying it out again. Laid out once here and the engine
+        # removed, it draws once: the same pixels (tests/report), ~7 % less CPU per plot.
+        engine.execute(fig)
+        fig.set_layout_engine(None)  # none (not "none": its placeholder still pre-draws)
     with atomic_path(out) as tmp:
         # zlib level 1: a tenth of a second less per plot for files about 12 % larger
         fig.savefig(tmp, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})

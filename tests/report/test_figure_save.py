@@ -1,0 +1,44 @@
+"""``figures.save`` lays a figure out once and draws it once: the PNG must be the one
+matplotlib's own savefig writes with the layout engine in place (which draws twice)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from harness.report.figures import DPI, figure, save
+
+
+def _busy_figure() -> object:
+    """What the report's plots use that constrained layout must make room for: two axes,
+    a legend outside, a colorbar, a log axis, an image, a figure legend below."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Patch
+
+    fig = figure(9, 6)
+    top, bottom = fig.subplots(2, 1, height_ratios=(3, 2))
+    x = np.linspace(0.01, 100, 200)
+    top.step(x, np.sqrt(x), where="post", label="a long legend label\nover two lines")
+    top.set_xscale("log")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    top.set_title("a title that is rather long for the axes it sits over, on purpose")
+    bottom.imshow(np.arange(40.0).reshape(1, 40), aspect="auto", extent=(0, 100, 0, 1))
+    bottom.set_ylabel("two\nlines")
+    fig.colorbar(ScalarMappable(LogNorm(1, 100), "viridis"), ax=bottom, fraction=0.035)
+    fig.legend(handles=[Patch(label="patch")], loc="outside lower center", frameon=False)
+    return fig
+
+
+def test_save_writes_what_savefig_writes(tmp_path: Path) -> None:
+    reference = tmp_path / "reference.png"
+    _busy_figure().savefig(reference, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
+    ours = save(_busy_figure(), tmp_path / "ours.png")
+    assert ours.read_bytes() == reference.read_bytes()
+
+
+def test_save_leaves_no_layout_to_redo(tmp_path: Path) -> None:
+    fig = _busy_figure()
+    save(fig, tmp_path / "once.png")
+    assert fig.get_layout_engine() is None  # laid out: a second draw would not move it
