@@ -2,6 +2,10 @@
 
 Used by ``promoharness run``, by ``sweep`` (one call per grid cell, in worker processes)
 and by the tests. The output folder defaults to ``reports/<scenario>-<UTC timestamp>``.
+
+pandas, the metrics and the runtime are imported where used: ``run`` with a parallel
+``PlotPool`` never imports pandas itself (``harness.report.handoff``), and a report
+worker imports ``event_frame`` without the simulation's modules.
 """
 
 from __future__ import annotations
@@ -13,16 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import pandas as pd
-
-from harness.metrics import summarise, to_frame
 from harness.progress import Stages
-from harness.runtime.sim import SimRuntime
-from harness.runtime.world import World, build_world
-from harness.scenario import Scenario
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from harness.report.pool import PlotPool
+    from harness.runtime.world import World
+    from harness.scenario import Scenario
 
 REPORTS_DIR = Path("reports")
 EVENT_COLUMNS = (
@@ -40,10 +42,17 @@ EVENT_COLUMNS = (
 )
 
 
+# Above this many rows the command builds the frame itself and streams it to the workers
+# (Arrow and numpy buffers) rather than pickling millions of Python objects for each.
+HANDOFF_ROWS = 400_000
+
+
 @dataclass
 class RunResult:
+    """``events`` is None when a pool's workers built the event log (``run_scenario``)."""
+
     summary: dict[str, Any]
-    events: pd.DataFrame
+    events: pd.DataFrame | None
     world: World
     out_dir: Path | None = None
     files: dict[str, Path] | None = None
@@ -99,6 +108,8 @@ def event_frame(
     the records followed by the shopper rows). ``consume`` empties each shopper list as
     soon as its column is built, so a peak day's lists and frame are not all alive at once.
     """
+    from harness.metrics import to_frame
+
     if shopper_columns is None or not len(shopper_columns):
         return to_frame(to_frame(records).sort_values("t", kind="stable", ignore_index=True))
     return _merged_frame(to_frame(records), shopper_columns, consume)
@@ -116,10 +127,12 @@ def _merged_frame(rec: pd.DataFrame, c: Any, consume: bool) -> pd.DataFrame:
     import operator
 
     import numpy as np
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from harness.domain.eventlog import COLUMNS, KINDS
+    from harness.metrics import to_frame
 
     n_rec, n_shop = len(rec), len(c)
     times = np.concatenate([rec["t"].to_numpy(dtype=np.float64), np.asarray(c.t, np.float64)])
@@ -182,6 +195,10 @@ def _merged_frame(rec: pd.DataFrame, c: Any, consume: bool) -> pd.DataFrame:
 def event_frame_slow(records: Any, shopper_columns: Any | None) -> pd.DataFrame:
     """``event_frame`` through one DataFrame of Python objects: the reference the fast
     path is tested against (and what it does for a log of fewer than two rows)."""
+    import pandas as pd
+
+    from harness.metrics import to_frame
+
     frames = [to_frame(records)]
     if shopper_columns is not None and len(shopper_columns):
         c = shopper_columns
@@ -224,7 +241,30 @@ def simulate(
     ``progress(now, total)`` is also called with simulated seconds, for other callers;
     ``on_events(events)`` as soon as the event log exists, before the figures.
     """
+    from harness.metrics import summarise
+
     stages = stages or Stages.off()
+    world, records, shoppers = _simulate(scenario, seed, progress, stages)
+    with stages.stage("computing figures"):
+        events = event_frame(records, shoppers, consume=True)
+        # The lists the frame was built from are garbage now: hundreds of MB on a peak day.
+        del records, shoppers
+        if on_events is not None:
+            on_events(events)
+        summary = summarise(events, **summary_args(scenario, world))
+    return RunResult(summary, events, world)
+
+
+def _simulate(
+    scenario: Scenario,
+    seed: int | None,
+    progress: Callable[[float, float], None] | None,
+    stages: Stages,
+) -> tuple[World, list[Any], Any]:
+    """The world, the delivery records and the shopper columns (or None) of one run."""
+    from harness.runtime.sim import SimRuntime
+    from harness.runtime.world import build_world
+
     world = build_world(scenario, seed)
     with stages.stage(f"simulating {scenario.name}", scenario.duration, fmt=_sim_hours) as tick:
 
@@ -237,24 +277,21 @@ def simulate(
         watched = stages.enabled or progress is not None
         runtime = SimRuntime(world, progress=both if watched else None)
         records = runtime.run()
-    with stages.stage("computing figures"):
-        shoppers = runtime.shoppers.columns if runtime.shoppers is not None else None
-        events = event_frame(records, shoppers, consume=True)
-        # The lists the frame was built from are garbage now: hundreds of MB on a peak day.
-        del runtime, records, shoppers
-        if on_events is not None:
-            on_events(events)
-        summary = summarise(
-            events,
-            scenario=scenario.name,
-            seed=world.seed,
-            mode="sim",
-            slos=[s.model_dump(exclude={"expect"}) for s in scenario.slos],
-            budgets=world.budgets(),
-            starts=validity_starts(world),
-            windows=opening_windows(world),
-        )
-    return RunResult(summary, events, world)
+    shoppers = runtime.shoppers.columns if runtime.shoppers is not None else None
+    return world, records, shoppers
+
+
+def summary_args(scenario: Scenario, world: World) -> dict[str, Any]:
+    """``metrics.summarise``'s keyword arguments for a virtual-time run of ``scenario``."""
+    return {
+        "scenario": scenario.name,
+        "seed": world.seed,
+        "mode": "sim",
+        "slos": [s.model_dump(exclude={"expect"}) for s in scenario.slos],
+        "budgets": world.budgets(),
+        "starts": validity_starts(world),
+        "windows": opening_windows(world),
+    }
 
 
 def _sim_hours(now: float, total: float) -> str:
@@ -274,27 +311,130 @@ def run_scenario(
 
     With a started ``pool`` (``harness.report.pool.PlotPool``) the plots render in its
     worker processes from the moment the event log exists, beside the figures and files.
+    With a parallel pool and a log of at most ``HANDOFF_ROWS`` rows, the workers build
+    the event log and the summary files too (``harness.report.handoff``): this process
+    never imports pandas, and the result's ``events`` is None.
     """
-    from harness.report import write_report
-    from harness.report.plots import PLOTS
-
     out_dir = out or default_out_dir(scenario.name)
+    if pool is not None and pool.parallel and not pool.submitted:
+        stages = stages or Stages.off()
+        world, records, shoppers = _simulate(scenario, seed, progress, stages)
+        from harness.report.handoff import Handoff, ShopperLists
+
+        handoff = Handoff(records, None if shoppers is None else ShopperLists(shoppers))
+        if handoff.rows <= HANDOFF_ROWS:
+            return _handed_off(scenario, world, handoff, out_dir, stages, pool)
+        return _write(
+            scenario, _figures(scenario, world, handoff, out_dir, pool), out_dir, stages, pool
+        )
 
     def plot_early(events: pd.DataFrame) -> None:
         if pool is not None:
+            from harness.report.plots import PLOTS
+
             out_dir.mkdir(parents=True, exist_ok=True)
             pool.submit(events, out_dir, list(PLOTS))
 
     result = simulate(scenario, seed=seed, progress=progress, stages=stages, on_events=plot_early)
+    return _write(scenario, result, out_dir, stages, pool)
+
+
+def _figures(
+    scenario: Scenario, world: World, handoff: Any, out_dir: Path, pool: PlotPool
+) -> RunResult:
+    """``simulate``'s figures for a log too large to hand off: the frame built here."""
+    from harness.metrics import summarise
+    from harness.report.handoff import PLOT_NAMES
+
+    events = event_frame(handoff.records, handoff.shoppers, consume=True)
+    del handoff
     out_dir.mkdir(parents=True, exist_ok=True)
+    pool.submit(events, out_dir, list(PLOT_NAMES))
+    return RunResult(summarise(events, **summary_args(scenario, world)), events, world)
+
+
+def _write(
+    scenario: Scenario,
+    result: RunResult,
+    out_dir: Path,
+    stages: Stages | None,
+    pool: PlotPool | None,
+) -> RunResult:
+    from harness.report import write_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    assert result.events is not None
     result.files = write_report(
         out_dir,
         result.summary,
         result.events,
-        title=f"{scenario.name} — virtual-time run (seed {result.world.seed})",
+        title=_title(scenario, result.world),
         description=scenario.description,
         stages=stages,
         pool=pool,
     )
     result.out_dir = out_dir
     return result
+
+
+def _handed_off(
+    scenario: Scenario,
+    world: World,
+    handoff: Any,
+    out_dir: Path,
+    stages: Stages,
+    pool: PlotPool,
+) -> RunResult:
+    """The report written by the pool's workers from the raw ``handoff``; this process
+    waits for the summary and the plots, then writes report.html."""
+    from harness.report.handoff import FILES, PLOT_NAMES, write_page
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pool.submit(handoff, out_dir, list(PLOT_NAMES), files=summary_args(scenario, world))
+
+    def plot_functions() -> Any:
+        from harness.report.plots import PLOTS
+
+        return PLOTS
+
+    def frame() -> pd.DataFrame:  # only if a worker failed: then built here
+        return handoff.frame()
+
+    rendered: dict[str, Path | None] = {}
+    summary: dict[str, Any] | None = None
+    with stages.stage("computing figures, writing summary.json, events.parquet, junit.xml"):
+        done = pool.results(frame, _LazyPlots(plot_functions))
+        for name, value in done:
+            if name == FILES:
+                summary = value
+                break
+            rendered[name] = value
+    assert summary is not None
+    files = {name: out_dir / name for name in ("summary.json", "events.parquet", "junit.xml")}
+    with stages.stage("plotting", len(PLOT_NAMES), fmt=_plotted) as tick:
+        tick(len(rendered))
+        for name, value in done:
+            rendered[name] = value
+            tick(len(rendered))
+    title = _title(scenario, world)
+    files.update(write_page(out_dir, summary, rendered, title, scenario.description, (), stages))
+    return RunResult(summary, None, world, out_dir=out_dir, files=files)
+
+
+class _LazyPlots(dict):  # type: ignore[type-arg]
+    """``plots.PLOTS``, imported (with pandas) only when a plot is rendered here."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        super().__init__()
+        self._load = load
+
+    def __missing__(self, name: str) -> Any:
+        return self._load()[name]
+
+
+def _title(scenario: Scenario, world: World) -> str:
+    return f"{scenario.name} — virtual-time run (seed {world.seed})"
+
+
+def _plotted(done: float, total: float) -> str:
+    return f"{done:.0f}/{total:.0f} plots"

@@ -14,8 +14,10 @@ as JSON (what ``stage_profile`` reads).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -88,8 +90,37 @@ def stage_profile(scenario: str, overrides: list[str] | None = None) -> dict[str
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+class _Marks:
+    """A ``Stages`` stand-in that splits ``run_scenario`` into the profile's stages: build
+    ends where "simulating" starts, simulate where it ends, figures where the first stage
+    after the figures ("writing ..." or "plotting") starts. Not ``enabled``, as ``run -q``:
+    no progress stepping."""
+
+    enabled = False
+
+    def __init__(self, mark: Any) -> None:
+        self._mark = mark
+        self._simulated = self._figured = False
+
+    @contextlib.contextmanager
+    def stage(self, name: str, total: float | None = None, **_: Any) -> Any:
+        simulating = name.startswith("simulating")
+        if simulating:
+            self._mark("build")
+        elif self._simulated and not self._figured and not name.startswith("computing"):
+            self._mark("figures")
+            self._figured = True
+        yield lambda *_a: None
+        if simulating:
+            self._mark("simulate")
+            self._simulated = True
+
+
 def _profile(scenario: str, overrides: list[str]) -> dict[str, Any]:
-    """The stages of ``promoharness run`` in this process, timed one by one."""
+    """The stages of ``promoharness run`` in this process, timed one by one: the command's
+    own path (``run_scenario`` with a started ``PlotPool``), so when ``run`` hands the
+    figures and files to the workers, so does this. ``workers_cpu_s``: the pool's CPU
+    seconds (not in any stage's ``cpu_s``, which is this process's)."""
     out: dict[str, Any] = {}
     clock = time.perf_counter
     cpu = time.process_time
@@ -100,42 +131,27 @@ def _profile(scenario: str, overrides: list[str]) -> dict[str, Any]:
         (w0, c0), (w1, c1) = marks[-2], marks[-1]
         out[stage] = {"wall_s": w1 - w0, "cpu_s": c1 - c0}
 
-    import harness.cli  # noqa: F401  (what the command imports before it starts)
-    from harness.metrics import summarise
-    from harness.report import write_report
+    import harness.cli
+    import harness.runtime.sim
+    import harness.runtime.world  # noqa: F401
     from harness.report.pool import PlotPool
-    from harness.runner import event_frame, opening_windows, validity_starts
-    from harness.runtime.sim import SimRuntime
-    from harness.runtime.world import build_world
+    from harness.runner import run_scenario
     from harness.scenario import load_scenario
 
     mark("import")
-    pool = PlotPool().start()  # where ``run`` starts it: its workers warm up meanwhile
-    chosen = load_scenario(scenario, overrides)
-    world = build_world(chosen, None)
-    runtime = SimRuntime(world)
-    mark("build")
-    records = runtime.run()
-    mark("simulate")
-    shoppers = runtime.shoppers.columns if runtime.shoppers is not None else None
-    events = event_frame(records, shoppers)
-    summary = summarise(
-        events,
-        scenario=chosen.name,
-        seed=world.seed,
-        mode="sim",
-        slos=[s.model_dump(exclude={"expect"}) for s in chosen.slos],
-        budgets=world.budgets(),
-        starts=validity_starts(world),
-        windows=opening_windows(world),
-    )
-    mark("figures")
-    with tempfile.TemporaryDirectory() as folder, pool:
-        # As ``run`` writes it: the plots in the pool's workers, the rest here. (``run``
-        # hands the workers the frame before the figures, so this is a little pessimistic.)
-        write_report(Path(folder), summary, events, title=chosen.name, pool=pool)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryDirectory() as folder:
+        # As ``run``: the pool forked first, its workers warm up meanwhile.
+        with PlotPool() as pool:
+            chosen = load_scenario(scenario, overrides)
+            stages: Any = _Marks(mark)
+            result = run_scenario(chosen, out=Path(folder) / "run", stages=stages, pool=pool)
         mark("report")
-    out["events"] = len(events)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["workers_cpu_s"] = (after.ru_utime + after.ru_stime) - (
+        children.ru_utime + children.ru_stime
+    )
+    out["handed_off"] = result.events is None  # the workers built the log and the files
     return out
 
 

@@ -14,11 +14,12 @@ import html
 import json
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.report.figures import fmt_duration
+
+if TYPE_CHECKING:  # pandas only for extra tables: ``run`` renders the page without it
+    import pandas as pd
 
 __all__ = ["CAPTIONS", "escape", "render_html"]
 
@@ -426,6 +427,8 @@ def _plots(images: Mapping[str, Path]) -> str:
 
 
 def _extra(name: str, frame: pd.DataFrame) -> str:
+    import pandas as pd
+
     keep_index = not isinstance(frame.index, pd.RangeIndex)
     table = frame.to_html(
         classes="extra", border=0, index=keep_index, escape=True, na_rep="—", float_format=_plain

@@ -10,6 +10,12 @@ The files are the same as ``write_report`` renders in-process (same functions, s
 frame, pickled once per worker). A plot that fails in a worker, or a worker that dies,
 is rendered again in the calling process, so an error surfaces there as it always did.
 Where ``fork`` is unavailable, or with one worker asked for, the pool renders in-process.
+
+``run`` forks the pool before it imports pandas, and may hand the workers the
+simulation's raw output instead of the frame (``handoff.Handoff``) with a ``files`` task:
+each worker builds the frame, and the one that takes the task first computes the summary
+and writes summary.json, events.parquet and junit.xml (``handoff.summary_files``), so
+the command itself never imports pandas. That task fails over to the caller like a plot.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.report.handoff import FILES, Handoff, summary_files
+
 __all__ = ["PlotPool"]
 
 # Rough CPU seconds of each plot for the default scenario: only the order matters.
@@ -33,9 +41,15 @@ FAILED = "failed"
 
 
 def _warm() -> None:
-    """What every plot pays once per process: imports, font cache, one text layout."""
+    """What every plot pays once per process: imports, font cache, one text layout; and
+    what the files task imports (the summary, Parquet), so neither waits on it later."""
     import io
 
+    import pyarrow.parquet  # noqa: F401  (events.parquet)
+
+    import harness.metrics.summary
+    import harness.report.write
+    import harness.runner  # noqa: F401  (event_frame, for a handoff)
     from harness.report import plots  # noqa: F401  (matplotlib and the plot modules)
     from harness.report.figures import figure
 
@@ -56,6 +70,8 @@ def _worker(frames: Any, tasks: Any, results: Any, inherited: list[Any]) -> None
         _warm()
         with os.fdopen(os.dup(frames.fileno()), "rb") as stream:
             frame = pickle.load(stream)
+        if isinstance(frame, Handoff):  # the simulation's raw output: the same frame
+            frame = frame.frame()
     except BaseException:  # no frame came (the run failed first) or warming failed
         return  # the caller renders whatever this worker did not
     from harness.metrics.frame import shared_results
@@ -63,19 +79,31 @@ def _worker(frames: Any, tasks: Any, results: Any, inherited: list[Any]) -> None
 
     with shared_results():  # plots of one worker share its inventory and publish targets
         while (task := tasks.get()) is not None:
-            name, png = task
+            name, arg = task
             try:
-                written = PLOTS[name](frame, Path(png))
-            except BaseException:  # the caller renders it again and sees the error itself
+                if name == FILES:
+                    out, summary_args = arg
+                    value: Any = summary_files(frame, Path(out), summary_args)
+                else:
+                    written = PLOTS[name](frame, Path(arg))
+                    value = None if written is None else str(written)
+            except BaseException:  # the caller does it again and sees the error itself
                 results.put((name, FAILED, None))
                 continue
-            results.put((name, DONE, None if written is None else str(written)))
+            results.put((name, DONE, value))
+
+
+class _Pickled(bytes):
+    """A payload pickled once, written as is to each worker."""
 
 
 def _send(frame: Any, pipe: Any) -> None:
     try:
         with os.fdopen(os.dup(pipe.fileno()), "wb") as stream:
-            pickle.dump(frame, stream, protocol=5)
+            if isinstance(frame, _Pickled):
+                stream.write(frame)
+            else:
+                pickle.dump(frame, stream, protocol=5)
     except OSError:  # the worker is gone: its plots are rendered by the caller
         pass
 
@@ -91,6 +119,7 @@ class PlotPool:
         self._procs: list[Any] = []
         self._pipes: list[Any] = []
         self._pending: list[tuple[str, Path]] = []
+        self._files: tuple[Path, dict[str, Any]] | None = None
         self._tasks: Any = None
         self._results: Any = None
         self.submitted = False
@@ -122,12 +151,25 @@ class PlotPool:
             self._pipes.append(theirs)
         return self
 
-    def submit(self, frame: Any, out_dir: Path, names: list[str]) -> None:
-        """Hand the frame to every worker and queue one task per plot name."""
+    def submit(
+        self,
+        frame: Any,
+        out_dir: Path,
+        names: list[str],
+        files: dict[str, Any] | None = None,
+    ) -> None:
+        """Hand the frame (or a ``Handoff``) to every worker and queue one task per plot
+        name; with ``files`` (``summarise``'s keyword arguments) first a task that computes
+        the summary and writes the gated files (``results`` yields it as ``FILES``)."""
         self._pending = [(name, Path(out_dir) / f"{name}.png") for name in names]
+        self._files = None if files is None else (Path(out_dir), files)
         self.submitted = True
         if not self._procs:
             return
+        if isinstance(frame, Handoff):
+            # Pickled once for both workers: lists of Python objects have no buffers
+            # to stream, and the caller has nothing else to do meanwhile.
+            frame = _Pickled(pickle.dumps(frame, protocol=5))
         # Streamed, not pickled whole first: a peak day's frame is hundreds of MB, and its
         # Arrow and numpy buffers go through pickle protocol 5 without a copy. A thread
         # per worker, so the caller computes the figures meanwhile.
@@ -136,6 +178,9 @@ class PlotPool:
         ]
         for sender in self._senders:
             sender.start()
+        if self._files is not None:  # first: the summary is what the caller waits for
+            out, args = self._files
+            self._tasks.put((FILES, (str(out), args)))
         # Dearest first (measured on the library's scenarios), so that two workers finish
         # together rather than one waiting on the last big plot; the rest in given order.
         for name, png in sorted(self._pending, key=lambda p: _COST.get(p[0], 0), reverse=True):
@@ -145,28 +190,45 @@ class PlotPool:
 
     def results(
         self, frame: Any, plots: dict[str, Callable[[Any, Path], Path | None]]
-    ) -> Iterator[tuple[str, Path | None]]:
-        """(name, written PNG or None) for each submitted plot, as each finishes; a plot
-        no worker rendered is rendered here (its exception, if any, raised here)."""
-        left = dict(self._pending)
-        self._pending, self.submitted = [], False
+    ) -> Iterator[tuple[str, Any]]:
+        """(name, written PNG or None) for each submitted plot, and (``FILES``, summary)
+        for a files task, as each finishes; what no worker did is done here (its
+        exception, if any, raised here). ``frame`` may be a function returning the frame:
+        it is called once, only if something is done here."""
+        left: dict[str, Any] = dict(self._pending)
+        if self._files is not None:
+            left[FILES] = self._files
+        self._pending, self._files, self.submitted = [], None, False
+        built: list[Any] = []
+
+        def here(name: str) -> Any:
+            if not built:
+                built.append(frame() if callable(frame) else frame)
+            if name == FILES:
+                out, args = left.pop(name)
+                return summary_files(built[0], out, args)
+            return plots[name](built[0], left.pop(name))
+
         while left and self._procs:
             try:
-                name, status, written = self._results.get(timeout=0.5)
+                name, status, value = self._results.get(timeout=0.5)
             except queue.Empty:
                 if any(p.is_alive() for p in self._procs):
                     continue
                 try:  # a worker's last result may land just after it exits
-                    name, status, written = self._results.get(timeout=0.5)
+                    name, status, value = self._results.get(timeout=0.5)
                 except queue.Empty:
                     break
-            png = left.pop(name)
-            if status == DONE:
-                yield name, None if written is None else Path(written)
+            if status != DONE:
+                yield name, here(name)
+            elif name == FILES:
+                left.pop(name)
+                yield name, value
             else:
-                yield name, plots[name](frame, png)
-        for name, png in left.items():  # no worker (in-process), or a worker died
-            yield name, plots[name](frame, png)
+                left.pop(name)
+                yield name, None if value is None else Path(value)
+        for name in list(left):  # no worker (in-process), or a worker died
+            yield name, here(name)
 
     def close(self, *, force: bool = False) -> None:
         """Let the workers finish and exit; ``force``: stop them now."""

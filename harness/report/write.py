@@ -20,6 +20,7 @@ from harness.metrics.frame import shared_results
 from harness.progress import Stages
 from harness.report.atomic import atomic_path
 from harness.report.atomic import write_text as _write_text
+from harness.report.handoff import write_page
 from harness.report.html import render_html
 from harness.report.junit import write_junit
 from harness.report.plots import PLOTS
@@ -59,34 +60,39 @@ def write_report(
     if pool is not None and not pool.submitted:
         pool.submit(frame, out, list(PLOTS))
     with stages.stage("writing summary.json, events.parquet, junit.xml"):
-        paths["summary.json"] = _write_text(out / "summary.json", summary_json(summary))
-        target = out / "events.parquet"
-        with atomic_path(target, suffix=".parquet") as tmp:
-            write_events(frame, tmp)
-        paths["events.parquet"] = target
-        target = out / "junit.xml"
-        with atomic_path(target) as tmp:
-            write_junit(summary, tmp)
-        paths["junit.xml"] = target
+        paths.update(write_files(out, summary, frame))
     rendered: dict[str, Path | None] = {}
     with stages.stage("plotting", len(PLOTS), fmt=_plots) as tick:
         done = pool.results(frame, PLOTS) if pool is not None else _in_process(frame, out)
         for name, written in done:
             rendered[name] = written
             tick(len(rendered))
-    images: dict[str, Path] = {}
-    for name in PLOTS:  # in display order, whatever order they finished in
-        png = out / f"{name}.png"
-        written = rendered[name]
-        if written is None:
-            png.unlink(missing_ok=True)
-            continue
-        images[name] = paths[png.name] = written
-    with stages.stage("writing report.html"):
-        page = render_html(
-            summary, images, title=title, description=description, extra_tables=extra_tables
-        )
-        paths["report.html"] = _write_text(out / "report.html", page)
+    page = write_page(
+        out,
+        summary,
+        rendered,
+        title,
+        description,
+        extra_tables,
+        stages,
+        names=list(PLOTS),
+        render=render_html,
+    )
+    paths.update(page)
+    return paths
+
+
+def write_files(out: Path, summary: dict[str, Any], frame: pd.DataFrame) -> dict[str, Path]:
+    """summary.json, events.parquet and junit.xml into ``out`` (what CI gates on)."""
+    paths = {"summary.json": _write_text(out / "summary.json", summary_json(summary))}
+    target = out / "events.parquet"
+    with atomic_path(target, suffix=".parquet") as tmp:
+        write_events(frame, tmp)
+    paths["events.parquet"] = target
+    target = out / "junit.xml"
+    with atomic_path(target) as tmp:
+        write_junit(summary, tmp)
+    paths["junit.xml"] = target
     return paths
 
 

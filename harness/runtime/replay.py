@@ -25,15 +25,17 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import ValidationError
 
 from harness.domain.basket import Basket
 from harness.inputs import InputError
 from harness.scenario import Scenario, ScopeSpec, StepSpec
 from simulators.erp import Product
+
+if TYPE_CHECKING:  # imported where a trace is read: ``run`` without one never loads pandas
+    import pandas as pd
 
 OPERATOR_ACTIONS = (
     "create", "submit", "validate", "approve", "reject", "schedule", "publish", "pause",
@@ -63,6 +65,8 @@ class Known:
 
 
 def read_trace(path: str | Path) -> pd.DataFrame:
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise InputError("no such trace file", path=path, field="traffic.file")
@@ -91,6 +95,8 @@ def _row_error(path: Path, row: int, column: str, message: str) -> InputError:
 
 
 def _blank(raw: Any) -> bool:
+    import pandas as pd  # loaded already (a trace was read): a lookup, not an import
+
     return (
         raw is None
         or (isinstance(raw, str) and not raw.strip())

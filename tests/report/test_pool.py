@@ -19,6 +19,10 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix == ".png"}
 
 
+def _all_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
 def test_pool_writes_the_same_report_as_one_process(tmp_path: Path) -> None:
     scenario = load_scenario(str(TINY))
     alone = run_scenario(scenario, out=tmp_path / "alone")
@@ -30,6 +34,10 @@ def test_pool_writes_the_same_report_as_one_process(tmp_path: Path) -> None:
     assert _files(tmp_path / "alone")  # the tiny run has plots to compare
     page = (tmp_path / "pooled" / "report.html").read_text()
     assert page == (tmp_path / "alone" / "report.html").read_text()
+    # The workers built the log and wrote the gated files (a handoff): byte for byte too.
+    assert pooled.events is None
+    assert _all_files(tmp_path / "alone") == _all_files(tmp_path / "pooled")
+    assert pooled.summary == alone.summary
 
 
 def test_a_plot_failing_in_a_worker_raises_in_the_caller(
@@ -59,3 +67,79 @@ def test_one_worker_renders_in_process(tmp_path: Path) -> None:
         done = dict(pool.results(events, plots.PLOTS))
     assert list(done) == list(plots.PLOTS)
     assert all(path is None or path.is_file() for path in done.values())
+
+
+# --- handoff: the workers build the log and write the gated files --------------------------
+
+SMALL_WEEKEND = ["estate.stores=30", "duration=3600"]  # shoppers too, in ~1 s
+
+
+def test_a_handoff_with_shoppers_writes_the_same_files(tmp_path: Path) -> None:
+    scenario = load_scenario("weekend-private-label", SMALL_WEEKEND)
+    alone = run_scenario(scenario, out=tmp_path / "alone")
+    assert alone.events is not None and (alone.events["kind"] == "sale").any()
+    with PlotPool(workers=2) as pool:
+        pooled = run_scenario(scenario, out=tmp_path / "pooled", pool=pool)
+    assert pooled.events is None  # handed off: this process built no frame
+    assert list(pooled.files or {}) == list(alone.files or {})
+    assert _all_files(tmp_path / "pooled") == _all_files(tmp_path / "alone")
+
+
+def test_a_files_task_failing_in_the_workers_is_done_by_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import harness.report.pool as pool_module
+
+    me = os.getpid()
+    real = pool_module.summary_files
+
+    def only_here(*args: object, **kwargs: object) -> object:
+        if os.getpid() != me:
+            raise RuntimeError("worker lost its disk")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    # Patched before the fork: the workers fail the task, the caller does it itself.
+    monkeypatch.setattr(pool_module, "summary_files", only_here)
+    scenario = load_scenario(str(TINY))
+    alone = run_scenario(scenario, out=tmp_path / "alone")
+    with PlotPool(workers=2) as pool:
+        pooled = run_scenario(scenario, out=tmp_path / "pooled", pool=pool)
+    assert pooled.summary == alone.summary
+    assert _all_files(tmp_path / "pooled") == _all_files(tmp_path / "alone")
+
+
+def test_plot_names_are_the_plots() -> None:
+    from harness.report.handoff import PLOT_NAMES
+
+    assert list(PLOT_NAMES) == list(plots.PLOTS)
+
+
+def test_run_never_imports_pandas_in_the_command(tmp_path: Path) -> None:
+    """``promoharness run`` leaves pandas (and numpy) to its workers: checked in the
+    command's own process as it exits, with its report written."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import atexit, os, sys\n"
+        "me = os.getpid()\n"
+        "atexit.register(lambda: os.getpid() == me and print('LOADED',"
+        " sorted(m for m in ('pandas', 'numpy', 'pyarrow', 'matplotlib') if m in sys.modules),"
+        " file=sys.stderr))\n"
+        "from harness.cli import main\n"
+        "main()\n"
+    )
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "run", str(TINY), "--out", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert "LOADED []" in done.stderr, done.stderr
+    assert {"summary.json", "events.parquet", "junit.xml", "report.html"} <= {
+        p.name for p in out.iterdir()
+    }
