@@ -55,7 +55,7 @@ def same(basket: Basket, promos: list[Promotion], **kw: Any) -> None:
     assert list(quote.applied) == old.applied
     for i, line in enumerate(old.lines):
         assert quote.lines[i].amount == line.amount and quote.lines[i].tax == line.tax
-        assert [(p, v, a) for p, v, _, a in quote.line_discounts(i)] == [
+        assert [(p, v, a) for (p, v), _, a in quote.line_discounts(i)] == [
             (d.promo, d.version, d.amount) for d in line.discounts
         ]
     assert list(quote.given().items()) == receipt_walk(old)  # same keys, same order

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from harness.domain.pricing.context import _Ctx
 
 
-# (promotion, line index or -1 for shipping, discount); _Promo is only imported for typing
-_Entry = tuple["_Promo", int, Decimal]
+# ((promotion id, version), line index or -1 for shipping, discount): the form a Quote
+# hands out, so the log needs no conversion at the end (_Promo.ref is that key).
+_Entry = tuple[tuple[str, int], int, Decimal]
 
 
 class _State:
@@ -57,7 +58,7 @@ class _State:
             d = cur
         if d > 0:
             self.amounts[i] = cur - d
-            self.log.append((cp, i, d))
+            self.log.append((cp.ref, i, d))
 
 
 # A step applies one promotion to the state. ``rnd`` is the step's rounding mode (a decimal
@@ -100,14 +101,14 @@ def _percent_lines(
             d = cur * factor
             if d:
                 amounts[i] = cur - d
-                log.append((cp, i, d))
+                log.append((cp.ref, i, d))
         return
     for i in idxs:
         cur = amounts[i]
         d = (cur * factor).quantize(CENT, rnd)
         if d:
             amounts[i] = cur - d
-            log.append((cp, i, d))
+            log.append((cp.ref, i, d))
 
 
 def _percent_units(
@@ -161,7 +162,7 @@ def _spread_lines(
             if len(ws) == 1:
                 if amount:
                     amounts[idxs[0]] = values[0] - amount
-                    log.append((cp, idxs[0], amount))
+                    log.append((cp.ref, idxs[0], amount))
                 return
             # _largest_remainder, inlined to write the parts straight to the lines.
             cents = amount * _HUNDRED
@@ -181,7 +182,7 @@ def _spread_lines(
                 if q:
                     d = q * CENT
                     amounts[i] = cur - d
-                    log.append((cp, i, d))
+                    log.append((cp.ref, i, d))
             return
         caps = values
     else:
@@ -197,11 +198,11 @@ def _spread_lines(
             ds = [d.quantize(CENT, rnd) for d in ds]
         ds = list(map(min, ds, current))  # a rounded-up part may not pass the line
         _consume(map(amounts.__setitem__, idxs, map(sub, current, ds)))
-        log.extend(compress(zip(repeat(cp), idxs, ds), ds))
+        log.extend(compress(zip(repeat(cp.ref), idxs, ds), ds))
         return
     parts = _fill(amount, values if weights is None else weights, caps, rnd is None)
     _consume(map(amounts.__setitem__, idxs, map(sub, values, parts)))
-    log.extend(compress(zip(repeat(cp), idxs, parts), parts))
+    log.extend(compress(zip(repeat(cp.ref), idxs, parts), parts))
 
 
 def _spread_units(
@@ -247,4 +248,4 @@ def _spread_units(
     else:
         ds = parts
     _consume(map(amounts.__setitem__, idxs, map(sub, current, ds)))
-    st.log.extend(compress(zip(repeat(cp), idxs, ds), ds))
+    st.log.extend(compress(zip(repeat(cp.ref), idxs, ds), ds))

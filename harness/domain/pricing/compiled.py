@@ -99,6 +99,7 @@ class _Promo:
         "price",
         "promo",
         "quantity",
+        "ref",
         "regions",
         "reverse_order",
         "rnd",
@@ -120,6 +121,7 @@ class _Promo:
         self.id = promo.id
         self.version = promo.version
         self.label = f"{promo.id}@{promo.version}"
+        self.ref = (promo.id, promo.version)  # how the discount log names it
         self.key = (promo.priority, promo.id, promo.version)
         self.cls = _CLASS_INDEX[promo.promotion_class]
         self.order = (self.cls, promo.priority, promo.id, promo.version)

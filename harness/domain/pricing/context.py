@@ -262,14 +262,19 @@ def _applicable(cand: _Candidates, ctx: _Ctx) -> list[_Promo]:
     elig = ctx.elig
     out: list[_Promo] = []
     for cp, sel, min_qty, min_value, gross_mode in compress(cand.rows, live):
-        n = units.get(sel)
-        if n is None:
-            n = units[sel] = sum(map(qty.__getitem__, found[sel]))
-        if n < min_qty:
+        lines = found[sel]
+        if not lines:
             continue
+        # Every line has a unit or more, so one line meets min_quantity 1 (the default).
+        if min_qty > 1:
+            n = units.get(sel)
+            if n is None:
+                n = units[sel] = sum(map(qty.__getitem__, lines))
+            if n < min_qty:
+                continue
         if min_value and ctx.list_value(gross_mode) < min_value:
             continue
-        elig[cp] = found[sel]
+        elig[cp] = lines
         out.append(cp)
     return out
 

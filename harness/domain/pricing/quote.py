@@ -14,9 +14,10 @@ from typing import NamedTuple
 from harness.domain.basket import Receipt
 
 # Money one promotion took off one line (``line`` = its basket index) or the shipping
-# (``line`` = -1), in the basket's tax_mode: ``(promo, version, line, amount)``. A plain
-# tuple, not a NamedTuple: one costs three times a tuple to make, and a quote has dozens.
-Discount = tuple[str, int, int, Decimal]
+# (``line`` = -1), in the basket's tax_mode: ``((promo, version), line, amount)``. A plain
+# tuple, not a NamedTuple: one costs three times a tuple to make, and a quote has dozens
+# (the engine's discount log holds exactly these, so the quote takes it as it is).
+Discount = tuple[tuple[str, int], int, Decimal]
 
 
 class QuoteLine(NamedTuple):
@@ -30,7 +31,7 @@ class QuoteLine(NamedTuple):
 
 class Quote(NamedTuple):
     """A priced basket: the figures of ``Receipt`` (same names, same meaning), with the
-    discounts in one tuple in application order (each names its line)."""
+    discounts in one tuple (each names its line; a line's in application order)."""
 
     channel: str
     store: str | None
@@ -52,17 +53,14 @@ class Quote(NamedTuple):
         (the lines in basket order, then the shipping; a promotion at its first discount)."""
         shipping = len(self.lines)  # line -1 sorts after every line
         out: dict[tuple[str, int], Decimal] = {}
-        for promo, version, _, amount in sorted(
-            self.discounts, key=lambda d: shipping if d[2] < 0 else d[2]
-        ):
-            key = (promo, version)
+        for key, _, amount in sorted(self.discounts, key=lambda d: shipping if d[1] < 0 else d[1]):
             got = out.get(key)
             out[key] = amount if got is None else got + amount
         return out
 
     def line_discounts(self, line: int) -> list[Discount]:
         """The discounts of one line (-1: the shipping), in application order."""
-        return [d for d in self.discounts if d[2] == line]
+        return [d for d in self.discounts if d[1] == line]
 
     def receipt(self) -> Receipt:
         """The pydantic ``Receipt`` of this quote, for the edges."""

@@ -57,10 +57,10 @@ def _receipt(q: Quote) -> Receipt:
     # One list per line, and one more at index -1 for the shipping (its line is -1).
     per_line: list[list[AppliedDiscount]] = [[] for _ in range(len(q.lines) + 1)]
     if q.discounts:
-        values = [{"promo": p, "version": v, "amount": a} for p, v, _, a in q.discounts]
+        values = [{"promo": p, "version": v, "amount": a} for (p, v), _, a in q.discounts]
         objs = _trusted_many(AppliedDiscount, values, _DISCOUNT_FIELDS)
         for d, obj in zip(q.discounts, objs, strict=True):
-            per_line[d[2]].append(obj)
+            per_line[d[1]].append(obj)
     ship_discounts = per_line.pop()
     values = [
         {

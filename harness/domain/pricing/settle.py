@@ -12,7 +12,6 @@ from harness.domain.pricing.quote import Quote, QuoteLine
 
 if TYPE_CHECKING:
     from harness.domain.pricing.amounts import _State
-    from harness.domain.pricing.compiled import _Promo
     from harness.domain.pricing.context import _Ctx
 
 
@@ -33,20 +32,23 @@ class _Settled:
     )
 
 
+_Ref = tuple[str, int]  # a promotion's (id, version), as the discount log names it
+
+
 def _round_running(
-    entries: list[tuple[_Promo, Decimal]], rnd: str | None
-) -> list[tuple[_Promo, Decimal]]:
+    entries: list[tuple[_Ref, Decimal]], rnd: str | None, rnd_of: dict[_Ref, str]
+) -> list[tuple[_Ref, Decimal]]:
     """round-once-at-end: round the running total once, discounts = its differences."""
     if rnd is None:
-        rnd = entries[0][0].rnd
-    out: list[tuple[_Promo, Decimal]] = []
+        rnd = rnd_of[entries[0][0]]
+    out: list[tuple[_Ref, Decimal]] = []
     running = _ZERO
     before = _ZERO_CENTS
-    for cp, d in entries:
+    for ref, d in entries:
         running += d
         after = running.quantize(CENT, rnd)
         if after != before:
-            out.append((cp, after - before))
+            out.append((ref, after - before))
         before = after
     return out
 
@@ -55,21 +57,22 @@ def _settle(st: _State, ctx: _Ctx) -> _Settled:
     out = _Settled()
     list_amounts = ctx.list_amounts
     if ctx.round_once:
-        per_line: list[list[tuple[_Promo, Decimal]]] = [[] for _ in range(ctx.n)]
-        ship_entries: list[tuple[_Promo, Decimal]] = []
-        for cp, i, d in st.log:
-            (per_line[i] if i >= 0 else ship_entries).append((cp, d))
+        per_line: list[list[tuple[_Ref, Decimal]]] = [[] for _ in range(ctx.n)]
+        ship_entries: list[tuple[_Ref, Decimal]] = []
+        for ref, i, d in st.log:
+            (per_line[i] if i >= 0 else ship_entries).append((ref, d))
         rnd = ctx.rnd_override
-        per_line = [_round_running(e, rnd) if e else e for e in per_line]
+        rnd_of = {cp.ref: cp.rnd for cp in st.ran}
+        per_line = [_round_running(e, rnd, rnd_of) if e else e for e in per_line]
         amounts = [
             a - sum([d for _, d in e], _ZERO) for a, e in zip(list_amounts, per_line, strict=True)
         ]
         if ship_entries:
-            ship_entries = _round_running(ship_entries, rnd)
+            ship_entries = _round_running(ship_entries, rnd, rnd_of)
         ship = ctx.ship - sum([d for _, d in ship_entries], _ZERO)
         # The rounded discounts, as log entries again (line -1: shipping).
-        log = [(cp, i, d) for i, e in enumerate(per_line) for cp, d in e]
-        log.extend((cp, -1, d) for cp, d in ship_entries)
+        log = [(ref, i, d) for i, e in enumerate(per_line) for ref, d in e]
+        log.extend((ref, -1, d) for ref, d in ship_entries)
     else:
         amounts = st.amounts
         ship = st.ship
@@ -108,7 +111,7 @@ def _settle(st: _State, ctx: _Ctx) -> _Settled:
             bonus = (best.multiplier - _ONE) * base_units
             if bonus > 0:
                 points += bonus
-                gave.add(best)
+                gave.add(best.ref)
     out.amounts = amounts
     out.log = log
     out.ship = ship
@@ -119,11 +122,12 @@ def _settle(st: _State, ctx: _Ctx) -> _Settled:
     out.line_total = line_total
     out.tax_total = tax_total
     ran = st.ran
-    out.applied = tuple(compress(map(_label, ran), map(gave.__contains__, ran)))
+    out.applied = tuple(compress(map(_label, ran), map(gave.__contains__, map(_ref, ran))))
     return out
 
 
 _label = attrgetter("label")
+_ref = attrgetter("ref")
 
 
 _tuple_new = tuple.__new__  # a NamedTuple without its Python-level __new__
@@ -138,8 +142,6 @@ def _quote(s: _Settled, ctx: _Ctx) -> Quote:
             zip(ctx.skus, ctx.qty, ctx.prices, ctx.list_amounts, s.amounts, s.taxes, strict=True),
         )
     )
-    # Plain tuples: a NamedTuple instance costs three times a tuple, and a receipt has dozens.
-    discounts = tuple([(cp.id, cp.version, i, d) for cp, i, d in s.log])
     return _tuple_new(
         Quote,
         (
@@ -147,7 +149,7 @@ def _quote(s: _Settled, ctx: _Ctx) -> Quote:
             ctx.store_id,
             ctx.tax_mode,
             lines,
-            discounts,
+            tuple(s.log),  # already in the Quote's form: ((id, version), line, amount)
             s.ship,
             s.ship_tax,
             subtotal,

@@ -51,7 +51,7 @@ def _step_spread(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
                 d = high if k < r else low
                 if d:
                     amounts[i] = cur - d
-                    log.append((cp, i, d))
+                    log.append((cp.ref, i, d))
             return
     _spread_lines(cp, st, ctx, idxs, amount, [_ONE] * len(idxs), rnd)
 
@@ -217,7 +217,7 @@ def _ship_discount(cp: _Promo, st: _State, d: Decimal, rnd: str | None) -> None:
         d = ship
     if d > 0:
         st.ship = ship - d
-        st.log.append((cp, -1, d))
+        st.log.append((cp.ref, -1, d))
 
 
 def _ship_percent(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
