@@ -176,14 +176,23 @@ async def measure(
                 for i in ids:
                     await call(f"/v1/promotions/{i}/approve", DEMO_KEY_FOR_ACTION["approve"])
 
+                counters = runtime.counters
+
                 async def publish(promo: str) -> tuple[list[float], float]:
                     began = time.perf_counter()
+                    read_at = counters["results"]  # results when the trail was last read
                     await call(f"/v1/promotions/{promo}/publish", DEMO_OPERATOR_KEY, {})
                     tally = _Tally(promo, SPEED)
                     while True:  # until every send has its result
-                        done, pending = tally.read(runtime.store)
-                        if done and not pending:
-                            return done, time.perf_counter() - began
+                        # The audit trail is read only when results came in and nothing
+                        # is on the wire: read every 5 ms, it took a share of the loop a
+                        # live run does not spend, inside the very deliveries timed.
+                        results = counters["results"]
+                        if results != read_at and counters["sends"] == results:
+                            read_at = results
+                            done, pending = tally.read(runtime.store)
+                            if done and not pending:
+                                return done, time.perf_counter() - began
                         if time.monotonic() > deadline:
                             raise RuntimeError(f"calibration: {promo} did not finish")
                         await asyncio.sleep(0.005)

@@ -145,7 +145,7 @@ def create_sim_app(
         finally:
             await state.stop()
 
-    app = FastAPI(
+    app = EstateApp(
         title="promoharness endpoint simulators",
         lifespan=lifespan,
         docs_url=None,
@@ -426,16 +426,28 @@ def parse_delivery(raw: bytes, cache: PayloadCache) -> DeliveryBody:
     return body
 
 
-def deliveries_first(app: FastAPI, handlers: list[tuple[str, Any]]) -> None:
-    """Serve delivery POSTs ahead of the app's middleware stack and route table.
+class EstateApp(FastAPI):
+    """The estate's FastAPI app, with its delivery POSTs served first (``deliveries_first``)."""
 
-    Every delivery of a fan-out went through the error, exception and exit-stack
-    middlewares and a regex match against each route before reaching its Starlette
-    endpoint; this looks the path up by its shape (``/erp/pricebook`` as written,
-    ``/stores/{store_id}/promotions`` by its first and last segment, a parameter being
-    one non-empty segment as Starlette's ``{name}`` is) and calls the endpoint at once.
-    An unexpected error answers 500 with a JSON body (then propagates, for the server's
-    log) where the error middleware answered plain text."""
+    deliveries: Callable[[Scope, Receive, Send], Awaitable[bool]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.deliveries is None or not await self.deliveries(scope, receive, send):
+            await super().__call__(scope, receive, send)
+
+
+def deliveries_first(app: EstateApp, handlers: list[tuple[str, Any]]) -> None:
+    """Serve delivery POSTs ahead of FastAPI's telemetry check, middleware stack and route
+    table.
+
+    Every delivery of a fan-out went through the telemetry providers' lookup, the error,
+    exception and exit-stack middlewares and a regex match against each route before
+    reaching its Starlette endpoint; this looks the path up by its shape
+    (``/erp/pricebook`` as written, ``/stores/{store_id}/promotions`` by its first and
+    last segment, a parameter being one non-empty segment as Starlette's ``{name}`` is)
+    and calls the endpoint at once. An unexpected error answers 500 with a JSON body
+    (then propagates, for the server's log) where the error middleware answered plain
+    text."""
     fixed: dict[str, Any] = {}
     shaped: dict[tuple[str, str], tuple[str, Any]] = {}
     for path, handler in handlers:
@@ -446,31 +458,26 @@ def deliveries_first(app: FastAPI, handlers: list[tuple[str, Any]]) -> None:
         else:
             assert len(parts) == 4 and parts[2] == f"{{{param[0]}}}", path
             shaped[(parts[1], parts[3])] = (param[0], handler)
-    build = app.build_middleware_stack
 
-    def stack() -> ASGIApp:
-        inner = build()
+    async def first(scope: Scope, receive: Receive, send: Send) -> bool:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+            return False
+        path = scope["path"]
+        handler = fixed.get(path)
+        if handler is not None:
+            scope["path_params"] = {}
+        else:
+            parts = path.split("/")
+            found = shaped.get((parts[1], parts[3])) if len(parts) == 4 and parts[2] else None
+            if found is None:
+                return False
+            scope["path_params"] = {found[0]: parts[2]}
+            handler = found[1]
+        scope["app"] = app
+        await _answer(handler, scope, receive, send)
+        return True
 
-        async def first(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
-                path = scope["path"]
-                handler = fixed.get(path)
-                if handler is not None:
-                    scope["path_params"] = {}
-                    await _answer(handler, scope, receive, send)
-                    return
-                parts = path.split("/")
-                if len(parts) == 4 and parts[2]:
-                    found = shaped.get((parts[1], parts[3]))
-                    if found is not None:
-                        scope["path_params"] = {found[0]: parts[2]}
-                        await _answer(found[1], scope, receive, send)
-                        return
-            await inner(scope, receive, send)
-
-        return first
-
-    app.build_middleware_stack = stack  # type: ignore[method-assign]
+    app.deliveries = first
 
 
 async def _answer(handler: Any, scope: Scope, receive: Receive, send: Send) -> None:
