@@ -28,7 +28,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from harness.domain.eventlog import OUTCOMES
+from harness.domain.eventlog import OUTCOMES, Record
 from harness.domain.lifecycle import (
     DELIVERY_EVENTS,
     PHASE_STATES,
@@ -201,9 +201,17 @@ class Orchestrator:
 
     # --- the one entry point ----------------------------------------------------------------
 
-    def handle(self, event: Event, now: float) -> list[Command]:
-        """Decide what ``event`` at ``now`` leads to; the driver carries out the result."""
-        out = Out(now)
+    def handle(
+        self, event: Event, now: float, records: list[Record] | None = None
+    ) -> list[Command]:
+        """Decide what ``event`` at ``now`` leads to; the driver carries out the result.
+
+        With ``records`` (the driver's event log) the records are appended to it as they
+        are made, in the order their ``WriteRecord`` commands would have had, and only the
+        other commands are returned. Its refusals (the exceptions above) are raised before
+        anything is recorded.
+        """
+        out = Out(now, records)
         if isinstance(event, DeliveryResult):
             self._on_result(event, out)
         elif isinstance(event, Ack):

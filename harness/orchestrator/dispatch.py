@@ -172,7 +172,12 @@ class Dispatcher:
             i += 1
             gate = gates.get(d.endpoint.id)
             # Asked last: while half-open, a True reserves the probe, so the send must follow.
-            if gate is not None and not self._breaker_allows(d.endpoint, gate, out):
+            # A closed breaker lets everything through and records nothing: not asked.
+            if (
+                gate is not None
+                and gate.breaker.state != "closed"
+                and not self._breaker_allows(d.endpoint, gate, out)
+            ):
                 d.state = "held"
                 gate.waiting.append(d)
                 self._arm_breaker_timer(d.endpoint.id, gate, out)
@@ -226,8 +231,15 @@ class Dispatcher:
         gate = self._gates.get(ep.id)
         if gate is not None:
             # A stale answer still tells the truth about the endpoint's health, and while
-            # half-open it may be the probe the breaker is waiting for.
-            self._feed_breaker(ep, gate, ev.outcome, out)
+            # half-open it may be the probe the breaker is waiting for. A success at a
+            # closed breaker with no failure counted changes nothing: not fed.
+            breaker = gate.breaker
+            if (
+                breaker._failures
+                or breaker.state != "closed"
+                or (ev.outcome != "ok" and ev.outcome != "accepted")
+            ):
+                self._feed_breaker(ep, gate, ev.outcome, out)
         if current:
             out.touched[d.promo] = None
             self._settle(d, ch, ev, out)
@@ -284,7 +296,10 @@ class Dispatcher:
     # --- internals --------------------------------------------------------------------------
 
     def _to_queue(self, d: Delivery) -> None:
-        d.state = "held" if (d.promo, d.channel) in self._paused else "pending"
+        # Through the slot, not the tally-keeping ``state`` setter: every delivery queued
+        # is new (pending) or waiting (held, retry_wait), all of the tally's "open" bucket
+        # as pending and held are, so the setter would find nothing to count.
+        d._state = "held" if (d.promo, d.channel) in self._paused else "pending"
         self._channels[d.channel].queue.append(d)
 
     @staticmethod
@@ -295,7 +310,7 @@ class Dispatcher:
 
     def _send(self, d: Delivery, ch: _Channel, out: Out) -> None:
         d.attempt += 1
-        d.state = "in_flight"
+        d._state = "in_flight"  # from pending or held: the same "open" tally bucket
         d.sent_at = out.now
         ch.in_flight[(d.delivery_id, d.attempt)] = d
         self._sent.add((d.promo, d.endpoint.id))

@@ -164,12 +164,18 @@ class Out:
 
     A plain class rather than a dataclass: one is built per event, and the generated
     ``__init__`` calls a factory per default where this one writes two literals.
+
+    ``records``: a driver's event log to append records to directly, instead of returning
+    each as a ``WriteRecord`` among the commands. A driver that writes every record at once
+    and in order loses nothing (the log's order is the commands' order), and the records,
+    several per delivery, skip a wrapper and a pass through the driver's dispatch.
     """
 
-    __slots__ = ("commands", "now", "touched")
+    __slots__ = ("commands", "now", "records", "touched")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, records: list[Record] | None = None) -> None:
         self.now = now
+        self.records = records
         self.commands: list[Command] = []
         # Promotions whose deliveries changed, in first-touch order (a dict, for determinism).
         self.touched: dict[str, None] = {}
@@ -181,7 +187,11 @@ class Out:
         self.commands.append(command)
 
     def record(self, kind: str, **fields: object) -> None:
-        self.commands.append(WriteRecord(Record(self.now, kind, **fields)))  # type: ignore[arg-type]
+        record = Record(self.now, kind, **fields)  # type: ignore[arg-type]
+        if self.records is not None:
+            self.records.append(record)
+        else:
+            self.commands.append(WriteRecord(record))
 
     def delivery_record(
         self,
@@ -194,29 +204,31 @@ class Out:
     ) -> None:
         """A delivery-level record: who, which version, which attempt, which delivery."""
         # All eleven fields in order, built as a tuple (no keyword handling, no call to
-        # ``_make``), and the command stored through its slot as its ``__init__`` would:
+        # ``_make``), and any command stored through its slot as its ``__init__`` would:
         # this runs several times per delivery on the hot path.
         ep = d.endpoint
-        command = _new(WriteRecord)
-        _set_record(
-            command,
-            tuple.__new__(
-                Record,
-                (
-                    self.now,
-                    kind,
-                    d.promo,
-                    d.version,
-                    ep.id,
-                    ep.channel,
-                    ep.region,
-                    d.attempt if attempt is None else attempt,
-                    outcome,
-                    value,
-                    d.delivery_id,
-                ),
+        record = tuple.__new__(
+            Record,
+            (
+                self.now,
+                kind,
+                d.promo,
+                d.version,
+                ep.id,
+                ep.channel,
+                ep.region,
+                d.attempt if attempt is None else attempt,
+                outcome,
+                value,
+                d.delivery_id,
             ),
         )
+        records = self.records
+        if records is not None:
+            records.append(record)
+            return
+        command = _new(WriteRecord)
+        _set_record(command, record)
         self.commands.append(command)
 
     def stale_result(self, ev: DeliveryResult, ep: EndpointInfo | None) -> None:

@@ -225,12 +225,18 @@ class SimRuntime:
 
     def feed(self, event: Any) -> None:
         now = self.env._now
+        records = self.records
+        written = len(records)
         try:
-            commands = self.orchestrator.handle(event, now)
+            # The orchestrator appends its records to the log itself: execute() then only
+            # carries out the other commands (nothing it does writes a record at once, so
+            # the log's order is the commands').
+            commands = self.orchestrator.handle(event, now, records)
         except (IllegalTransition, UnknownPromotion, UnknownScopeMember) as exc:
             # An operator step the lifecycle refuses is part of the story, not a crash.
+            del records[written:]  # none, as refusals come first; kept out if ever not
             kind = type(event).__name__.lower()
-            self.records.append(
+            records.append(
                 Record(
                     now, kind, getattr(event, "promo", "") or "", outcome="refused", detail=str(exc)
                 )
@@ -242,10 +248,10 @@ class SimRuntime:
         env = self.env
         for cmd in commands:
             kind = type(cmd)
-            if kind is WriteRecord:
-                self.records.append(cmd.record)
-            elif kind is SendDelivery:
+            if kind is SendDelivery:
                 self._send(cmd)
+            elif kind is WriteRecord:  # from a handle() without the log
+                self.records.append(cmd.record)
             elif kind is StartTimer:
                 token = object()
                 self._timers[cmd.timer_id] = token
