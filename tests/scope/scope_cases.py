@@ -42,14 +42,22 @@ def estates_and_scopes(draw: st.DrawFn) -> dict[str, Any]:
     return {"regions": regions, "stores": stores, "channels": channels, "scope": scope}
 
 
-def scenario_data(case: dict[str, Any], name: str = "scope-property") -> dict[str, Any]:
-    """A fault-free scenario: publish everywhere at 20, roll back ``case['scope']`` at 40."""
+def scenario_data(
+    case: dict[str, Any], name: str = "scope-property", settle: float = 0.0
+) -> dict[str, Any]:
+    """A fault-free scenario: publish everywhere at 20, roll back ``case['scope']`` at 40.
+
+    ``settle`` moves the approval and everything after it that many seconds later. Live,
+    the scenario clock starts before the stack serves (harness/stack.py sets the epoch
+    before building the apps), and steps found overdue go back to back: an approval due
+    before start-up and the ERP's validation are over is refused (409). At 20x, t=10 is
+    0.5 s of wall clock; start-up took 1.5-2 s on a busy machine."""
     profile = {"latency": FAST, "capacity": 50, **CLEAN}
     return {
         "name": name,
         "seed": 1,
         "start": "2026-11-28T14:00:00Z",
-        "duration": 120,
+        "duration": 120 + settle,
         "estate": {
             "stores": case["stores"],
             "products": 20,
@@ -76,9 +84,15 @@ def scenario_data(case: dict[str, Any], name: str = "scope-property") -> dict[st
             {"at": 0, "action": "create", "promo": "P1"},
             {"at": 1, "action": "submit", "promo": "P1"},
             {"at": 2, "action": "validate", "promo": "P1"},
-            {"at": 10, "action": "approve", "promo": "P1"},
-            {"at": 20, "action": "publish", "promo": "P1"},
-            {"at": 40, "action": "rollback", "promo": "P1", "scope": case["scope"], "deadline": 30},
+            {"at": 10 + settle, "action": "approve", "promo": "P1"},
+            {"at": 20 + settle, "action": "publish", "promo": "P1"},
+            {
+                "at": 40 + settle,
+                "action": "rollback",
+                "promo": "P1",
+                "scope": case["scope"],
+                "deadline": 30,
+            },
         ],
         "traffic": {"kind": "none"},
     }
