@@ -17,6 +17,8 @@ model alone accounts for the endpoint lacking the change at ``at``:
   timeout + backoff cap + breaker open time of the channel) or dead-lettered after it;
   still in its modelled service time at ``at`` (a slow endpoint); or accepted for later
   (a batch pick-up, an asynchronous activation).
+  An attempt received late or not at all still counts as the model's when the endpoint
+  was down from its send on (an on-time arrival would have been refused the same).
 * **unexplained** — anything else, named by what the log shows: the last attempt not
   received in time or received late (a late loop or transport), a retry overdue after a
   refusal (a late orchestrator), an attempt answered ok whose change landed past its
@@ -103,6 +105,10 @@ class _Log:
         for rows in self.by_key.values():
             rows.sort(key=lambda r: r.t)
 
+    def down(self, endpoint: str, lo: float, hi: float) -> bool:
+        """Whether one outage window of ``endpoint`` covers all of ``[lo, hi]``."""
+        return any(s <= lo and end >= hi for s, end in self.outages.get(endpoint, ()))
+
     def rows(self, endpoint: str, promo: str, kind: str) -> list[Any]:
         return self.by_key.get((endpoint, promo, kind), [])
 
@@ -134,7 +140,7 @@ def attribute(
     landed = [r.t for r in log.rows(e, p, changed) if r.t >= start]
     if landed and landed[0] < at - tolerance:
         return Attributed(sample, "changed before the answer", False)
-    if any(s <= start + tolerance and end >= at for s, end in log.outages.get(e, ())):
+    if log.down(e, start + tolerance, at):
         return Attributed(sample, "outage", True)
     sends = [r for r in _window(log.rows(e, p, "send"), start, at - tolerance) if _op_of(r) == op]
     if not sends:
@@ -145,10 +151,14 @@ def attribute(
         for r in _window(log.rows(e, p, "received"), last.t, at + tolerance)
         if _op_of(r) == op and (r.version, r.attempt) == (last.version, last.attempt)
     ]
+    # A late or missing receipt is the harness's, unless the endpoint was down from the
+    # send on: then an on-time arrival would have been refused just the same.
     if not reached:
+        if log.down(e, last.t, at):
+            return Attributed(sample, "outage", True)
         return Attributed(sample, "sent, not received in time", False)
     r = reached[0]
-    if r.t - last.t > tolerance:
+    if r.t - last.t > tolerance and not (r.outcome in REFUSED and log.down(e, last.t, r.t)):
         return Attributed(sample, "sent, received late", False)
     if r.outcome in REFUSED:
         gap = retry_gap.get(channel, retry_gap.get("default", 0.0))

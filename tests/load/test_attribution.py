@@ -109,6 +109,19 @@ def test_only_the_last_attempt_before_the_answer_counts() -> None:
     assert _cause([*PUBLISH, _recv(600.3, "accepted"), *later]) == ("async pick-up", True)
 
 
+def test_a_late_receipt_inside_an_outage_is_the_models() -> None:
+    # down 1000..2000: attempt 2 sent at 1500 was received late (1550) or not at all,
+    # but on time it would have been refused all the same
+    down = Record(1000, "outage", endpoint=E, value=1000, detail="refuse")
+    first = [*PUBLISH, _recv(600.3, "error"), down, _r(1500, "send", "apply", n=2)]
+    assert _cause([*first, _recv(1550, "unavailable", n=2)]) == ("endpoint unavailable", True)
+    assert _cause(first) == ("outage", True)
+    # sent at 900, before the outage: an on-time arrival could have landed
+    early = [*PUBLISH, _recv(600.3, "error"), down, _r(900, "send", "apply", n=2)]
+    assert _cause([*early, _recv(1050, "unavailable", n=2)]) == ("sent, received late", False)
+    assert _cause(early) == ("sent, not received in time", False)
+
+
 def test_a_stale_price_after_rollback_reads_the_revoke() -> None:
     revoke = [
         *PUBLISH,
