@@ -2,9 +2,10 @@
 
 Matplotlib's import and first figure (font cache, text layout) cost about half a second
 and each plot a few tenths more, all on one core while the other idles. A ``PlotPool``
-forks its workers at the start of a command, while the process is still small and has
-no threads of its own; they import matplotlib and draw a throw-away figure while the
-simulation runs, then each takes plots from a shared queue once the event log exists.
+forks a lead worker at the start of a command, while the process is still small and has
+no threads of its own; it imports matplotlib (and pandas) and draws a throw-away figure
+while the simulation runs, then forks the other workers from itself, warm, and each
+takes plots from a shared queue once the event log exists.
 
 The files are the same as ``write_report`` renders in-process (same functions, same
 frame, pickled once per worker). A plot that fails in a worker, or a worker that dies,
@@ -20,6 +21,7 @@ the command itself never imports pandas. That task fails over to the caller like
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import pickle
@@ -58,21 +60,58 @@ def _warm() -> None:
     fig.savefig(io.BytesIO(), format="png")
 
 
-def _worker(frames: Any, tasks: Any, results: Any, inherited: list[Any]) -> None:
+def _lead(readers: list[Any], tasks: Any, results: Any, writers: list[Any]) -> None:
+    """The first worker: warms up once, then forks the others from itself, so they start
+    with matplotlib, pandas and the font cache loaded (one warm-up's CPU, not one each,
+    on the core the simulation leaves free). They share its process group, which the
+    pool kills to stop them all; it waits for them before it exits."""
     # Ctrl-C reaches the whole process group: the parent decides, and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A forked worker holds copies of the write ends made before it (its own included):
-    # while any is open it never sees end-of-file when the parent closes its frame pipe
-    # without sending (a run that failed before its report), and would wait to be killed.
-    for pipe in inherited:
+    os.setpgid(0, 0)
+    # A forked worker holds copies of the write ends made before it: while any is open it
+    # never sees end-of-file when the parent closes its frame pipe without sending (a run
+    # that failed before its report), and would wait to be killed.
+    for pipe in writers:
         pipe.close()
     try:
         _warm()
+    except BaseException:  # the caller renders whatever no worker did
+        return
+    children = []
+    for reader in readers[1:]:
+        pid = os.fork()
+        if pid == 0:  # a worker of its own: serve, flush the results, leave at once
+            code = 1
+            try:
+                for other in readers:
+                    if other is not reader:
+                        other.close()
+                _serve(reader, tasks, results)
+                code = 0
+            finally:
+                try:
+                    results.close()
+                    results.join_thread()
+                finally:
+                    os._exit(code)
+        children.append(pid)
+        reader.close()
+    try:
+        _serve(readers[0], tasks, results)
+    finally:
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _serve(frames: Any, tasks: Any, results: Any) -> None:
+    """Read the frame (or a ``Handoff``) from ``frames``, then do tasks until told to stop."""
+    try:
         with os.fdopen(os.dup(frames.fileno()), "rb") as stream:
             frame = pickle.load(stream)
         if isinstance(frame, Handoff):  # the simulation's raw output: the same frame
             frame = frame.frame()
-    except BaseException:  # no frame came (the run failed first) or warming failed
+    except BaseException:  # no frame came (the run failed first)
         return  # the caller renders whatever this worker did not
     from harness.metrics.frame import shared_results
     from harness.report.plots import PLOTS
@@ -140,15 +179,14 @@ class PlotPool:
             return self
         ctx = mp.get_context("fork")
         self._tasks, self._results = ctx.SimpleQueue(), ctx.Queue()
-        for _ in range(self.workers):
-            mine, theirs = ctx.Pipe(duplex=False)
-            inherited = [*self._pipes, theirs]
-            proc = ctx.Process(target=_worker, args=(mine, self._tasks, self._results, inherited))
-            proc.daemon = True  # never outlives the command
-            proc.start()
-            mine.close()
-            self._procs.append(proc)
-            self._pipes.append(theirs)
+        pipes = [ctx.Pipe(duplex=False) for _ in range(self.workers)]
+        readers, writers = [r for r, _ in pipes], [w for _, w in pipes]
+        lead = ctx.Process(target=_lead, args=(readers, self._tasks, self._results, writers))
+        lead.daemon = True  # never outlives the command (nor do the workers it forks)
+        lead.start()
+        for reader in readers:
+            reader.close()
+        self._procs, self._pipes = [lead], writers
         return self
 
     def submit(
@@ -185,7 +223,7 @@ class PlotPool:
         # together rather than one waiting on the last big plot; the rest in given order.
         for name, png in sorted(self._pending, key=lambda p: _COST.get(p[0], 0), reverse=True):
             self._tasks.put((name, str(png)))
-        for _ in self._procs:
+        for _ in range(self.workers):  # one stop per worker, the lead's forks included
             self._tasks.put(None)
 
     def results(
@@ -233,15 +271,22 @@ class PlotPool:
     def close(self, *, force: bool = False) -> None:
         """Let the workers finish and exit; ``force``: stop them now."""
         if force:
-            for proc in self._procs:
-                proc.kill()
+            self._kill()
         for sender in self._senders:
             sender.join(timeout=5)
         for pipe in self._pipes:
             pipe.close()
-        for proc in self._procs:
+        for proc in self._procs:  # the lead exits once the workers it forked have
             proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
+        if any(proc.is_alive() for proc in self._procs):
+            self._kill()
+            for proc in self._procs:
                 proc.join()
         self._procs, self._pipes = [], []
+
+    def _kill(self) -> None:
+        for proc in self._procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the lead and the workers it forked
+            except (ProcessLookupError, PermissionError):  # its group not made yet
+                proc.kill()

@@ -53,9 +53,43 @@ def test_a_plot_failing_in_a_worker_raises_in_the_caller(
 
 
 def test_a_pool_never_given_work_closes_at_once() -> None:
+    import os
+    import time
+
     with PlotPool(workers=2) as pool:
-        assert len(pool._procs) == 2
+        (lead,) = pool._procs  # the other worker is forked by the lead, warm
+        group = lead.pid
     assert pool._procs == []
+    assert not lead.is_alive()
+    # Nothing of the pool is left: no process in the lead's group (the workers it forked).
+    deadline = time.monotonic() + 60  # a hang guard only
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("a worker outlived its pool")
+
+
+def test_a_pool_forced_to_close_leaves_no_worker() -> None:
+    import os
+    import time
+
+    with pytest.raises(KeyboardInterrupt), PlotPool(workers=2) as pool:
+        group = pool._procs[0].pid
+        time.sleep(3)  # the lead warmed and forked its worker (or not yet: either way)
+        raise KeyboardInterrupt
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("a worker outlived its pool")
 
 
 def test_one_worker_renders_in_process(tmp_path: Path) -> None:
