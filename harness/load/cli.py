@@ -51,10 +51,10 @@ def _print_summary(summary: dict, out: Path) -> None:
         mark = "[green]PASS[/green]" if slo["passed"] else "[red]FAIL[/red]"
         if not slo.get("trusted", True):
             mark += " [red](untrustworthy: harness saturated)[/red]"
-        if slo.get("expect") == "fail":
-            mark += f" (expected: fails because {slo['because']})"
         console.print(f"  {mark} {slo['name']}: {slo['metric']} = {slo['value']!r} "
                       f"(required {slo['op']} {slo['threshold']})")  # fmt: skip
+        if slo.get("expect") == "fail":
+            console.print(f"    expected: fails because {slo['because']}", highlight=False)
     harness = summary.get("harness")
     if harness:
         for row in harness["loop_lag"]:
