@@ -38,14 +38,16 @@ def run(
     Exit code 0 when every SLO passed, 1 when one failed, 2 for bad input.
     """
     from harness.report.pool import PlotPool
-    from harness.runner import run_scenario
-    from harness.scenario import load_scenario
 
     check_seed(seed)
     check_out(out)
-    # Forked now, while the process is small: the workers load matplotlib during the
-    # simulation and render the plots beside the figures and files.
+    # Forked now, while the process is small and before the scenario's modules (pydantic,
+    # the runtime) load: the workers load pandas and matplotlib during the simulation,
+    # then build the log, the summary files and the plots (harness/report/handoff.py).
     with PlotPool() as pool:
+        from harness.runner import run_scenario
+        from harness.scenario import load_scenario
+
         chosen = load_scenario(scenario, overrides or [])  # every input checked: exit 2 here
         out = out or _run_dir(chosen.name)
         with fresh_folder(out), Stages(err, quiet=quiet) as stages:
