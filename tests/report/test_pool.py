@@ -177,3 +177,18 @@ def test_run_never_imports_pandas_in_the_command(tmp_path: Path) -> None:
     assert {"summary.json", "events.parquet", "junit.xml", "report.html"} <= {
         p.name for p in out.iterdir()
     }
+
+
+def test_a_log_too_large_to_hand_off_is_built_here_and_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.runner
+
+    scenario = load_scenario(str(TINY))
+    alone = run_scenario(scenario, out=tmp_path / "alone")
+    monkeypatch.setattr(harness.runner, "HANDOFF_ROWS", 0)  # every log is "too large"
+    with PlotPool(workers=2) as pool:
+        pooled = run_scenario(scenario, out=tmp_path / "pooled", pool=pool)
+    assert pooled.events is not None  # built in this process, as before the handoff
+    assert list(pooled.files or {}) == list(alone.files or {})
+    assert _all_files(tmp_path / "pooled") == _all_files(tmp_path / "alone")
