@@ -61,6 +61,7 @@ class Overhead(NamedTuple):
     burst_wall: float = 0.0  # wall seconds the whole burst took
     loop_lag: float = 0.0  # the event loop's worst lateness during the burst (wall s)
     burst_delay: float = 0.0  # p95 from the send decision to its result, in the burst
+    speed: float = 0.0  # the calibration twin's speed these were measured at
 
 
 class Faithful(NamedTuple):

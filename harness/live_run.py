@@ -218,6 +218,7 @@ def faithful_summary(faithful: Faithful, overhead: Overhead, speed: float) -> di
         "limit_seconds": limit.seconds if limit else None,
         "fraction": FRACTION,
         "calibration": {
+            "twin_speed": overhead.speed,
             "isolated_median_ms": round(overhead.isolated * 1000, 3),
             "burst_p95_ms": round(overhead.at_concurrency * 1000, 3),
             "burst": overhead.burst,

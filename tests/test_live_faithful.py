@@ -65,3 +65,38 @@ def test_reduced_default_scenario_live_at_its_faithful_speed_agrees_with_virtual
     verdicts = [(r.get("promo"), r.get("verdict")) for r in sim["rollbacks"]]
     assert verdicts == [(r.get("promo"), r.get("verdict")) for r in live["rollbacks"]]
     assert live["passed"] == sim["passed"]
+
+
+@pytest.mark.parametrize(
+    ("isolated_ms", "expected_speed", "twins"),
+    [
+        # 0.127 s round trip, 10 %: 12.7 ms of scenario time; at 1 ms a delivery that is 12.7x.
+        (1.0, 12.7, [16.0]),  # the 16x twin vouches for less than 16x: no faster twin
+        (0.5, 21.1, [16.0, 32.0]),  # 16x vouched for (25.3x), a 32x twin measures 0.6 ms
+        (0.1, 32.0, [16.0, 32.0]),  # capped at the fastest twin's own speed
+    ],
+)
+def test_calibration_keeps_the_best_capped_twin_and_stops_below_a_twins_speed(
+    monkeypatch: pytest.MonkeyPatch, isolated_ms: float, expected_speed: float, twins: list[float]
+) -> None:
+    """The staging of ``calibrate`` over its twins' speeds, each twin's costs given (a twin
+    is a served stack: its own costs are what the live tests above measure)."""
+    import harness.live_calibrate as lc
+    from harness.faithful import Overhead
+
+    asked: list[float] = []
+
+    async def measure(*_args: object, speed: float, **_kwargs: object) -> Overhead:
+        asked.append(speed)
+        # A faster twin measures more (shorter legs hide less): 20 % more at 32x.
+        cost = isolated_ms / 1000 * (1.2 if speed > 16 else 1.0)
+        return Overhead(isolated=cost, at_concurrency=0.001, speed=speed)
+
+    monkeypatch.setattr(lc, "measure", measure)
+    scenario = load_scenario("weekend-private-label", ["estate.stores=4"])
+    faithful, overhead = live_loop(lc.calibrate(scenario))
+    assert asked == twins
+    round_trip = faithful.limit.seconds if faithful.limit else 0.0
+    assert round_trip == pytest.approx(0.1267, abs=1e-4)
+    assert faithful.speed == pytest.approx(expected_speed, rel=0.01)
+    assert overhead.speed == twins[-1]

@@ -273,6 +273,7 @@ async def faithful_speeds(names: list[str] | None = None) -> list[dict[str, Any]
             {
                 "scenario": name,
                 "endpoints": overhead.burst,
+                "twin_speed": overhead.speed,
                 "isolated_ms": overhead.isolated * 1000,
                 "burst_p95_ms": overhead.at_concurrency * 1000,
                 "burst_wall_s": overhead.burst_wall,

@@ -356,6 +356,7 @@ KEYS: tuple[Key, ...] = (
     _k("live.limited_by", "text", "live only: the modelled duration that sets it"),
     _k("live.limit_seconds", "s (scenario)", "live only: that duration"),
     _k("live.fraction", "share (0-1)", "live only: overhead allowed against each duration"),
+    _k("live.calibration.twin_speed", "ratio", "live only: the calibration twin's speed"),
     _k(
         "live.calibration.isolated_median_ms",
         "ms (wall)",

@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
-import gc
 import json
 import math
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from harness.domain.eventlog import Record
 from harness.domain.lifecycle import IllegalTransition
@@ -53,6 +51,21 @@ from harness.orchestrator.core import Orchestrator, UnknownPromotion
 from harness.orchestrator.events import Ack, DeliveryResult, TimerFired, ValidationResult
 from harness.runtime import codec
 from harness.runtime.http1 import Client, HttpError
+from harness.runtime.live_loop import (
+    FULL_COLLECTION_EVERY,
+    LiveClock,
+    _freeze_heap,
+    _thaw_heap,
+    full_collections_deferred,
+    run,
+)
+from harness.runtime.live_wire import (
+    EndpointDirectory,
+    _Slot,
+    json_of,
+    outcome_of,
+    retry_after_of,
+)
 from harness.runtime.sim import NETWORK_DELAY
 from harness.runtime.store import BadState, NotDurable, Store
 from harness.runtime.timing import POLL_SECONDS, VALIDATION_PATIENCE
@@ -75,138 +88,6 @@ POLL_TIMEOUT = 300.0  # wall seconds a marketplace poll may take (aiohttp's defa
 
 # The virtual runtime's link model, so both runtimes draw from one (harness/runtime/sim.py).
 DEFAULT_NETWORK_DELAY = 0.01
-
-T = TypeVar("T")
-
-
-# Generation-1 collections between two full ones while a live process serves: in effect
-# none. A full collection walks every object the run made (truth records, sales, journal
-# rows) with the loop stopped: 0.5-0.76 s stalls every ~15 s wall in black-friday-peak on
-# a quiet machine, each longer than a 0.5 s wall timeout at 20x, so the harness judged
-# itself saturated; with full collections deferred its worst lag was 28-38 ms. Young
-# cycles are still collected (generations 0 and 1), where nearly all of them die.
-FULL_COLLECTION_EVERY = 10_000_000
-
-
-@contextlib.contextmanager
-def full_collections_deferred() -> Iterator[None]:
-    """Defer the collector's full collections for the duration (thresholds restored)."""
-    young, middle, full = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
-    try:
-        yield
-    finally:
-        gc.set_threshold(young, middle, full)
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a live coroutine to completion on uvloop (libuv's loop, with httptools under
-    uvicorn: about half the wall cost per delivery of asyncio's loop and h11 here), or on
-    asyncio's own loop where uvloop is not installed, with full collections deferred. The
-    calibration and the run it gates must both go through here: the faithful speed holds
-    for the loop it was measured on."""
-    with full_collections_deferred():
-        try:
-            import uvloop
-        except ImportError:  # pragma: no cover - a dependency; kept for a stripped install
-            return asyncio.run(coro)
-        return uvloop.run(coro)
-
-
-_frozen = 0  # live runtimes started and not yet closed in this process
-_kept = False  # the heap was frozen before the first of them started
-
-
-def _freeze_heap() -> None:
-    """Move everything alive now (the world, the estate, the replayed core) out of the
-    collector's reach while live runtimes run. A full collection walked all of it: 0.23 s
-    with the loop stopped, measured during a calibration burst — at 16x that is 3.7 s of
-    scenario time on the wire, most of a 5 s timeout. Objects made later are collected
-    as usual; ``_thaw_heap`` hands everything back when the last runtime closes."""
-    global _frozen, _kept
-    if _frozen == 0:
-        _kept = gc.get_freeze_count() > 0  # someone else froze: theirs stays frozen
-        gc.freeze()
-    _frozen += 1
-
-
-def _thaw_heap() -> None:
-    global _frozen
-    _frozen -= 1
-    if _frozen == 0 and not _kept:
-        gc.unfreeze()
-
-
-class LiveClock:
-    """Scenario seconds from a wall-clock epoch, ``speed`` times faster than real time."""
-
-    def __init__(self, epoch: float | None = None, speed: float = 1.0) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be > 0")
-        self.epoch = time.time() if epoch is None else epoch
-        self.speed = speed
-
-    def now(self) -> float:
-        return (time.time() - self.epoch) * self.speed
-
-    def wall(self, seconds: float) -> float:
-        """Wall seconds for ``seconds`` of scenario time."""
-        return max(0.0, seconds / self.speed)
-
-    def monotonic_origin(self) -> float:
-        """The ``time.monotonic()`` reading at which scenario time was 0 (for the apps)."""
-        return time.monotonic() - (time.time() - self.epoch)
-
-
-@dataclass
-class EndpointDirectory:
-    """Where each endpoint is served (simulators/apps.py routes)."""
-
-    base_url: str
-    polled: frozenset[str] = frozenset()  # endpoints learned by polling (marketplace)
-
-    def delivery_url(self, endpoint: str) -> str:
-        return f"{self.base_url}/endpoints/{endpoint}/deliveries"
-
-    def poll_url(self, promo: str) -> str:
-        return f"{self.base_url}/marketplace/offers/{promo}"
-
-    def validate_url(self) -> str:
-        return f"{self.base_url}/erp/validate"
-
-
-def outcome_of(status: int) -> str:
-    """HTTP status -> delivery outcome (events.DeliveryResult)."""
-    if status == 200:
-        return "ok"
-    if status == 202:
-        return "accepted"
-    if status == 429:
-        return "throttled"
-    if status == 503:
-        return "unavailable"
-    if status >= 500:
-        return "error"
-    return "rejected"
-
-
-def retry_after_of(headers: Any, body: Any) -> float | None:
-    """The endpoint's Retry-After (body first, then header); None unless a finite delay."""
-    value = body.get("retry_after") if isinstance(body, dict) else None
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        value = headers.get("Retry-After")
-    try:
-        seconds = float(value) if value is not None else None
-    except (ValueError, OverflowError):
-        return None
-    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
-
-
-def json_of(body: bytes) -> Any:
-    """A response body's JSON; None for an empty one. Raises ``ValueError`` (not JSON,
-    not UTF-8)."""
-    return json.loads(body) if body.strip() else None
-
 
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -507,14 +388,16 @@ class LiveRuntime:
         # The window paces dispatch; it does not hold a hung request: a delivery that has
         # not answered within WINDOW_HOLD wall seconds leaves it and runs on, so an outage
         # that hangs hundreds of stores does not queue the others behind them.
-        async with self._window:
-            post = asyncio.ensure_future(self._post(cmd, delay, late))
-            try:
-                await asyncio.wait((post,), timeout=WINDOW_HOLD)
-            except BaseException:
-                post.cancel()
-                raise
-        await post
+        # In this task, not one of its own waited on with a timeout: a task, a waiter and
+        # their callbacks per delivery were a measurable share of its CPU.
+        await self._window.acquire()
+        slot = _Slot(self._window)
+        hold = asyncio.get_running_loop().call_later(WINDOW_HOLD, slot.free)
+        try:
+            await self._post(cmd, delay, late)
+        finally:
+            hold.cancel()
+            slot.free()
 
     async def _leg(self, seconds: float) -> float:
         """Sleep ``seconds`` of wall time on the modelled link (none if <= 0: it was
@@ -635,6 +518,7 @@ class LiveRuntime:
 
 
 __all__ = [
+    "FULL_COLLECTION_EVERY",
     "BadState",
     "EndpointDirectory",
     "IllegalTransition",
@@ -643,6 +527,9 @@ __all__ = [
     "NotDurable",
     "Unjournalable",
     "UnknownPromotion",
+    "full_collections_deferred",
+    "json_of",
     "outcome_of",
+    "retry_after_of",
     "run",
 ]
