@@ -99,3 +99,40 @@ def test_any_body_reads_as_its_whole_validation(
     same_as_whole(
         b"{" + runtime_body(head, payload)[1:].replace(b'"payload"', b'"payload" ', 1), cache
     )
+
+
+def test_the_served_delivery_path_answers_404_422_and_a_json_500() -> None:
+    """Through the app as uvicorn calls it (``EstateApp``'s delivery path, ahead of
+    FastAPI): an unknown store is a JSON 404, a bad body a 422 naming the field, and an
+    error inside a delivery a JSON 500, not a plain-text one."""
+    import asyncio
+
+    import httpx
+
+    from harness.runtime.world import build_world
+    from simulators.apps import create_sim_app
+
+    world = build_world(load_scenario("weekend-private-label", ["estate.stores=2"]))
+    app = create_sim_app(world)
+
+    async def broken(*_args: Any) -> Any:
+        raise RuntimeError("a defect in a model")
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://estate") as http:
+            ok = await http.post("/stores/S0001/promotions", content=runtime_body(HEAD))
+            assert ok.status_code == 200, ok.text
+            missing = await http.post("/stores/S9999/promotions", content=runtime_body(HEAD))
+            assert (missing.status_code, missing.json()) == (404, {"detail": "unknown endpoint"})
+            bad = await http.post(
+                "/endpoints/S0001/deliveries", content=runtime_body({**HEAD, "op": "drop"})
+            )
+            assert bad.status_code == 422
+            assert [e["loc"] for e in bad.json()["detail"]] == [["body", "op"]]
+            app.state.sim.deliver = broken
+            failed = await http.post("/erp/pricebook", content=runtime_body(HEAD))
+            assert failed.status_code == 500
+            assert failed.json() == {"detail": "Internal Server Error"}
+
+    asyncio.run(main())
