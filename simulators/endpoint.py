@@ -321,7 +321,8 @@ class EndpointModel:
         if r.payload is not None:
             self._payloads[r.promo] = r.payload
         self._applied_key = None
-        return [TruthChange("applied", r.promo, r.version, self.id, detail)]
+        # As a tuple (no call to the generated ``__new__``): once per applied delivery.
+        return [tuple.__new__(TruthChange, ("applied", r.promo, r.version, self.id, detail))]
 
     def _revoke(self, r: Request) -> list[TruthChange]:
         newest = self._newest.get(r.promo, 0)

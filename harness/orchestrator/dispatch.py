@@ -129,7 +129,9 @@ class Dispatcher:
                     out.emit(StartTimer(timer_id, window, ("window", d.channel)))
                 ch.windows[window].append(d)
                 return
-        self._to_queue(d)
+        # _to_queue(d), inlined (once per delivery); see there for the state's slot.
+        d._state = "held" if (d.promo, d.channel) in self._paused else "pending"
+        ch.queue.append(d)
 
     def withdraw(self, d: Delivery, out: Out) -> None:
         """Supersede ``d``: nothing of it is sent again, its late results become stale.

@@ -35,6 +35,11 @@ class Targets:
         self._intents: dict[str, dict[str, Delivery]] = {}  # promo -> endpoint -> delivery
         self._tallies: dict[str, dict[tuple[str, str], int]] = {}  # promo -> intents by bucket
         self._replays: dict[str, int] = {}  # base delivery id -> replays so far
+        # channel -> its policy's first backoff delay, each new delivery's previous_delay
+        # (policies are fixed at construction): one look-up per delivery, not a call.
+        self._first_delay = {
+            ep.channel: dispatch.policy(ep.channel).backoff.base for ep in self._endpoints
+        }
 
     def add(self, promo: str) -> None:
         self._intents[promo] = {}
@@ -155,7 +160,7 @@ class Targets:
             ep.channel,
             op,
             version,
-            self._dispatch.policy(ep.channel).backoff.base,
+            self._first_delay[ep.channel],
         )
         intents = self._intents[promo]
         previous = intents.get(ep.id)

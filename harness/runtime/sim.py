@@ -242,7 +242,12 @@ class SimRuntime:
                 )
             )
             return
-        self.execute(commands)
+        # Most events lead to one send or none: those run here, the rest through execute().
+        if commands:
+            if len(commands) == 1 and type(commands[0]) is SendDelivery:
+                self._send(commands[0])
+            else:
+                self.execute(commands)
 
     def execute(self, commands: list[Any]) -> None:
         env = self.env
@@ -335,9 +340,11 @@ class SimRuntime:
             slots.users.remove(a)
             if slots.put_queue:
                 slots._trigger_put(None)  # grant the next waiting request, as a release does
-        if changes:
-            self._completed(model, cmd, plan, changes)
-        elif plan.ack_delay is not None and plan.effective:
+        # What _completed does, inlined: this runs once per delivery.
+        records = self.records
+        for change in changes:
+            records.append(model.truth_record(change, now))
+        if plan.ack_delay is not None and plan.effective:
             env.process(self._settle(model, cmd, plan))
         a.callbacks = self._hop_replied
         heappush(env._queue, (now + delay, NORMAL, next(env._eid), a))
@@ -345,7 +352,21 @@ class SimRuntime:
     def _replied(self, a: _Attempt) -> None:
         plan = a.plan
         assert plan is not None
-        self.feed(DeliveryResult.answering(a.cmd, plan.outcome, plan.status, plan.retry_after))
+        cmd = a.cmd
+        # DeliveryResult.answering(cmd, ...), built here without the extra call: per delivery.
+        self.feed(
+            DeliveryResult(
+                cmd.delivery_id,
+                cmd.endpoint,
+                cmd.promo,
+                cmd.version,
+                cmd.op,
+                cmd.attempt,
+                plan.outcome,
+                plan.status,
+                plan.retry_after,
+            )
+        )
 
     def _timed_out(self, a: _Attempt) -> None:
         self.feed(DeliveryResult.answering(a.cmd, "timeout", 0, None))
