@@ -1,9 +1,11 @@
 """The reference pricing engine: the golden semantics of a canonical promotion (Decimal).
 
-``price_basket(basket, promotions, channel=..., at=..., store=..., dialect=...)`` prices a
-basket under a set of promotions and returns a :class:`~harness.domain.basket.Receipt`.
-Every channel simulator prices through this function (with its dialect), and the price
-consistency metric compares channels against it, so the rules below are the contract.
+``quote_basket(basket, promotions, channel=..., at=..., store=..., dialect=...)`` prices a
+basket under a set of promotions and returns a :class:`~harness.domain.pricing.quote.Quote`
+(light records); ``price_basket`` (same arguments) returns the same figures as the pydantic
+:class:`~harness.domain.basket.Receipt` that HTTP bodies, files and certification use.
+Every channel simulator prices through these (with its dialect), and the price
+consistency metric compares channels against them, so the rules below are the contract.
 Money is ``Decimal`` throughout, rounded to cents (0.01). A dialect
 (``dialects.py``) switches individual rules to what a real channel does; the rules below
 are the reference (no dialect), and each dialect's deviation is noted in brackets.
@@ -139,8 +141,10 @@ such a line, a property of the promotions), and its application plan (cached by 
 identities of its promotions). A call then selects every candidate's lines in one pass over
 the basket, rounds with ``Decimal.quantize(CENT, mode)`` under one fixed context (the
 cheapest rounding in CPython's decimal; made current with ``setcontext``, not copied per
-call), and builds the receipt's models without re-validation (what ``model_construct``
-does, minus its per-field loop). Nothing about a basket is cached between calls.
+call). The discount log is kept in the quote's own form, ``((id, version), line, amount)``,
+so the quote takes it as it is; ``price_basket`` then builds the receipt's models without
+re-validation (what ``model_construct`` does, minus its per-field loop), about a third of
+its cost. Nothing about a basket is cached between calls.
 """
 
 from __future__ import annotations
