@@ -3,12 +3,12 @@ naming file, line and field — before anything is simulated."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_driver import run_cli
 
+import harness.report.pool
 from harness.inputs import InputError
 from harness.scenario import load_scenario
 
@@ -60,16 +60,15 @@ def test_an_override_that_shrinks_the_estate_is_checked_too() -> None:
         load_scenario(TINY, ["estate.stores=1"])
 
 
-def test_the_cli_exits_2_before_simulating(tmp_path: Path) -> None:
+def test_the_cli_exits_2_before_simulating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _with_rollback_scope(tmp_path, "{regions: [Atlantis]}")
     out = tmp_path / "report"
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(path), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2
+    # In this process (the real entry point, its exit code and stderr), without the two
+    # plot workers `run` forks before reading its input (tests/test_cli_errors.py refuses
+    # bad input with the real pool); a refusal needs no fresh interpreter.
+    monkeypatch.setattr(harness.report.pool.PlotPool, "start", lambda self: self)
+    done = run_cli("run", str(path), "--out", str(out))
+    assert done.code == 2
     assert "Traceback" not in done.stderr
     assert "Atlantis" in done.stderr and "timeline.5.scope.regions.0" in done.stderr
     assert not out.exists()
