@@ -181,15 +181,24 @@ def test_ci_campaign_passes_its_gates(tmp_path: Path) -> None:
     campaign.write_text(yaml.safe_dump(data), encoding="utf-8")
     code, summary, junit = _load(tmp_path, str(campaign))
     load = summary["load"]
-    # A busy machine may saturate the harness itself: then exit 4, never a verdict. The
-    # gates hold either way (the timed ones are hang guards here), so they are checked too.
+    # A busy machine may saturate the harness itself: then exit 4, never a verdict. With
+    # four such runs at once on two busy cores, the orchestrator's 0.1 s wall timeout at
+    # 100x lost every delivery of a run: its gates then fail untrusted, and every wrong
+    # price is attributed (load.stale_attribution names the harness's signatures).
     assert code == _expected(summary, 0), (summary["slos"], summary["harness"]["saturations"])
-    assert summary["passed"], [s for s in summary["slos"] if not s["passed"]]
     _assert_headroom(summary, tmp_path / "run")
     assert load["operator_steps"] == 6 and load["operator_refused"] == 0
-    assert load["error_rate"] == 0 and load["stale_prices"] == 0, load["failures_by_reason"]
+    assert load["error_rate"] == 0, load["failures_by_reason"]
+    blame = load["stale_attribution"]
+    assert blame["samples"] == load["stale_prices"]
+    if summary["harness"]["saturated"]:
+        assert all(not s["trusted"] for s in summary["slos"] if not s["passed"])
+    else:
+        assert summary["passed"], [s for s in summary["slos"] if not s["passed"]]
+        assert load["stale_prices"] == 0, (load["failures_by_reason"], blame)
+        assert 'failures="0"' in junit
     assert load["requests"] > 0 and load["checkouts"] > 0
-    assert summary["mode"] == "load" and 'failures="0"' in junit
+    assert summary["mode"] == "load"
     assert (tmp_path / "run" / "report.html").read_text().count("<img") >= 3
 
 
