@@ -9,8 +9,10 @@ a Decimal's exponent counts too).
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -79,6 +81,45 @@ def test_engine_prices_as_the_oracle(
     store: StoreContext | None,
 ) -> None:
     same(basket, promos, channel=channel, at=props.AT, store=store, dialect=dialect)
+
+
+EDGES = [dt.datetime(2026, 11, 28, h) for h in (0, 12, 13)] + [dt.datetime(2026, 11, 29)]
+ZONES = ["Europe/Paris", "UTC", "America/New_York"]
+# Every edge as an instant in every zone, and instants between them.
+EDGE_INSTANTS = [e.replace(tzinfo=ZoneInfo(z)).astimezone(dt.UTC) for e in EDGES for z in ZONES]
+INSTANTS = st.sampled_from(EDGE_INSTANTS) | st.integers(-600, 3600).map(
+    lambda m: dt.datetime(2026, 11, 27, 20, tzinfo=dt.UTC) + dt.timedelta(minutes=m)
+)
+
+
+@st.composite
+def windowed(draw: st.DrawFn, pid: str) -> Promotion:
+    """A generated promotion with its window moved: edges shared between promotions."""
+    body = draw(props.promotions(pid)).model_dump(mode="json", by_alias=True)
+    start, end = sorted(draw(st.lists(st.sampled_from(EDGES), min_size=2, max_size=2, unique=True)))
+    body["validity"] = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "timezone": draw(st.sampled_from(ZONES)),
+        "store_local": draw(st.booleans()),
+    }
+    return Promotion.model_validate(body)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    basket=props.baskets(),
+    promos=st.integers(0, 6).flatmap(lambda n: st.tuples(*[windowed(f"W{i}") for i in range(n)])),
+    instants=st.lists(INSTANTS, min_size=1, max_size=6),
+    store=STORES,
+)
+def test_windows_open_and_close_as_the_oracle_says(
+    basket: Basket, promos: tuple[Promotion, ...], instants: list[dt.datetime], store: Any
+) -> None:
+    # One promotion list priced at several instants: the engine works out which windows
+    # are open once per stretch between edges, so each instant must still be read afresh.
+    for at in instants:
+        same(basket, list(promos), channel="pos", at=at, store=store)
 
 
 def test_bench_basket_in_every_dialect() -> None:

@@ -8,6 +8,7 @@ selected in one pass and whose windows and conditions are tested together.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Iterable
 from decimal import Decimal
 from itertools import compress, repeat
@@ -155,8 +156,10 @@ class _Candidates:
     __slots__ = (
         "by_cat",
         "by_sku",
+        "edges",
         "ends",
         "line_selections",
+        "live_masks",
         "open",
         "open_to_all",
         "plans",
@@ -196,6 +199,10 @@ class _Candidates:
         self.zone_names = list(dict.fromkeys(self.zones))
         self.starts = [cp.start for cp in cps]
         self.ends = [cp.end for cp in cps]
+        # Every window edge, sorted: between two consecutive edges the same windows are
+        # open, so which are is worked out once per stretch (a property of the promotions).
+        self.edges = sorted(set(self.starts) | set(self.ends))
+        self.live_masks: dict[int, list[bool]] = {}
         self.open_to_all = [not cp.loyalty_only for cp in cps]
         self.plans: dict[bool, _Plan] = {}
         # (sku, category, non_discountable) -> the selections that take such a line: an
@@ -245,15 +252,23 @@ def _select(cand: _Candidates, ctx: _Ctx) -> dict[_Selection, list[int]]:
 def _applicable(cand: _Candidates, ctx: _Ctx) -> list[_Promo]:
     """Rule 1 past the scope: window, loyalty, conditions. Records the eligible lines."""
     at = ctx.at
+    live: Iterable[bool]
     if len(cand.zone_names) == 1:  # the usual case: every window read in one zone
-        wall: Iterable[dt.datetime] = repeat(
-            at.astimezone(_zone(cand.zone_names[0])).replace(tzinfo=None)
-        )
+        local = at.astimezone(_zone(cand.zone_names[0])).replace(tzinfo=None)
+        # edges[k - 1] <= local < edges[k]: start <= local iff start <= edges[k - 1], and
+        # local < end iff end >= edges[k], as starts and ends are edges themselves.
+        k = bisect_right(cand.edges, local)
+        mask = cand.live_masks.get(k)
+        if mask is None:
+            mask = cand.live_masks[k] = list(
+                map(and_, map(le, cand.starts, repeat(local)), map(gt, cand.ends, repeat(local)))
+            )
+        live = mask
     else:
-        local = {z: at.astimezone(_zone(z)).replace(tzinfo=None) for z in cand.zone_names}
-        wall = list(map(local.__getitem__, cand.zones))
-    # start <= local < end, for every candidate at once.
-    live = map(and_, map(le, cand.starts, wall), map(gt, cand.ends, wall))
+        walls = {z: at.astimezone(_zone(z)).replace(tzinfo=None) for z in cand.zone_names}
+        wall = list(map(walls.__getitem__, cand.zones))
+        # start <= local < end, for every candidate at once.
+        live = map(and_, map(le, cand.starts, wall), map(gt, cand.ends, wall))
     if not ctx.member:
         live = map(and_, live, cand.open_to_all)
     found = _select(cand, ctx)

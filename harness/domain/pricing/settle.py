@@ -134,7 +134,7 @@ _tuple_new = tuple.__new__  # a NamedTuple without its Python-level __new__
 
 
 def _quote(s: _Settled, ctx: _Ctx) -> Quote:
-    subtotal = sum(ctx.list_amounts, _ZERO)
+    subtotal = ctx.list_value(ctx.gross)  # the list amounts' sum, once per call
     lines = tuple(
         map(
             _tuple_new,
