@@ -71,7 +71,8 @@ class FaultSwitch:
         self.state = state
         self._outages: dict[str, Outage] = {}  # endpoint id -> its open admin window
         self._faults: dict[tuple[str, str], tuple[float, float | None]] = {}
-        self._recorded: set[tuple[str, str]] = set()  # open faults recorded at switch-on
+        # Open faults recorded at switch-on: where their record is, and its planned end.
+        self._recorded: dict[tuple[str, str], tuple[int, float]] = {}
 
     def targets(self, spec: Fault) -> list[EndpointModel]:
         """The models ``spec`` hits; ``LookupError`` names unknown ids or an empty match."""
@@ -108,8 +109,10 @@ class FaultSwitch:
             if on:
                 self._faults[key] = (now, spec.rate)
                 if until is not None:
-                    self._record_fault(model, f"{spec.kind}:{spec.rate}", now, until - now)
-                    self._recorded.add(key)
+                    # A loop late past the window's end still switches it on: for no time.
+                    duration = max(0.0, until - now)
+                    self._recorded[key] = (len(self.state.records), now + duration)
+                    self._record_fault(model, f"{spec.kind}:{spec.rate}", now, duration)
         return targets
 
     async def play(self, schedule: Sequence[tuple[float, float | None, Fault]]) -> None:
@@ -170,10 +173,16 @@ class FaultSwitch:
 
     def _close_fault(self, model: EndpointModel, key: tuple[str, str], now: float) -> None:
         start, rate = self._faults.pop(key)
-        if key in self._recorded:
-            self._recorded.discard(key)
-        else:
+        recorded = self._recorded.pop(key, None)
+        if recorded is None:
             self._record_fault(model, f"{key[0]}:{rate}", start, now - start)
+            return
+        index, planned_end = recorded
+        if now < planned_end:
+            # Switched off by hand before its planned end: the record says how long it
+            # was on. (A truth reader that paged past it already keeps the planned end.)
+            records = self.state.records
+            records[index] = records[index]._replace(value=now - start)
 
     def _record_fault(
         self, model: EndpointModel, detail: str, start: float, duration: float
