@@ -151,11 +151,18 @@ def _refuse_expansion(root: yaml.Node) -> None:
     costs as many steps as it has distinct nodes, not the values it would expand to.
     """
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the current path: an alias back to one never ends
 
     def size(node: yaml.Node) -> int:
         known = sizes.get(id(node))
         if known is not None:
             return known
+        if id(node) in open_nodes:
+            raise InputError(
+                "a YAML alias refers to a list or mapping that contains it",
+                line=node.start_mark.line + 1,
+            )
+        open_nodes.add(id(node))
         total = 1
         if isinstance(node, yaml.MappingNode):
             total += sum(size(value) for _, value in node.value)
@@ -167,6 +174,7 @@ def _refuse_expansion(root: yaml.Node) -> None:
                 "YAML aliases multiply)",
                 line=node.start_mark.line + 1,
             )
+        open_nodes.discard(id(node))
         sizes[id(node)] = total
         return total
 

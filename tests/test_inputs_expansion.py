@@ -29,3 +29,14 @@ def test_the_error_names_the_first_alias_list_past_the_limit() -> None:
 def test_a_document_just_under_the_limit_is_built_whole() -> None:
     data, _ = parse_text(laughs(levels=5), "ok.yaml")  # e: 66,430 values, a to e ~74,700
     assert len(data["e"]) == 9 and data["e"][0][0][0][0] == ["lol"] * 9
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["name: x\nslos: &x [*x]\n", "name: x\nset: &m {a: [1, {b: *m}]}\n"],
+    ids=["list", "mapping"],
+)
+def test_an_alias_inside_itself_is_refused_on_its_line(text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_text(text, "self.yaml")
+    assert caught.value.line == 2 and "contains it" in caught.value.reason

@@ -135,7 +135,9 @@ def _dump(data: Any) -> str:
 @st.composite
 def bad_scenario_texts(draw: st.DrawFn) -> str:
     kind = draw(
-        st.sampled_from(["range", "number", "unknown", "missing", "syntax", "deep", "laughs"])
+        st.sampled_from(
+            ["range", "number", "unknown", "missing", "syntax", "deep", "recursive", "laughs"]
+        )
     )
     if kind == "range":
         path, raw = draw(st.sampled_from(OUT_OF_RANGE))
@@ -160,6 +162,10 @@ def bad_scenario_texts(draw: st.DrawFn) -> str:
     if kind == "deep":
         depth = draw(st.integers(MAX_DEPTH + 1, 3000))
         return _dump(GOOD) + "description: " + "[" * depth + "]" * depth + "\n"
+    if kind == "recursive":
+        # An anchor on a list or mapping, referred to from inside it (PyYAML allows it).
+        inner = draw(st.sampled_from(["[*r]", "[1, [*r]]", "{a: *r}", "{a: [1, {b: *r}]}"]))
+        return _dump(GOOD) + f"notes: &r {inner}\n"
     fanout = draw(st.integers(6, 10))
     rows = [f"a0: &a0 [{', '.join(['lol'] * fanout)}]"]
     for level in range(1, 9):
