@@ -24,6 +24,7 @@ __all__ = [
     "colour",
     "figure",
     "fmt_duration",
+    "lay_out",
     "log_time_axis",
     "mark_operators",
     "save",
@@ -68,17 +69,24 @@ def figure(width: float, height: float, layout: str | None = "constrained") -> A
 def save(fig: Any, out: Path) -> Path:
     """Write ``fig`` as PNG to ``out`` without ever leaving a half-written file there."""
     out = Path(out)
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        # savefig with a layout engine draws the figure twice: once unrendered to lay it
-        # out, then for real, laying it out again. Laid out once here and the engine
-        # removed, it draws once: the same pixels (tests/report), ~7 % less CPU per plot.
-        engine.execute(fig)
-        fig.set_layout_engine(None)  # none (not "none": its placeholder still pre-draws)
+    lay_out(fig)
     with atomic_path(out) as tmp:
         # zlib level 1: a tenth of a second less per plot for files about 12 % larger
         fig.savefig(tmp, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return out
+
+
+def lay_out(fig: Any) -> None:
+    """Run the figure's layout engine once and remove it, so that saving draws once.
+
+    savefig with a layout engine draws the figure twice: once unrendered to lay it out,
+    then for real, laying it out again. Laid out once here, it draws once: the same
+    pixels (tests/report/test_figure_save.py), ~7 % less CPU per plot.
+    """
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        fig.set_layout_engine(None)  # none (not "none": its placeholder still pre-draws)
 
 
 def time_scale(span_s: float) -> tuple[float, str]:
