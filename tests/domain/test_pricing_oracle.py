@@ -65,7 +65,7 @@ def same(basket: Basket, promos: list[Promotion], **kw: Any) -> None:
         assert is_applicable(p, basket, **kw) == oracle.is_applicable(p, basket, **kw)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(
     basket=props.baskets(),
     promos=props.promotion_lists() | longer_lists(),
@@ -106,7 +106,7 @@ def windowed(draw: st.DrawFn, pid: str) -> Promotion:
     return Promotion.model_validate(body)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     basket=props.baskets(),
     promos=st.integers(0, 6).flatmap(lambda n: st.tuples(*[windowed(f"W{i}") for i in range(n)])),
