@@ -71,3 +71,4 @@ def test_documented_verdicts_hold_for_seeds_1_to_10(name: str, seed: int) -> Non
     summary = simulate(scenario, seed=seed).summary
     got = {slo["name"]: slo["passed"] for slo in summary["slos"]}
     assert got == expected, [s for s in summary["slos"] if got[s["name"]] != expected[s["name"]]]
+    assert summary["passed"] == all(expected.values())
