@@ -95,9 +95,11 @@ async def start_simulators(
     port: int = 0,
     admin_token: str | None = None,
     bind: str = HOST,
+    play: bool = True,
 ) -> SimServer:
     """Serve every endpoint model of ``world`` on ``bind``; webhooks go to ``api_url``. With
     ``admin_token``, ground truth and the fault API need it (``fetch_truth(token=)``).
+    ``play=False``: the faults wait for ``play_estate`` (the caller fixes t=0 first).
 
     The scenario's rate faults (error rate, lost acks, quota, capacity) are switched on and
     off at their times for the server's lifetime, as the SimPy runtime switches them
@@ -111,10 +113,29 @@ async def start_simulators(
         admin_token=admin_token,
     )
     server = await run_sim_server(app, port, bind)
+    if play:
+        _play_faults(server, world, clock)
+    return server
+
+
+def _play_faults(server: SimServer, world: World, clock: LiveClock) -> None:
+    app = server.config.app
     schedule = live_faults(world, clock.now())
     if schedule:
         app.state.sim.spawn(app.state.faults.play(schedule))
-    return server
+
+
+def play_estate(
+    sim: SimServer, world: World, clock: LiveClock, shards: ShardSet | None = None
+) -> None:
+    """Start the estate's scenario clock at ``clock``'s t=0 and play its rate faults: the
+    in-process simulators' clock follows ``clock``; shards get its epoch (``ShardSet.go``)."""
+    if shards is not None:
+        shards.go(clock.epoch, clock.speed)
+        return
+    if sim.sim is not None:
+        sim.sim.clock.t0 = clock.monotonic_origin()
+    _play_faults(sim, world, clock)
 
 
 def live_faults(world: World, now: float) -> list[tuple[float, float | None, Fault]]:
@@ -174,16 +195,25 @@ async def start_estate(
     admin_token: str | None = None,
     shards: ShardSet | None = None,
     bind: str = HOST,
+    play: bool = True,
 ) -> SimServer:
     """The simulators on ``bind``: in this process, or ``shards`` (``launch_shards``) on
-    ``clock`` behind a front on ``port`` that answers for the whole estate."""
+    ``clock`` behind a front on ``port`` that answers for the whole estate. ``play=False``:
+    their clock and faults wait for ``play_estate``."""
     if shards is None:
         return await start_simulators(
-            world, api_url=api_url, clock=clock, port=port, admin_token=admin_token, bind=bind
+            world,
+            api_url=api_url,
+            clock=clock,
+            port=port,
+            admin_token=admin_token,
+            bind=bind,
+            play=play,
         )
     from harness.estate_front import create_front_app
 
-    shards.go(clock.epoch, clock.speed)
+    if play:
+        shards.go(clock.epoch, clock.speed)
     return await run_sim_server(create_front_app(shards), port, bind)
 
 
@@ -233,6 +263,16 @@ def open_state(
         store.close()
         raise
     return store, LiveClock(epoch_value, speed)
+
+
+def restart_clock(store: Store, clock: LiveClock) -> None:
+    """Make now scenario t=0, for a state file this process created, once every part
+    serves: start-up (seconds on a busy machine, a minute of scenario time at 20x) would
+    otherwise make the first timeline steps overdue and fire them back to back, refusing
+    those that wait on an earlier step's effect. A restart keeps the clock it resumes
+    (its downtime is scenario time), so only a new file's clock is restarted."""
+    clock.epoch = time.time()
+    store.put("epoch", clock.epoch)
 
 
 def _number(store: Store, key: str, default: float | None = None) -> float:
@@ -350,6 +390,7 @@ async def start_stack(
         world, estate_shards, api_url=api_url, admin_token=admin_token, via=shard_via, bind=bind
     )
     sim = store = None
+    fresh = not Path(state).exists()
     try:
         store, clock = open_state(
             state, scenario, world.seed, speed, endpoints=world.endpoint_infos()
@@ -362,6 +403,7 @@ async def start_stack(
             admin_token=admin_token,
             shards=shards,
             bind=bind,
+            play=False,
         )
         runtime, api = await start_service(
             world,
@@ -375,6 +417,9 @@ async def start_stack(
             shards=shards,
             bind=bind,
         )
+        if fresh:
+            restart_clock(store, clock)
+        play_estate(sim, world, clock, shards)
     except BaseException:
         if sim is not None:
             await sim.stop()

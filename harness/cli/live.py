@@ -85,7 +85,14 @@ def serve(
     from harness.scenario import load_scenario
     from harness.service.auth import DEMO_KEYS
     from harness.shards import check_network
-    from harness.stack import launch_shards, open_state, start_estate, start_service
+    from harness.stack import (
+        launch_shards,
+        open_state,
+        play_estate,
+        restart_clock,
+        start_estate,
+        start_service,
+    )
     from simulators.apps import reachable_host
 
     if admin_token is not None and not admin_token.strip():
@@ -104,7 +111,9 @@ def serve(
     async def main() -> None:
         world = build_world(chosen, seed)
         servers = []
-        store = shards = None
+        store = shards = sim = None
+        # Both halves here, on a new state file: t=0 once both serve (restart_clock).
+        fresh = component is Component.all and state is not None and not state.exists()
         try:
             # Before the clock starts: the shards' start-up costs no scenario time.
             shards = await launch_shards(
@@ -131,6 +140,7 @@ def serve(
                     admin_token=admin_token,
                     shards=shards,
                     bind=bind,
+                    play=component is Component.sim,
                 )
                 servers.append(sim)
                 console.print(
@@ -158,6 +168,10 @@ def serve(
                 )
                 console.print(f"  dashboard         {api.url}/dashboard (when installed)")
                 console.print(f"  state             {state}")
+            if sim is not None and store is not None:
+                if fresh:
+                    restart_clock(store, clock)
+                play_estate(sim, world, clock, shards)
         except BaseException as exc:
             # Start-up failed (a port in use, a bad state file): one line, no traceback,
             # and nothing left half-open to complain at exit.
