@@ -94,10 +94,19 @@ class _Log:
 
     def __init__(self, records: Iterable[Any]) -> None:
         self.outages: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        # Outages recorded without an endpoint: every endpoint of their channel and region
+        # (blank = any), as harness/metrics/recovery.py reads them.
+        self.wide: list[tuple[str, str, float, float]] = []
+        self.where: dict[str, tuple[str, str]] = {}  # endpoint -> (channel, region)
         self.by_key: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for r in records:
+            if r.endpoint and r.endpoint not in self.where:
+                self.where[r.endpoint] = (str(r.channel), str(r.region))
             if r.kind == "outage":
-                self.outages[r.endpoint].append((r.t, r.t + r.value))
+                if r.endpoint:
+                    self.outages[r.endpoint].append((r.t, r.t + r.value))
+                else:
+                    self.wide.append((str(r.channel), str(r.region), r.t, r.t + r.value))
             elif r.kind == "target":
                 self.by_key[(r.endpoint, r.promo, "target")].append(r)
             elif r.kind in ("send", "received", "dlq", "applied", "removed"):
@@ -106,8 +115,25 @@ class _Log:
             rows.sort(key=lambda r: r.t)
 
     def down(self, endpoint: str, lo: float, hi: float) -> bool:
-        """Whether one outage window of ``endpoint`` covers all of ``[lo, hi]``."""
-        return any(s <= lo and end >= hi for s, end in self.outages.get(endpoint, ()))
+        """Whether ``endpoint``'s outage windows cover all of ``[lo, hi]`` between them
+        (back to back or overlapping windows are one long outage)."""
+        channel, region = self.where.get(endpoint, ("", ""))
+        windows = [
+            *self.outages.get(endpoint, ()),
+            *(
+                (s, end)
+                for ch, rg, s, end in self.wide
+                if ch in ("", channel) and rg in ("", region)
+            ),
+        ]
+        covered = lo
+        for s, end in sorted(windows):
+            if s > covered:
+                break
+            covered = max(covered, end)
+            if covered >= hi:
+                return True
+        return False
 
     def rows(self, endpoint: str, promo: str, kind: str) -> list[Any]:
         return self.by_key.get((endpoint, promo, kind), [])

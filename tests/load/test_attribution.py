@@ -172,3 +172,18 @@ def test_failure_messages_give_the_samples(tmp_path: Path) -> None:
     events = pd.DataFrame([*PUBLISH, _recv(600.3, "error")])
     section = stale_attribution([LATE], events, TOL, {"pos": 1000})
     assert section["explained"] == 1 and section["tolerance_s"] == TOL
+
+
+def test_back_to_back_and_region_wide_outages_cover_the_window_together() -> None:
+    # 500-1100 then 1100-1800 (a random outage ending as a scheduled one starts): together
+    # they cover the publish (600) to the answer (1600); neither alone does.
+    first = Record(500, "outage", endpoint=E, value=600, detail="refuse")
+    second = Record(1100, "outage", endpoint=E, value=700, detail="refuse")
+    assert _cause([*PUBLISH, first, second]) == ("outage", True)
+    assert _cause([*PUBLISH, second]) == ("sent, not received in time", False)
+    # An outage recorded for the endpoint's region and channel, with no endpoint, is its
+    # outage too; another region's is not.
+    north = Record(500, "outage", channel="pos", region="north", value=1200, detail="refuse")
+    south = Record(500, "outage", channel="pos", region="south", value=1200, detail="refuse")
+    assert _cause([*PUBLISH, north]) == ("outage", True)
+    assert _cause([*PUBLISH, south]) == ("sent, not received in time", False)
