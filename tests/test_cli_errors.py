@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from cli_driver import assert_one_line_error, run_cli
 
+import harness.report.pool
 import harness.runner
 from harness.cli.common import fresh_folder
 from harness.inputs import MAX_ALIASES, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_VALUES
@@ -35,6 +36,11 @@ def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(harness.runner, "simulate", refuse)
     monkeypatch.setattr(harness.runner, "run_scenario", refuse)
+    # `run` forks its two plot workers before it reads its input; forked from this test
+    # process for input that is refused, they only warm matplotlib until killed. The
+    # tests without this fixture (usage errors, brackets in a message, a failed write...)
+    # meet refused input with the real pool.
+    monkeypatch.setattr(harness.report.pool.PlotPool, "start", lambda self: self)
 
 
 @pytest.fixture
