@@ -12,7 +12,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from decimal import Decimal
 from itertools import compress, repeat
-from operator import and_, attrgetter, gt, is_, itemgetter, le, mul
+from operator import add, and_, attrgetter, gt, is_, itemgetter, le, mul
 from typing import TYPE_CHECKING
 
 from harness.domain.basket import Basket
@@ -99,7 +99,7 @@ class _Ctx:
         self.qty = qty
         self.list_amounts = list(map(mul, prices, qty))
         self.rates = rates
-        self.factors = list(map(_ONE.__add__, rates))
+        self.factors = list(map(add, repeat(_ONE), rates))  # no method-wrapper call per line
         self.tax_mode = fields["tax_mode"]
         self.gross = gross = self.tax_mode == "gross"
         # How a promotion's money values reach the basket's basis (see _to_basket).
