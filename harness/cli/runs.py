@@ -51,7 +51,13 @@ def run(
         chosen = load_scenario(scenario, overrides or [])  # every input checked: exit 2 here
         out = out or _run_dir(chosen.name)
         with fresh_folder(out), Stages(err, quiet=quiet) as stages:
-            result = run_scenario(chosen, seed=seed, out=out, stages=stages, pool=pool)
+            try:
+                result = run_scenario(chosen, seed=seed, out=out, stages=stages, pool=pool)
+            except BaseException:
+                # Stopped before fresh_folder removes the half-written folder, not after:
+                # a worker still writing would otherwise leave files in it again.
+                pool.close(force=True)
+                raise
     _print_verdicts(result.summary)
     console.print(
         f"report: {result.out_dir}/report.html", highlight=False, soft_wrap=True, markup=False

@@ -72,14 +72,35 @@ def _warm() -> None:
     event_frame([Record(0.0, "endpoint", endpoint="S1", channel="pos")], shoppers)
 
 
-def _lead(readers: list[Any], tasks: Any, results: Any, writers: list[Any]) -> None:
+def _die_with(parent: int) -> None:
+    """Be killed when ``parent`` (the process that forked this one) exits, however it
+    exits: a worker must never outlive the command nor write into its folder afterwards.
+    Linux's PR_SET_PDEATHSIG; elsewhere the pool's own close is all there is."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it exited before the request took effect
+        os._exit(1)
+
+
+def _lead(readers: list[Any], tasks: Any, results: Any, writers: list[Any], command: int) -> None:
     """The first worker: warms up once, then forks the others from itself, so they start
     with matplotlib, pandas and the font cache loaded (one warm-up's CPU, not one each,
-    on the core the simulation leaves free). They share its process group, which the
-    pool kills to stop them all; it waits for them before it exits."""
+    on the core the simulation leaves free). It dies with the command and they die with
+    it (``_die_with``); they stay in the command's process group, so a signal to the
+    group (a CI job cancelled, ``timeout``) reaches them too. It waits for them before
+    it exits.
+
+    The lead forks after its warm-up has imported pyarrow, whose allocator runs a
+    background thread: forking with it is safe because jemalloc and Arrow register
+    at-fork handlers (locks taken around the fork, thread pools rebuilt in the child)."""
+    _die_with(command)
     # Ctrl-C reaches the whole process group: the parent decides, and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.setpgid(0, 0)
     # A forked worker holds copies of the write ends made before it: while any is open it
     # never sees end-of-file when the parent closes its frame pipe without sending (a run
     # that failed before its report), and would wait to be killed.
@@ -90,11 +111,13 @@ def _lead(readers: list[Any], tasks: Any, results: Any, writers: list[Any]) -> N
     except BaseException:  # the caller renders whatever no worker did
         return
     children = []
+    lead = os.getpid()
     for reader in readers[1:]:
         pid = os.fork()
         if pid == 0:  # a worker of its own: serve, flush the results, leave at once
             code = 1
             try:
+                _die_with(lead)
                 for other in readers:
                     if other is not reader:
                         other.close()
@@ -193,8 +216,10 @@ class PlotPool:
         self._tasks, self._results = ctx.SimpleQueue(), ctx.Queue()
         pipes = [ctx.Pipe(duplex=False) for _ in range(self.workers)]
         readers, writers = [r for r, _ in pipes], [w for _, w in pipes]
-        lead = ctx.Process(target=_lead, args=(readers, self._tasks, self._results, writers))
-        lead.daemon = True  # never outlives the command (nor do the workers it forks)
+        lead = ctx.Process(
+            target=_lead, args=(readers, self._tasks, self._results, writers, os.getpid())
+        )
+        lead.daemon = True  # joined or killed at the command's exit; _die_with otherwise
         lead.start()
         for reader in readers:
             reader.close()
@@ -245,11 +270,16 @@ class PlotPool:
         for a files task, as each finishes; what no worker did is done here (its
         exception, if any, raised here). ``frame`` may be a function returning the frame:
         it is called once, only if something is done here."""
-        left: dict[str, Any] = dict(self._pending)
-        if self._files is not None:
+        left: dict[str, Any] = {}
+        if self._files is not None:  # first, when done here too: see ``failed`` below
             left[FILES] = self._files
+        left.update(self._pending)
         self._pending, self._files, self.submitted = [], None, False
         built: list[Any] = []
+        # A plot that fails here is raised only once the gated files are written (they
+        # must exist even if a plot fails, as ``write_report`` promises): the caller
+        # would otherwise stop the pool while a worker still writes them.
+        failed: list[BaseException] = []
 
         def here(name: str) -> Any:
             if not built:
@@ -257,7 +287,13 @@ class PlotPool:
             if name == FILES:
                 out, args = left.pop(name)
                 return summary_files(built[0], out, args)
-            return plots[name](built[0], left.pop(name))
+            try:
+                return plots[name](built[0], left.pop(name))
+            except Exception as exc:
+                if FILES not in left:
+                    raise
+                failed.append(exc)
+                return None
 
         while left and self._procs:
             try:
@@ -277,8 +313,10 @@ class PlotPool:
             else:
                 left.pop(name)
                 yield name, None if value is None else Path(value)
-        for name in list(left):  # no worker (in-process), or a worker died
+        for name in list(left):  # no worker (in-process), or a worker died; files first
             yield name, here(name)
+        if failed:
+            raise failed[0]
 
     def close(self, *, force: bool = False) -> None:
         """Let the workers finish and exit; ``force``: stop them now."""
@@ -298,7 +336,4 @@ class PlotPool:
 
     def _kill(self) -> None:
         for proc in self._procs:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the lead and the workers it forked
-            except (ProcessLookupError, PermissionError):  # its group not made yet
-                proc.kill()
+            proc.kill()  # the workers it forked die with it (_die_with)

@@ -3,8 +3,13 @@ process: the same files, byte for byte; a plot that fails there fails here."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.report import plots
@@ -50,46 +55,67 @@ def test_a_plot_failing_in_a_worker_raises_in_the_caller(
     monkeypatch.setitem(plots.PLOTS, "coverage", broken)
     with PlotPool(workers=2) as pool, pytest.raises(ValueError, match="no such figure"):
         run_scenario(load_scenario(str(TINY)), out=tmp_path / "run", pool=pool)
+    # ...after the gated files are written, as in one process (the page is not).
+    written = set(_all_files(tmp_path / "run"))
+    assert {"summary.json", "events.parquet", "junit.xml"} <= written
+    assert "report.html" not in written
+
+
+def _pool_processes(pool: PlotPool) -> list[psutil.Process]:
+    """The lead and, once it has warmed and forked them, its workers."""
+    (lead,) = pool._procs
+    deadline = time.monotonic() + 120  # a hang guard only: the lead forks after warming
+    me = psutil.Process(lead.pid)
+    while time.monotonic() < deadline and len(me.children()) < pool.workers - 1:
+        time.sleep(0.05)
+    return [me, *me.children()]
+
+
+def _all_gone(procs: list[psutil.Process]) -> bool:
+    _, alive = psutil.wait_procs(procs, timeout=60)  # a hang guard only
+    return not alive
 
 
 def test_a_pool_never_given_work_closes_at_once() -> None:
-    import os
-    import time
-
     with PlotPool(workers=2) as pool:
-        (lead,) = pool._procs  # the other worker is forked by the lead, warm
-        group = lead.pid
+        procs = _pool_processes(pool)
+        assert len(procs) == 2
     assert pool._procs == []
-    assert not lead.is_alive()
-    # Nothing of the pool is left: no process in the lead's group (the workers it forked).
-    deadline = time.monotonic() + 60  # a hang guard only
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("a worker outlived its pool")
+    assert _all_gone(procs), "a worker outlived its pool"
 
 
 def test_a_pool_forced_to_close_leaves_no_worker() -> None:
-    import os
-    import time
-
     with pytest.raises(KeyboardInterrupt), PlotPool(workers=2) as pool:
-        group = pool._procs[0].pid
-        time.sleep(3)  # the lead warmed and forked its worker (or not yet: either way)
+        procs = _pool_processes(pool)
         raise KeyboardInterrupt
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("a worker outlived its pool")
+    assert _all_gone(procs), "a worker outlived its pool"
+
+
+def test_the_workers_die_with_a_killed_command() -> None:
+    """SIGKILL leaves no atexit: the lead dies with the command, its worker with the lead
+    (they wrote into the dead command's folder before), and they stay in its process
+    group, so a signal to the group reaches them too."""
+    script = (
+        "import os, time\n"
+        "from harness.report.pool import PlotPool\n"
+        "pool = PlotPool(workers=2).start()\n"
+        "print(pool._procs[0].pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    command = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert command.stdout is not None
+        lead = psutil.Process(int(command.stdout.readline()))
+        deadline = time.monotonic() + 120  # a hang guard only
+        while time.monotonic() < deadline and not lead.children():
+            time.sleep(0.05)
+        procs = [lead, *lead.children()]
+        assert len(procs) == 2
+        assert {os.getpgid(p.pid) for p in procs} == {os.getpgid(command.pid)}
+    finally:
+        command.kill()
+        command.wait()
+    assert _all_gone(procs), "a worker outlived the command"
 
 
 def test_one_worker_renders_in_process(tmp_path: Path) -> None:
