@@ -48,10 +48,9 @@ def scenario_data(
     """A fault-free scenario: publish everywhere at 20, roll back ``case['scope']`` at 40.
 
     ``settle`` moves the approval and everything after it that many seconds later. Live,
-    the scenario clock starts before the stack serves (harness/stack.py sets the epoch
-    before building the apps), and steps found overdue go back to back: an approval due
-    before start-up and the ERP's validation are over is refused (409). At 20x, t=10 is
-    0.5 s of wall clock; start-up took 1.5-2 s on a busy machine."""
+    scenario time is wall-clock time: the ERP's validation (asked for at t=2) must have
+    answered before the approval, or the approval is refused (409); at 20x the 8 s
+    between them are 0.4 s, less than a busy machine's event loop was seen to stall."""
     profile = {"latency": FAST, "capacity": 50, **CLEAN}
     return {
         "name": name,
