@@ -39,10 +39,16 @@ class HttpError(ConnectionError):
 
 
 class Headers(dict[str, str]):
-    """Response headers, names lower-cased; ``get`` ignores case, as HTTP does."""
+    """Response headers, names lower-cased; lookups ignore case, as HTTP does."""
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
         return super().get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
 
 
 class Response(NamedTuple):
@@ -64,6 +70,7 @@ class _Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.idle_since = 0.0
         self.closed = False
+        self.headers_done = False  # the current response's head is in
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -81,16 +88,38 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.origin.forget(self)
+        if exc is None and self.headers_done and self._ends_at_close():
+            self._answer(None)  # its body was everything up to the close (RFC 9112 6.3)
+            return
         self._fail(HttpError(f"connection lost: {exc}" if exc else "connection closed"))
+
+    def _ends_at_close(self) -> bool:
+        return "content-length" not in self.headers and "chunked" not in (
+            self.headers.get("transfer-encoding") or ""
+        )
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            # An interim answer (100 Continue, 103 Early Hints): the final one follows.
+            self.headers, self.body, self.headers_done = Headers(), [], False
+            return
+        keep = self.parser.should_keep_alive()
+        self._answer(status if keep else None)
+
+    def _answer(self, keep_status: int | None) -> None:
+        """Hand the response in to its request; ``keep_status`` (its status, when the
+        connection may carry another request) returns the connection to the pool."""
         waiter, self.waiter = self.waiter, None
         length = self.headers.get("content-length")
         response = Response(
@@ -99,13 +128,17 @@ class _Connection(asyncio.Protocol):
             b"".join(self.body),
             int(length) if length is not None and length.isdigit() else None,
         )
-        self.headers, self.body = Headers(), []
-        if self.parser.should_keep_alive() and not self.closed:
+        self.headers, self.body, self.headers_done = Headers(), [], False
+        if waiter is None or waiter.done():
+            # Nobody asked (an unsolicited or duplicate answer): the connection's framing
+            # can no longer be trusted, and it must not be reused for the next request.
+            self.close()
+            return
+        if keep_status is not None and not self.closed:
             self.origin.release(self)
         else:
             self.close()
-        if waiter is not None and not waiter.done():
-            waiter.set_result(response)
+        waiter.set_result(response)
 
     # ours
     def _fail(self, exc: Exception) -> None:
@@ -132,7 +165,8 @@ class _Origin:
 
     def release(self, conn: _Connection) -> None:
         conn.idle_since = time.monotonic()
-        self.idle.append(conn)
+        if conn not in self.idle:
+            self.idle.append(conn)
 
     def forget(self, conn: _Connection) -> None:
         self.open.discard(conn)

@@ -115,3 +115,94 @@ def test_no_server_and_a_peer_that_hangs_up_are_http_errors() -> None:
             await client.close()
 
     run(main())
+
+
+async def _raw_server(answer: bytes, *, close: bool = False) -> tuple[asyncio.Server, str]:
+    """A server that reads each request's head and writes ``answer`` bytes as they are
+    (``%(path)s`` filled with the request's path), then closes if ``close``."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                path = head.split(b" ")[1]
+                writer.write(answer.replace(b"%(path)s", path))
+                await writer.drain()
+                if close:
+                    writer.close()
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def test_an_interim_100_continue_is_not_the_answer() -> None:
+    async def main() -> None:
+        server, url = await _raw_server(
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+            b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nRetry-After: 3\r\n\r\nok"
+        )
+        client = Client()
+        try:
+            resp = await client.request("POST", f"{url}/x", b"{}", timeout=5.0)
+            assert (resp.status, resp.body) == (201, b"ok")
+            # Header names ignore case however they are looked up.
+            assert resp.headers["Retry-After"] == resp.headers.get("retry-after") == "3"
+            assert "RETRY-AFTER" in resp.headers and "x-missing" not in resp.headers
+        finally:
+            server.close()
+            await client.close()
+
+    run(main())
+
+
+def test_a_body_without_length_ends_at_the_close() -> None:
+    async def main() -> None:
+        server, url = await _raw_server(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it", close=True
+        )
+        client = Client()
+        try:
+            for _ in range(2):  # and the closed connection is not reused
+                resp = await client.request("POST", f"{url}/x", b"", timeout=5.0)
+                assert (resp.status, resp.body, resp.content_length) == (200, b"all of it", None)
+        finally:
+            server.close()
+            await client.close()
+
+    run(main())
+
+
+def test_an_answer_nobody_asked_for_is_never_taken_for_the_next_request() -> None:
+    """The server answers each request twice: the second, unsolicited, answer arrives on a
+    connection with no request waiting, so that connection is dropped rather than kept;
+    each request gets its own answer (its path) on a fresh connection."""
+
+    async def main() -> None:
+        server, url = await _raw_server(
+            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%%(path)s" % len(b"/n0")
+            + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
+        )
+        client = Client()
+        try:
+            first = await client.request("POST", f"{url}/n0", b"", timeout=5.0)
+            assert first.body == b"/n0"
+            # Two at once: had that connection gone back to the pool (twice, once per
+            # answer), both would be written on it and one would read the other's answer.
+            both = await asyncio.gather(
+                *(client.request("POST", f"{url}/n{i}", b"", timeout=5.0) for i in (1, 2))
+            )
+            assert [r.body for r in both] == [b"/n1", b"/n2"]
+        finally:
+            server.close()
+            await client.close()
+
+    run(main())
