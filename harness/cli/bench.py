@@ -23,7 +23,8 @@ def bench_pricing(
         f"{repeats} runs"
     )
     console.print(
-        f"  median {figures['median_us']:.1f} µs   p95 {figures['p95_us']:.1f} µs   "
+        f"  quote (the pure core, as simulated shoppers price): median "
+        f"{figures['median_us']:.1f} µs   p95 {figures['p95_us']:.1f} µs   "
         f"target <= {figures['target_us']} µs   {verdict}   (the same basket with no "
         f"promotion, this run: {figures['baseline_us']:.1f} µs)"
     )
@@ -95,11 +96,15 @@ def bench_sim(
             if stages.get("handed_off")
             else "the command built the log and summary"
         )
+        # Judged on everything after the simulation: handed off, parquet and junit are
+        # written with the summary (the figures stage), so the report stage alone would
+        # leave them out of "HTML + plots + parquet + junit"; this counts the summary too.
+        after = fig["wall_s"] + rep["wall_s"]
         console.print(
-            f"  report writing (plots in two worker processes + HTML, after the summary): "
-            f"{rep['wall_s']:.2f} s wall   target <= 1 s   {verdict(rep['wall_s'] <= 1.0)};  "
-            f"after the simulation in all {fig['wall_s'] + rep['wall_s']:.2f} s wall "
-            f"({where}); workers {stages.get('workers_cpu_s', 0):.2f} s CPU"
+            f"  report writing (HTML + plots + parquet + junit, and the summary, after the "
+            f"simulation): {after:.2f} s wall   target <= 1 s   {verdict(after <= 1.0)}   "
+            f"({where}; of it the page and plots after the summary {rep['wall_s']:.2f} s; "
+            f"workers {stages.get('workers_cpu_s', 0):.2f} s CPU)"
         )
         wk = scenario_wall("weekend-private-label", repeats=3)
         console.print(
