@@ -196,5 +196,7 @@ def gates_of(campaign: Campaign, scenario: Scenario) -> list[dict[str, Any]]:
 
 def expectations(campaign: Campaign, scenario: Scenario) -> list[tuple[str, str]]:
     """(expect, because) for each of ``gates_of``'s thresholds, in the same order."""
-    slos = [(s.expect, "") for s in scenario.slos] if campaign.scenario_slos else []
+    # A scenario's documented failing SLO gives its reason in the scenario file's header.
+    why = f"documented in scenario {scenario.name}"
+    slos = [(s.expect, why) for s in scenario.slos] if campaign.scenario_slos else []
     return [*slos, *((g.expect, campaign.because.get(g.name, "")) for g in campaign.gates)]
