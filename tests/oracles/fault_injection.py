@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 from unittest import mock
 
-import harness.runner
+import harness.runtime.world
 from harness.orchestrator.commands import SendDelivery, StartTimer
 from harness.orchestrator.events import DeliveryResult, TimerFired
 from harness.runner import RunResult, simulate
@@ -146,7 +146,9 @@ def injected(inject: Inject | None) -> Iterator[None]:
         inject(world)
         return world
 
-    with mock.patch.object(harness.runner, "build_world", build):
+    # Where the runner looks it up when it runs (it imports it late, after forking its
+    # plot workers): the module's attribute, not a name bound in harness.runner.
+    with mock.patch.object(harness.runtime.world, "build_world", build):
         yield
 
 
