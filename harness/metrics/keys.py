@@ -405,7 +405,11 @@ KEYS: tuple[Key, ...] = (
     _k("load.operator_refused", "count", "load only: of those, refused"),
     _k("load.callbacks", "count", "load only: channel callback requests"),
     _k("load.callback_failures", "count", "load only: of those, failed"),
-    _k("load.stale_attribution.samples", "count", "load only: wrong prices with an endpoint and time"),
+    _k(
+        "load.stale_attribution.samples",
+        "count",
+        "load only: wrong prices with an endpoint and time",
+    ),
     _k(
         "load.stale_attribution.explained",
         "count",
@@ -422,17 +426,45 @@ KEYS: tuple[Key, ...] = (
         "not a delivery delay): the harness, not the model",
     ),
     _k("load.stale_attribution.by_cause.<reason>", "count", "load only: wrong prices per cause"),
-    _k("load.stale_attribution.endpoints", "count", "load only: (endpoint, promotion, reason) with wrong prices"),
-    _k("load.stale_attribution.tolerance_s", "s (scenario)", "load only: a hop between processes (50 ms wall)"),
-    _k("load.stale_attribution.worst[].endpoint", "id", "load only: up to 20, most unexplained first"),
+    _k(
+        "load.stale_attribution.endpoints",
+        "count",
+        "load only: (endpoint, promotion, reason) with wrong prices",
+    ),
+    _k(
+        "load.stale_attribution.tolerance_s",
+        "s (scenario)",
+        "load only: a hop between processes (50 ms wall)",
+    ),
+    _k(
+        "load.stale_attribution.worst[].endpoint",
+        "id",
+        "load only: up to 20, most unexplained first",
+    ),
     _k("load.stale_attribution.worst[].promo", "id", "load only: the promotion priced wrong"),
     _k("load.stale_attribution.worst[].reason", "text", "load only: the oracle's reason"),
     _k("load.stale_attribution.worst[].samples", "count", "load only: wrong prices there"),
-    _k("load.stale_attribution.worst[].explained", "count", "load only: of those, explained by the model"),
+    _k(
+        "load.stale_attribution.worst[].explained",
+        "count",
+        "load only: of those, explained by the model",
+    ),
     _k("load.stale_attribution.worst[].unexplained", "count", "load only: of those, unexplained"),
-    _k("load.stale_attribution.worst[].causes", "text", "load only: 'cause count, ...', commonest first"),
-    _k("load.stale_attribution.worst[].first_at", "s (since scenario start)", "load only: the first wrong price"),
-    _k("load.stale_attribution.worst[].last_at", "s (since scenario start)", "load only: the last wrong price"),
+    _k(
+        "load.stale_attribution.worst[].causes",
+        "text",
+        "load only: 'cause count, ...', commonest first",
+    ),
+    _k(
+        "load.stale_attribution.worst[].first_at",
+        "s (since scenario start)",
+        "load only: the first wrong price",
+    ),
+    _k(
+        "load.stale_attribution.worst[].last_at",
+        "s (since scenario start)",
+        "load only: the last wrong price",
+    ),
 )
 
 
