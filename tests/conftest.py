@@ -20,6 +20,7 @@ import pytest
 # live runs at 10x, the CI campaign, the live scope property's six stacks); a module
 # missing here only starts later, nothing else.
 LONGEST_FIRST = [
+    "tests/load/test_attribution_live.py",  # two load runs, 85 and 40 s, one per worker
     "tests/sut/test_sut_systems.py",
     "tests/runtime/test_scenarios.py",
     "tests/load/test_load.py",
@@ -36,6 +37,7 @@ LONGEST_FIRST = [
     "tests/bench/test_sut_bench.py",
     "tests/certify/test_certify_adapters.py",
     "tests/domain/test_pricing_properties.py",
+    "tests/domain/test_pricing_oracle.py",
     "tests/metrics/test_metrics_propagation.py",
     "tests/report/test_pool.py",
     "tests/test_inputs_fuzz.py",

@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB_DOWN = "faults=[{kind: endpoint_offline, endpoints: [web], start: 500, end: 9000}]"
 
 
+# Each test is a load run of its own, sharing nothing: one per free worker.
+SPREAD_OVER_WORKERS = True
+
+
 def _load(tmp_path: Path, campaign: str, *args: str, env: dict[str, str] | None = None) -> tuple:
     if importlib.util.find_spec("locust") is None:  # never import it here: gevent patching
         pytest.skip("locust is not installed")
