@@ -51,10 +51,12 @@ def test_t0_is_when_the_stack_serves(
 
     opened, epoch, estate_ahead = asyncio.run(main())
     assert epoch >= served_at[0] >= opened + START_UP
-    # The estate's clock is the orchestrator's: read first, it can only be behind (by the
-    # wall time between the reads; 5 s of it at 20x only guards against a stall). Left on
-    # the old t=0 it would be START_UP x 20 = 30 s ahead.
-    assert -100.0 < estate_ahead <= 0.0
+    # The estate's clock is the orchestrator's. Read first, it is behind by the wall time
+    # between the reads (5 s of it at 20x only guards against a stall), give or take the
+    # skew of each process turning the wall-clock epoch into its monotonic clock (69 ms
+    # once on this VM: 1.4 scenario s). Left on the old t=0 it would be START_UP x 20 =
+    # 30 s ahead.
+    assert -100.0 < estate_ahead < 10.0
     store = Store(state)
     try:
         assert float(store.get("epoch") or "nan") == epoch
