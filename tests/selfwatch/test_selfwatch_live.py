@@ -45,7 +45,8 @@ def test_a_blocked_estate_loop_exits_4_naming_it_and_the_failed_slo_is_no_verdic
     harness = summary["harness"]
     assert harness["saturated"] is True
     estate = next(r for r in harness["loop_lag"] if r["component"] == "estate")
-    assert estate["saturated"] and estate["max_s"] >= 2.0  # the block, at least
+    # The 2 s block, at least, as this VM's monotonic clock measures it (once 1.999969 s).
+    assert estate["saturated"] and estate["max_s"] >= 1.99
     assert "estate" in {s["component"] for s in harness["saturations"]}
     (slo,) = summary["slos"]
     assert slo["passed"] is False and slo["trusted"] is False
