@@ -275,6 +275,22 @@ def restart_clock(store: Store, clock: LiveClock) -> None:
     store.put("epoch", clock.epoch)
 
 
+def start_clock(
+    store: Store,
+    clock: LiveClock,
+    sim: SimServer,
+    world: World,
+    shards: ShardSet | None,
+    *,
+    fresh: bool,
+) -> None:
+    """Once the estate and the API serve: t=0 now for a new state file
+    (``restart_clock``), then the estate's clock and rate faults on it (``play_estate``)."""
+    if fresh:
+        restart_clock(store, clock)
+    play_estate(sim, world, clock, shards)
+
+
 def _number(store: Store, key: str, default: float | None = None) -> float:
     text = store.get(key)
     try:
@@ -417,9 +433,7 @@ async def start_stack(
             shards=shards,
             bind=bind,
         )
-        if fresh:
-            restart_clock(store, clock)
-        play_estate(sim, world, clock, shards)
+        start_clock(store, clock, sim, world, shards, fresh=fresh)
     except BaseException:
         if sim is not None:
             await sim.stop()

@@ -88,8 +88,7 @@ def serve(
     from harness.stack import (
         launch_shards,
         open_state,
-        play_estate,
-        restart_clock,
+        start_clock,
         start_estate,
         start_service,
     )
@@ -169,9 +168,7 @@ def serve(
                 console.print(f"  dashboard         {api.url}/dashboard (when installed)")
                 console.print(f"  state             {state}")
             if sim is not None and store is not None:
-                if fresh:
-                    restart_clock(store, clock)
-                play_estate(sim, world, clock, shards)
+                start_clock(store, clock, sim, world, shards, fresh=fresh)
         except BaseException as exc:
             # Start-up failed (a port in use, a bad state file): one line, no traceback,
             # and nothing left half-open to complain at exit.

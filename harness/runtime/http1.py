@@ -89,7 +89,7 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self.origin.forget(self)
         if exc is None and self.headers_done and self._ends_at_close():
-            self._answer(None)  # its body was everything up to the close (RFC 9112 6.3)
+            self._answer(keep=False)  # its body was everything up to the close (RFC 9112 6.3)
             return
         self._fail(HttpError(f"connection lost: {exc}" if exc else "connection closed"))
 
@@ -114,12 +114,11 @@ class _Connection(asyncio.Protocol):
             # An interim answer (100 Continue, 103 Early Hints): the final one follows.
             self.headers, self.body, self.headers_done = Headers(), [], False
             return
-        keep = self.parser.should_keep_alive()
-        self._answer(status if keep else None)
+        self._answer(keep=self.parser.should_keep_alive())
 
-    def _answer(self, keep_status: int | None) -> None:
-        """Hand the response in to its request; ``keep_status`` (its status, when the
-        connection may carry another request) returns the connection to the pool."""
+    def _answer(self, *, keep: bool) -> None:
+        """Hand the response in to its request; ``keep``: the connection may carry another
+        request, so it goes back to the pool."""
         waiter, self.waiter = self.waiter, None
         length = self.headers.get("content-length")
         response = Response(
@@ -134,7 +133,7 @@ class _Connection(asyncio.Protocol):
             # can no longer be trusted, and it must not be reused for the next request.
             self.close()
             return
-        if keep_status is not None and not self.closed:
+        if keep and not self.closed:
             self.origin.release(self)
         else:
             self.close()
