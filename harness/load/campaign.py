@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from harness.inputs import read_document, validate_data
 from harness.runtime.shoppers import make_baskets
@@ -72,16 +72,20 @@ class Campaign(BaseModel):
         default_factory=dict,
         description="Why each gate marked 'expect: fail' fails (gate name -> the modelled "
         "reason): the report says 'expected: fails because ...'. One per such gate.",
+        validate_default=True,  # a campaign with no 'because' at all is checked too
     )
 
-    @model_validator(mode="after")
-    def _reasons(self) -> Campaign:
-        expected = {g.name for g in self.gates if g.expect == "fail"}
-        if missing := sorted(expected - set(self.because)):
-            raise ValueError(f"gates expected to fail need a reason in 'because': {missing}")
-        if stray := sorted(set(self.because) - expected):
-            raise ValueError(f"'because' names no gate marked 'expect: fail': {stray}")
-        return self
+    @field_validator("because")
+    @classmethod
+    def _reasons(cls, because: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # On 'because', so the error names that field rather than the whole document.
+        gates = info.data.get("gates") or []
+        expected = {g.name for g in gates if g.expect == "fail"}
+        if missing := sorted(expected - set(because)):
+            raise ValueError(f"gates expected to fail need a reason here: {missing}")
+        if stray := sorted(set(because) - expected):
+            raise ValueError(f"names no gate marked 'expect: fail': {stray}")
+        return because
 
 
 def campaign_path(name_or_path: str | Path) -> Path | None:
