@@ -307,12 +307,20 @@ class ShardSet:
         channel_of = {m.id: m.channel for m in world.delivery_models}
         made = cls(shards, order, owner, channel_of)
         try:
+            lost: ShardError | None = None
             for shard in shards:
-                _send(shard, {**spec, "index": shard.index})
+                try:
+                    _send(shard, {**spec, "index": shard.index})
+                except ShardError as exc:
+                    # It died before reading its spec: what it printed, or its exit code,
+                    # says why better than the broken pipe (read with the others' answers).
+                    lost = lost or exc
             answers = _read_lines([s.proc for s in shards], timeout)
             for shard, answer in zip(shards, answers, strict=True):
                 mine = [mid for mid in order if owner[mid] == shard.index]
                 _accept(shard, answer, count, mine, timeout)
+            if lost is not None:
+                raise lost
         except BaseException:
             made.stop()
             raise
