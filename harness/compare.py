@@ -11,7 +11,9 @@ A figure a run did not measure is ``null`` (or the string "not measured") in its
 summary.json, e.g. a system under test whose own view of acknowledgements cannot be read.
 It shows as "not measured", never as zero, and never counts for "best". A propagation time
 that the run measured but never reached (``t95`` null while only 80 % of the targets were
-applied) is "not reached": the worst value of its row, not a missing one.
+applied) is "not reached": the worst value of its row, not a missing one. A figure computed
+from shoppers' records in a run that had no such shoppers (leakage in a ``live`` run: its 0
+means nobody bought; ``harness.agreement``) is "not measured live": no value, never best.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from harness.agreement import NOT_MEASURED_LIVE, unmeasured
 from harness.inputs import InputError
 from harness.metrics.frame import read_events
 from harness.metrics.slo import resolve
@@ -33,6 +36,7 @@ from harness.metrics.summary import HEADLINE_FIGURES, summary_json, to_plain
 __all__ = [
     "FIGURES",
     "NOT_MEASURED",
+    "NOT_MEASURED_LIVE",
     "NOT_REACHED",
     "Run",
     "check_metrics",
@@ -98,8 +102,11 @@ def _number(x: Any) -> bool:
 
 
 def figure_cell(summary: Mapping[str, Any], metric: str) -> dict[str, Any]:
-    """One run's cell of a row: ``{"value", "status"}``, status "measured", "not reached"
-    or "not measured" (module docstring). ``value`` is the summary's own value, or None."""
+    """One run's cell of a row: ``{"value", "status"}``, status "measured", "not reached",
+    "not measured" or "not measured live" (module docstring). ``value`` is the summary's
+    own value, or None."""
+    if unmeasured(summary, metric):
+        return {"value": None, "status": NOT_MEASURED_LIVE}
     value = resolve(summary, metric)
     if isinstance(value, str) and value.strip().lower() == NOT_MEASURED:
         return {"value": None, "status": NOT_MEASURED}
@@ -164,8 +171,10 @@ def mismatches(runs: Sequence[Run]) -> list[dict[str, Any]]:
 def rollback_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
     """One row per rollback of the scenario (matched by its position in each run's
     summary): promo, time, scope, and per run its verdict, violations and leakage (None
-    for a run without that rollback)."""
+    for a run without that rollback; None with ``leakage_status`` "not measured live" for
+    a run without shoppers)."""
     lists = {run.label: list(run.summary.get("rollbacks") or []) for run in runs}
+    no_sales = {run.label for run in runs if unmeasured(run.summary, "leakage_value")}
     rows = []
     for i in range(max((len(v) for v in lists.values()), default=0)):
         first = next(v[i] for v in lists.values() if len(v) > i)
@@ -181,7 +190,8 @@ def rollback_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
                 "t": rb.get("t"),
                 "verdict": rb.get("verdict"),
                 "scope_endpoints": rb.get("scope_endpoints"),
-                "leakage_value": rb.get("leakage_value"),
+                "leakage_value": None if label in no_sales else rb.get("leakage_value"),
+                "leakage_status": NOT_MEASURED_LIVE if label in no_sales else MEASURED,
                 "violation_count": len(violations),
                 "violations": violations[:MAX_VIOLATIONS],
             }

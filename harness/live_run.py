@@ -21,10 +21,10 @@ import aiohttp
 import pandas as pd
 
 from harness import selfwatch
+from harness.agreement import NOT_MEASURED_LIVE, OUT, TOLERANCE, WITHIN, agreement
+from harness.agreement import within as within  # re-exported: the live tests' judge
 from harness.faithful import FRACTION, Faithful, Overhead, limits_of
 from harness.metrics import summarise, to_frame
-from harness.metrics.slo import resolve
-from harness.metrics.summary import HEADLINE_FIGURES
 from harness.runner import validity_starts
 from harness.saturation import bounds_for, headroom, mark_untrustworthy
 from harness.scenario import Scenario, StepSpec
@@ -174,44 +174,38 @@ async def fetch_lags(stack: Stack) -> list[dict[str, Any]]:
     return await asyncio.to_thread(selfwatch.fetch_lags, estate, stack.api_url)
 
 
-TOLERANCE = 0.20  # a live figure within 20% of the virtual-time one agrees
-
-
-def within(sim: Any, live: Any, tolerance: float = TOLERANCE) -> bool | None:
-    """Does the live figure agree with the virtual-time one? Numbers: ``|live - sim| <=
-    tolerance * |sim|`` (so 0 agrees only with 0); anything else (a verdict): equal.
-    None when either run has no figure."""
-    if sim is None or live is None:
-        return None
-    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (sim, live))
-    if not numbers:
-        return bool(sim == live)
-    return abs(live - sim) <= tolerance * abs(sim)
-
-
 def sim_vs_live(
     sim: dict[str, Any], live: dict[str, Any], tolerance: float = TOLERANCE
 ) -> pd.DataFrame:
     """Each headline figure from the virtual-time run beside the live one, with the ratio
-    and whether it is within ``tolerance`` ("yes", "NO", or "—" when a run lacks it)."""
-    rows = []
+    and whether it is within ``tolerance``: "yes", "NO", "not measured live" (a shopper
+    figure: the live run has no shoppers, ``harness.agreement``) or "—" when a run lacks
+    it. The rows of ``agreement(sim, live, tolerance)``, as the report's table."""
     column = f"within {tolerance:.0%}"
-    for metric in HEADLINE_FIGURES:
-        a, b = resolve(sim, metric), resolve(live, metric)
-        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b))
-        ratio = b / a if numbers and a else None
-        agrees = within(a, b, tolerance)
-        mark = "—" if agrees is None else ("yes" if agrees else "NO")
-        rows.append({"figure": metric, "sim": a, "live": b, "live/sim": ratio, column: mark})
+    marks = {WITHIN: "yes", OUT: "NO", NOT_MEASURED_LIVE: NOT_MEASURED_LIVE}
+    rows = [
+        {
+            "figure": r["figure"],
+            "sim": r["sim"],
+            "live": r["live"],
+            "live/sim": r["live_over_sim"],
+            column: marks.get(r["status"], "—"),
+        }
+        for r in agreement(sim, live, tolerance)["figures"]
+    ]
     return pd.DataFrame(rows)
 
 
-def faithful_summary(faithful: Faithful, overhead: Overhead, speed: float) -> dict[str, Any]:
-    """``summary["live"]``: the speed asked, the faithful speed, what limits it, the
-    calibration it rests on, and whether the run was forced above it."""
+def faithful_summary(
+    faithful: Faithful, overhead: Overhead, speed: float, *, asked: bool = True
+) -> dict[str, Any]:
+    """``summary["live"]``: the speed run (``asked`` with --speed, else the faithful one
+    chosen), the faithful speed, what limits it, the calibration it rests on, and whether
+    the run was forced above it."""
     limit = faithful.limit
     return {
         "speed": speed,
+        "speed_source": "--speed" if asked else "faithful",
         "faithful_speed": round(faithful.speed, 3) if limit else None,
         "forced": speed > faithful.speed,
         "limited_by": limit.name if limit else None,

@@ -285,3 +285,40 @@ def test_cli_bad_input_exits_2_on_one_line(runs: dict[str, Path], tmp_path: Path
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], result.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_a_live_runs_shopper_figures_are_not_measured_live(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A live run has no shoppers: its leakage of 0 means nobody bought. It must show as
+    "not measured live" (never zero, never best) beside a virtual-time run whose shoppers
+    did buy after the rollback, while a figure both runs measured still ranks."""
+    sim = _unmeasured_copy(runs["faulty"], tmp_path / "sim", label="sim")
+    summary = _summary(sim)
+    summary["retry_storm"]["amplification"] = 2.0
+    summary["leakage_value"] = 12.5
+    summary["rollbacks"][0]["leakage_value"] = 12.5
+    (sim / "summary.json").write_text(json.dumps(summary))
+    live = _unmeasured_copy(runs["calm"], tmp_path / "live", label="live", mode="live")
+    live_summary = _summary(live)
+    live_summary["retry_storm"]["amplification"] = 1.0
+    (live / "summary.json").write_text(json.dumps(live_summary))
+    assert live_summary["leakage_value"] == 0.0  # what a live run writes: nobody bought
+    folder, body = write_compare([sim, live], tmp_path / "out")
+    rows = {row["metric"]: row for row in body["figures"]}
+    leak = rows["leakage_value"]
+    assert leak["cells"]["live"] == {"value": None, "status": "not measured live"}
+    assert leak["cells"]["sim"] == {"value": 12.5, "status": "measured"}
+    assert leak["best"] == []  # the live 0 would have been best (lower is better)
+    spread = rows["price_consistency.spread_value"]
+    assert spread["cells"]["live"]["status"] == "not measured live"
+    assert rows["retry_storm.amplification"]["best"] == ["live"]
+    rollback = body["rollbacks"][0]["runs"]
+    assert rollback["live"]["leakage_value"] is None
+    assert rollback["live"]["leakage_status"] == "not measured live"
+    assert rollback["sim"]["leakage_value"] == 12.5
+    page = (folder / "compare.html").read_text()
+    assert '<td class="nm">not measured live</td>' in page
+    assert "leakage not measured live" in page
+    on_disk = json.loads((folder / "compare.json").read_text())
+    assert on_disk["figures"] == body["figures"]

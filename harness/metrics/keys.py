@@ -345,7 +345,12 @@ KEYS: tuple[Key, ...] = (
         "or internals); their values are null, never zero",
     ),
     # `promoharness live` only (harness/live_run.py faithful_summary, harness/faithful.py):
-    _k("live.speed", "ratio", "live only: the --speed asked (scenario s per wall s)"),
+    _k("live.speed", "ratio", "live only: the speed run (scenario s per wall s)"),
+    _k(
+        "live.speed_source",
+        "text",
+        "live only: '--speed' (asked) or 'faithful' (no --speed: the faithful speed chosen)",
+    ),
     _k(
         "live.faithful_speed",
         "ratio",
@@ -374,6 +379,34 @@ KEYS: tuple[Key, ...] = (
         "live.calibration.burst_delay_p95_s",
         "s (wall)",
         "live only: p95 from a send decision to its result in the burst (not in the formula)",
+    ),
+    # `promoharness live` only: the sim-vs-live table (harness/agreement.py):
+    _k("sim_vs_live.tolerance", "share (0-1)", "live only: a live figure within it agrees"),
+    _k("sim_vs_live.figures[].figure", "path", "live only: a headline figure"),
+    _k("sim_vs_live.figures[].sim", "as the figure", "live only: its virtual-time value"),
+    _k(
+        "sim_vs_live.figures[].live",
+        "as the figure",
+        "live only: its live value (null when not measured live)",
+    ),
+    _k("sim_vs_live.figures[].live_over_sim", "ratio", "live only: live / sim (null if none)"),
+    _k(
+        "sim_vs_live.figures[].status",
+        "text",
+        "live only: 'within tolerance', 'out of tolerance', 'not measured live' (summed "
+        "from shoppers' sales or quotes: a live run has no shoppers) or 'not measured'",
+    ),
+    _k(
+        "sim_vs_live.slos_left_out[]",
+        "text",
+        "live only: SLOs on figures not measured live, left out of the 'passed' row",
+    ),
+    _k("sim_vs_live.out_of_tolerance[]", "path", "live only: the figures out of tolerance"),
+    _k("sim_vs_live.not_measured_live[]", "path", "live only: the figures not measured live"),
+    _k(
+        "sim_vs_live.agrees",
+        "boolean",
+        "live only: every figure compared is within tolerance",
     ),
     # `promoharness load` only (harness/load/run.py, harness/load/figures.py):
     _k("load.campaign", "text", "load only: the campaign's name"),

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.compare import HIGHER, LOWER, NOT_MEASURED, NOT_REACHED, Run
+from harness.compare import HIGHER, LOWER, NOT_MEASURED, NOT_MEASURED_LIVE, NOT_REACHED, Run
 from harness.report import compare_plots as cp
 from harness.report.html import CSS, escape
 
@@ -89,8 +89,8 @@ def _fmt(metric: str, value: Any) -> str:
 
 def _cell(metric: str, cell: Mapping[str, Any], best: bool) -> str:
     status = cell["status"]
-    if status == NOT_MEASURED:
-        return '<td class="nm">not measured</td>'
+    if status in (NOT_MEASURED, NOT_MEASURED_LIVE):
+        return f'<td class="nm">{status}</td>'
     if status == NOT_REACHED:
         return '<td class="nr">not reached</td>'
     text = _fmt(metric, cell["value"])
@@ -109,8 +109,10 @@ def _figures(body: Mapping[str, Any], labels: Sequence[str]) -> str:
         "<p class='muted'>★ best value of the row (ties all marked; none when every run "
         "measured the same). <i>not measured</i>: the run could not see this figure (e.g. a "
         "system under test whose own view cannot be read); it is never counted as zero nor "
-        "as best. <i>not reached</i>: measured, and that share of targets never applied — "
-        "the worst value of its row.</p>"
+        "as best. <i>not measured live</i>: a figure summed from shoppers' sales or sampled "
+        "quotes, in a run that had no such shoppers (a <code>live</code> run; quotes under "
+        "<code>load</code>). <i>not reached</i>: measured, and that share of targets never "
+        "applied — the worst value of its row.</p>"
     )
     table = _table(["figure", "better", *labels], rows)
     return _section("figures", "Headline figures", note + table)
@@ -176,6 +178,8 @@ def _verdict(r: Mapping[str, Any] | None) -> str:
         return "<td class='nm'>no such rollback</td>"
     leak = r.get("leakage_value")
     leak_text = "" if leak is None else f", leakage {leak:,.2f}"
+    if r.get("leakage_status") == NOT_MEASURED_LIVE:
+        leak_text = f", leakage {NOT_MEASURED_LIVE}"
     return (
         f"<td class='{'ok' if r['verdict'] == 'pass' else 'bad'}'>{escape(r['verdict'])}"
         f"<span class='sub'>{r['violation_count']:,} violations{leak_text}</span></td>"
