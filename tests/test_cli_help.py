@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from harness.cli.lazy import unwrap
+from harness.cli.common import unwrap
 
 
 def test_unwrap_joins_a_paragraphs_lines_and_keeps_paragraphs_and_lists() -> None:

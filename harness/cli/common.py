@@ -8,6 +8,7 @@ itself (``harness.cli.app``) lists placeholders and loads a command's module on 
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 from collections.abc import Iterator
@@ -38,6 +39,46 @@ def _no_type_on_flags() -> None:
 
 
 _no_type_on_flags()
+
+
+def unwrap(text: str) -> str:
+    """A help text's paragraphs each on one line, for the terminal to wrap.
+
+    Typer's rich help (0.29) keeps a paragraph's own line breaks after its first and wraps
+    each line again at the terminal's width: a docstring sentence broken at column 90
+    printed as a line and a stub of one word. Paragraphs stay apart; one marked ``\\b``
+    (Click's "keep as written") and lines starting a list item ("- ", "* ") keep theirs.
+    """
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        if paragraph.lstrip().startswith("\b"):
+            paragraphs.append(paragraph)
+            continue
+        lines: list[str] = []
+        for line in paragraph.split("\n"):
+            line = line.strip()
+            if lines and not line.startswith(("- ", "* ")):
+                lines[-1] += " " + line
+            else:
+                lines.append(line)
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+def _help_paragraphs() -> None:
+    """Every command's and group's ``--help`` shows its help text ``unwrap``-ped."""
+    for cls in (typer.core.TyperCommand, typer.core.TyperGroup):
+        shown = cls.format_help
+
+        def format_help(self: Any, ctx: Any, formatter: Any, _shown: Any = shown) -> None:
+            if self.help:
+                self.help = unwrap(self.help)
+            _shown(self, ctx, formatter)
+
+        cls.format_help = format_help  # type: ignore[method-assign]
+
+
+_help_paragraphs()
 
 # The real commands register here (``@app.command()``); ``harness.cli`` builds the command
 # line of lazy placeholders in front of them. Never run directly.

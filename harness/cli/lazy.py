@@ -17,13 +17,12 @@ import ast
 import functools
 import importlib
 import importlib.util
-import inspect
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-__all__ = ["LazyGroup", "lazy_command", "lazy_group", "unwrap"]
+__all__ = ["LazyGroup", "lazy_command", "lazy_group"]
 
 # command name -> (modules to import, attribute of the Typer app, whole group?); filled by
 # lazy_command and lazy_group.
@@ -100,45 +99,12 @@ def _real_command(name: str) -> Any:
     if whole:  # as ``add_typer`` would mount it: no completion options of its own
         group = typer.main.get_group(sub)
         group.name = name
-        return _unwrapped(group)
+        return group
     group = typer.main.get_command(sub)
     commands = getattr(group, "commands", None)
     if commands is None:  # a Typer app with one command is that command
-        return _unwrapped(group)
-    return _unwrapped(commands[name])
-
-
-def unwrap(text: str) -> str:
-    """A docstring's paragraphs each on one line, for the terminal to wrap.
-
-    Typer's rich help keeps a paragraph's own line breaks after its first, and then wraps
-    each line again at the terminal's width: a sentence broken at column 90 of the source
-    prints as a line and a stub of one word. Paragraphs stay apart; one marked ``\b``
-    (Click's "keep as written") and lines starting a list item ("- ", "* ") keep theirs.
-    """
-    paragraphs = []
-    for paragraph in text.split("\n\n"):
-        if paragraph.lstrip().startswith("\b"):
-            paragraphs.append(paragraph)
-            continue
-        lines: list[str] = []
-        for line in paragraph.split("\n"):
-            line = line.strip()
-            if lines and not line.startswith(("- ", "* ")):
-                lines[-1] += " " + line
-            else:
-                lines.append(line)
-        paragraphs.append("\n".join(lines))
-    return "\n\n".join(paragraphs)
-
-
-def _unwrapped(cmd: Any) -> Any:
-    """``cmd`` (and a group's subcommands) with its help text ``unwrap``-ped."""
-    if cmd.help:
-        cmd.help = unwrap(inspect.cleandoc(cmd.help))
-    for sub in (getattr(cmd, "commands", None) or {}).values():
-        _unwrapped(sub)
-    return cmd
+        return group
+    return commands[name]
 
 
 def placeholder_help(group: Any, name: str) -> str | None:
