@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,6 +25,7 @@ from harness.cli.estate import BindOption, ShardViaOption
 from harness.inputs import InputError
 
 if TYPE_CHECKING:
+    from harness.faithful import Faithful, Overhead
     from harness.scenario import Scenario
 
 
@@ -218,8 +220,14 @@ def live(
     scenario: ScenarioArg = None,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
     speed: Annotated[
-        float, typer.Option(min=0.001, help="Compress the scenario K times (wall clock).")
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            min=0.001,
+            show_default=False,
+            help="Compress the scenario K times (wall clock). Default: the faithful speed "
+            "calibrated on this machine; with --sut, 1 (real time).",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
     overrides: SetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -245,19 +253,24 @@ def live(
 ) -> None:
     """Play a scenario's operator timeline against the live stack over real HTTP.
 
-    Writes the same report as `run`, plus a sim-vs-live table of the headline figures.
-    First the stack is calibrated on this machine (harness/faithful.py): a --speed above
-    the faithful speed, where the harness's own overhead would pass 10% of the scenario's
-    smallest modelled latency or timeout, exits 2 unless --force.
+    Writes the same report as `run`, plus a sim-vs-live table of the headline figures
+    (a figure summed from shoppers' sales or quotes says "not measured live": nothing buys
+    in a live run). First the stack is calibrated on this machine (harness/faithful.py):
+    the faithful speed is the fastest at which the harness's own overhead stays under 10%
+    of the scenario's smallest modelled latency and timeout. Without --speed the run goes
+    at that speed; a --speed above it exits 2 unless --force.
+
     The harness watches its own event loops through the run (report: "harness
     headroom"); when one saturated, its figures are marked untrustworthy and the exit code
     is 4 (0 every SLO passed, 1 one failed, 2 bad input).
+
     With --sut, the estate serves on --estate-port, your system delivers to it, the
     timeline goes to your system through the driver, and every figure comes from the
-    estate's ground truth.
+    estate's ground truth; the speed is 1 (real time) unless --speed says otherwise.
     """
     import pandas as pd
 
+    from harness.agreement import agreement
     from harness.headroom_report import headroom_tables
     from harness.live_calibrate import calibrate, describe
     from harness.live_run import faithful_summary, run_live, sim_vs_live
@@ -279,11 +292,18 @@ def live(
 
         check_count(estate_shards, len(build_world(chosen, seed).delivery_models))
     if sut is not None:
+        if speed is None:
+            console.print(
+                "speed 1x (real time; the default with --sut: your system's own timeouts and "
+                "retries run on the wall clock; --speed K compresses the scenario K times)",
+                highlight=False,
+                soft_wrap=True,
+            )
         _live_sut(
             chosen,
             sut,
             scenario_ref=scenario,
-            speed=speed,
+            speed=1.0 if speed is None else speed,
             seed=seed,
             out=out,
             port=estate_port,
@@ -293,11 +313,15 @@ def live(
     # uvloop where installed, for both: a faithful speed holds for the loop it measured.
     faithful, overhead = live_loop(calibrate(chosen, estate_shards=estate_shards))
     console.print(describe(faithful, overhead), highlight=False, soft_wrap=True)
-    if speed > faithful.speed and not force:
+    asked = speed is not None
+    if speed is None:
+        speed = chosen_speed(faithful, overhead)
+        console.print(speed_line(speed, chosen.duration), highlight=False, soft_wrap=True)
+    elif speed > faithful.speed and not force:
         raise InputError(faithful.reason(speed))
     out_dir = out or _run_dir(f"{chosen.name}-live")
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _progress(quiet, f"live {chosen.name} at {speed:g}x") as tick:
+    with _progress(quiet, f"live {chosen.name} at {speed:.4g}x") as tick:
         result = live_loop(
             run_live(
                 chosen,
@@ -308,10 +332,11 @@ def live(
                 estate_shards=estate_shards,
             )
         )
-    result.summary["live"] = faithful_summary(faithful, overhead, speed)
+    result.summary["live"] = faithful_summary(faithful, overhead, speed, asked=asked)
     sim = simulate(chosen, seed=seed).summary
+    result.summary["sim_vs_live"] = agreement(sim, result.summary)
     comparison = sim_vs_live(sim, result.summary)
-    title = f"{chosen.name} — live run at {speed:g}x (seed {result.summary['seed']})"
+    title = f"{chosen.name} — live run at {speed:.4g}x (seed {result.summary['seed']})"
     tables = [
         ("Simulated vs live (same scenario and seed)", comparison),
         (
@@ -343,6 +368,30 @@ def live(
         err.print(f"[red]harness saturated:[/red] {line}", highlight=False, soft_wrap=True)
     console.print(f"report: {out_dir}/report.html", highlight=False, soft_wrap=True)
     raise typer.Exit(exit_code(result.summary))
+
+
+def chosen_speed(faithful: Faithful, overhead: Overhead) -> float:
+    """The speed of a `live` run given no --speed: the faithful one. It is finite (the
+    calibration caps it at its twin's speed); when nothing at all limited it, the twin's."""
+    from harness.live_calibrate import SPEED
+
+    if math.isfinite(faithful.speed):
+        return faithful.speed
+    return overhead.speed or SPEED
+
+
+def speed_line(speed: float, duration: float) -> str:
+    """What the console says about the speed it chose: which, why, and the wall time."""
+    return (
+        f"speed {speed:.3g}x: the faithful speed on this machine (no --speed given): "
+        f"{_span(duration)} of scenario in about {_span(duration / speed)} of wall clock"
+    )
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 def _live_sut(
