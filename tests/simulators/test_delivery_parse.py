@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from harness.scenario import load_scenario
-from simulators.apps import DeliveryBody, PayloadCache, parse_delivery
+from simulators.app_delivery import DeliveryBody, PayloadCache, parse_delivery
 
 PROMO = load_scenario("weekend-private-label", []).promotions[0]
 PAYLOAD = PROMO.model_dump_json(by_alias=True)
