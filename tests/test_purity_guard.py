@@ -27,11 +27,19 @@ PURE_DIRS: dict[str, frozenset[str]] = {
     # The FastAPI apps serving the models (the asyncio twin of the SimPy server side) and
     # the contract they publish.
     "simulators": frozenset(
-        {"apps.py", "app_runtime.py", "app_admin.py", "app_contract.py", "app_loop_lag.py"}
+        {
+            *("apps.py", "app_delivery.py", "app_runtime.py", "app_admin.py"),
+            *("app_contract.py", "app_loop_lag.py"),
+        }
     ),
 }
-# Formulas whose callers measure: the faithful live speed, the harness-saturation rule.
-PURE_FILES: tuple[str, ...] = ("harness/faithful.py", "harness/saturation.py")
+# Formulas whose callers measure: the faithful live speed, the harness-saturation rule,
+# sim-vs-live agreement.
+PURE_FILES: tuple[str, ...] = (
+    "harness/faithful.py",
+    "harness/saturation.py",
+    "harness/agreement.py",
+)
 FORBIDDEN_MODULES = frozenset(
     {
         "asyncio",
