@@ -53,7 +53,14 @@ def serve(
     overrides: SetOption = None,
     api_port: Annotated[int, typer.Option(help="Orchestrator API port on --bind.")] = 8700,
     sim_port: Annotated[int, typer.Option(help="Simulators port on --bind.")] = 8701,
-    speed: Annotated[float, typer.Option(min=0.001, help="Scenario seconds per second.")] = 1.0,
+    speed: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="Scenario seconds per second (1: real time, for a stack you drive by hand; "
+            "`live` calibrates its faithful speed).",
+        ),
+    ] = 1.0,
     state: Annotated[
         Path | None, typer.Option(help="SQLite state file (resumed if it exists).")
     ] = None,
