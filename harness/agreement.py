@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.metrics.slo import resolve
-from harness.metrics.summary import HEADLINE_FIGURES
+from harness.metrics.summary import HEADLINE_FIGURES, to_plain
 
 __all__ = [
     "NOT_MEASURED_LIVE",
@@ -107,7 +107,8 @@ def agreement(
 
     ``figures``: one row per figure {figure, sim, live, live_over_sim, status}; status is
     "within tolerance", "out of tolerance", "not measured live" (the live run had no
-    shoppers for it: both values null) or "not measured" (a run lacks the figure).
+    shoppers for it: its value null, the virtual run's shown) or "not measured" (a run
+    lacks the figure).
     ``passed`` compares the SLOs on figures measured live; ``slos_left_out`` names the
     others. ``agrees``: no row out of tolerance (and at least one row compared)."""
     left_out = sorted(
@@ -120,7 +121,7 @@ def agreement(
     rows = []
     for metric in figures:
         if unmeasured(live, metric):
-            a = b = None
+            a, b = resolve(sim, metric), None  # the live value is a 0 nobody bought
             status = NOT_MEASURED_LIVE
         else:
             if metric == "passed":
@@ -135,11 +136,13 @@ def agreement(
             {"figure": metric, "sim": a, "live": b, "live_over_sim": ratio, "status": status}
         )
     compared = [r for r in rows if r["status"] in (WITHIN, OUT)]
-    return {
-        "tolerance": tolerance,
-        "figures": rows,
-        "slos_left_out": left_out,
-        "out_of_tolerance": [r["figure"] for r in rows if r["status"] == OUT],
-        "not_measured_live": [r["figure"] for r in rows if r["status"] == NOT_MEASURED_LIVE],
-        "agrees": bool(compared) and all(r["status"] == WITHIN for r in compared),
-    }
+    return to_plain(
+        {
+            "tolerance": tolerance,
+            "figures": rows,
+            "slos_left_out": left_out,
+            "out_of_tolerance": [r["figure"] for r in rows if r["status"] == OUT],
+            "not_measured_live": [r["figure"] for r in rows if r["status"] == NOT_MEASURED_LIVE],
+            "agrees": bool(compared) and all(r["status"] == WITHIN for r in compared),
+        }
+    )

@@ -66,10 +66,11 @@ def test_shopper_figures_are_not_measured_live_and_do_not_break_agreement() -> N
     body = agreement(SIM, LIVE)
     rows = _rows(body)
     assert [r["figure"] for r in body["figures"]] == list(HEADLINE_FIGURES)
-    for figure in ("leakage_value", "price_consistency.mismatch_rate"):
+    # The virtual run's value is shown; the live one (a 0 nobody bought, or null) is not.
+    for figure, sim in (("leakage_value", 20000.0), ("price_consistency.mismatch_rate", 0.25)):
         assert rows[figure] == {
             "figure": figure,
-            "sim": None,
+            "sim": sim,
             "live": None,
             "live_over_sim": None,
             "status": NOT_MEASURED_LIVE,
@@ -102,6 +103,8 @@ def test_a_real_disagreement_still_shows_out_of_tolerance() -> None:
 def test_the_table_marks_not_measured_live_never_no() -> None:
     table = sim_vs_live(SIM, LIVE)
     marks = dict(zip(table["figure"], table["within 20%"], strict=True))
+    leak = table[table["figure"] == "leakage_value"].iloc[0]
+    assert (leak["sim"], leak["live"], leak["live/sim"]) == (20000.0, "—", "—")
     assert marks["leakage_value"] == NOT_MEASURED_LIVE
     assert marks["price_consistency.mismatch_rate"] == NOT_MEASURED_LIVE
     assert marks["propagation.overall.t95"] == "yes"

@@ -358,7 +358,7 @@ def live(
         err.print(f"[yellow]refused:[/yellow] {line}", highlight=False)
     table = Table(title="sim vs live")
     for column in comparison.columns:
-        table.add_column(str(column))
+        table.add_column(str(column), overflow="fold")  # a long figure name whole
     for row in comparison.itertuples(index=False):
         table.add_row(
             *("—" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row)
