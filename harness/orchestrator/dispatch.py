@@ -231,17 +231,13 @@ class Dispatcher:
         else:
             out.delivery_record("stale", d, attempt=ev.attempt, outcome=ev.outcome)
         gate = self._gates.get(ep.id)
-        if gate is not None:
-            # A stale answer still tells the truth about the endpoint's health, and while
-            # half-open it may be the probe the breaker is waiting for. A success at a
-            # closed breaker with no failure counted changes nothing: not fed.
-            breaker = gate.breaker
-            if (
-                breaker._failures
-                or breaker.state != "closed"
-                or (ev.outcome != "ok" and ev.outcome != "accepted")
-            ):
-                self._feed_breaker(ep, gate, ev.outcome, out)
+        # A stale answer still tells the truth about the endpoint's health, and while
+        # half-open it may be the probe the breaker is waiting for. A success at a breaker
+        # at rest changes nothing: not fed.
+        if gate is not None and (
+            not gate.breaker.at_rest or (ev.outcome != "ok" and ev.outcome != "accepted")
+        ):
+            self._feed_breaker(ep, gate, ev.outcome, out)
         if current:
             out.touched[d.promo] = None
             self._settle(d, ch, ev, out)

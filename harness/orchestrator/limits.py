@@ -57,14 +57,28 @@ class CircuitBreaker:
 
     Results that arrive while open are stragglers sent before it opened; they neither
     extend the open period nor close it early, so the cool-down stays predictable.
+
+    ``at_rest`` (read it, never set it): closed with no failure counted, so that a
+    success would change nothing. A plain attribute kept in step by every change of
+    state, so a caller on a hot path (the dispatcher, once per result) may skip
+    ``record_success`` on a single read.
     """
 
-    __slots__ = ("_failures", "_in_flight", "_successes", "config", "opened_at", "state")
+    __slots__ = (
+        "_failures",
+        "_in_flight",
+        "_successes",
+        "at_rest",
+        "config",
+        "opened_at",
+        "state",
+    )
 
     def __init__(self, config: BreakerConfig) -> None:
         self.config = config
         self.state: str = "closed"
         self.opened_at: float | None = None
+        self.at_rest = True
         self._failures = 0  # consecutive, while closed
         self._in_flight = 0  # probes admitted, while half-open
         self._successes = 0  # probe successes, while half-open
@@ -95,6 +109,7 @@ class CircuitBreaker:
         """Returns the new state when it changed, else None."""
         if self.state == "closed":
             self._failures = 0
+            self.at_rest = True
         elif self.state == "half_open":
             self._in_flight = max(0, self._in_flight - 1)
             self._successes += 1
@@ -107,6 +122,7 @@ class CircuitBreaker:
         """Returns the new state when it changed, else None."""
         if self.state == "closed":
             self._failures += 1
+            self.at_rest = False
             if self._failures >= self.config.failure_threshold:
                 self._open(now)
                 return "open"
@@ -118,11 +134,13 @@ class CircuitBreaker:
     def _open(self, now: float) -> None:
         self.state = "open"
         self.opened_at = now
+        self.at_rest = False
         self._failures = self._in_flight = self._successes = 0
 
     def _close(self) -> None:
         self.state = "closed"
         self.opened_at = None
+        self.at_rest = True
         self._failures = self._in_flight = self._successes = 0
 
 

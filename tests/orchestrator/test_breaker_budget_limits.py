@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -101,6 +103,35 @@ def test_straggler_results_while_open_change_nothing() -> None:
     assert b.record_failure(3.0) is None
     assert b.record_success(4.0) is None
     assert b.state == "open" and b.opened_at == 0.0
+
+
+def _snapshot(b: CircuitBreaker) -> tuple[object, ...]:
+    return tuple(getattr(b, name) for name in CircuitBreaker.__slots__)
+
+
+@given(
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.integers(1, 2),
+    st.lists(st.tuples(st.sampled_from("asf"), st.floats(0.0, 4.0)), max_size=60),
+)
+def test_at_rest_says_exactly_when_a_success_would_change_nothing(
+    threshold: int, probes: int, successes: int, steps: list[tuple[str, float]]
+) -> None:
+    """The dispatcher skips record_success on ``at_rest`` alone: after every step, it must
+    be true exactly when the breaker is closed and a success (tried on a copy) leaves
+    every field as it was."""
+    b = CircuitBreaker(
+        BreakerConfig(threshold, 5.0, half_open_probes=probes, success_threshold=successes)
+    )
+    now = 0.0
+    for op, gap in [("s", 0.0), *steps]:
+        now += gap
+        {"a": b.allow, "s": b.record_success, "f": b.record_failure}[op](now)
+        trial = copy.copy(b)
+        trial.record_success(now)
+        unchanged = _snapshot(trial) == _snapshot(b)
+        assert b.at_rest == (b.state == "closed" and unchanged), (op, b.state)
 
 
 @pytest.mark.parametrize(
