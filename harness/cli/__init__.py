@@ -34,7 +34,7 @@ app = typer.Typer(
 # certification's (aiohttp, httpx, jsonschema) or Locust's campaign modules.
 lazy_command(app, "run", "harness.cli.runs", "app")
 lazy_command(app, "sweep", "harness.cli.runs", "app")
-lazy_command(app, "serve", "harness.cli.live", "app")
+lazy_command(app, "serve", "harness.cli.serve", "app")
 lazy_command(app, "live", "harness.cli.live", "app")
 lazy_command(app, "estate", "harness.cli.estate", "app")
 lazy_command(app, "schema", "harness.cli.pricing", "app")
