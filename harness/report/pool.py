@@ -4,19 +4,22 @@ Matplotlib's import and first figure (font cache, text layout) cost about half a
 and each plot a few tenths more, all on one core while the other idles. A ``PlotPool``
 forks a lead worker at the start of a command, while the process is still small and has
 no threads of its own; it imports matplotlib (and pandas) and draws a throw-away figure
-while the simulation runs, then forks the other workers from itself, warm, and each
-takes plots from a shared queue once the event log exists.
+while the simulation runs. Once the event log exists it is sent to the lead alone, and the
+lead forks the other workers from itself, warm and with the frame already in memory
+(copy-on-write: no second pickle, send or build of it); each then takes plots from a
+shared queue.
 
 The files are the same as ``write_report`` renders in-process (same functions, same
-frame, pickled once per worker). A plot that fails in a worker, or a worker that dies,
-is rendered again in the calling process, so an error surfaces there as it always did.
-Where ``fork`` is unavailable, or with one worker asked for, the pool renders in-process.
+frame). A plot that fails in a worker, or a worker that dies, is rendered again in the
+calling process, so an error surfaces there as it always did. Where ``fork`` is
+unavailable, or with one worker asked for, the pool renders in-process.
 
-``run`` forks the pool before it imports pandas, and may hand the workers the
-simulation's raw output instead of the frame (``handoff.Handoff``) with a ``files`` task:
-each worker builds the frame, and the one that takes the task first computes the summary
-and writes summary.json, events.parquet and junit.xml (``handoff.summary_files``), so
-the command itself never imports pandas. That task fails over to the caller like a plot.
+``run`` forks the pool before it imports pandas, and may hand the lead the simulation's
+raw output instead of the frame (``handoff.Handoff``) with a ``files`` task: the lead
+builds the frame once, before it forks, and the worker that takes the task first computes
+the summary and writes summary.json, events.parquet and junit.xml
+(``handoff.summary_files``), so the command itself never imports pandas. That task fails
+over to the caller like a plot.
 """
 
 from __future__ import annotations
@@ -57,7 +60,12 @@ def _warm() -> None:
     from harness.report.figures import figure
 
     fig = figure(1.0, 1.0)
-    fig.add_subplot().set_title("warm")
+    ax = fig.add_subplot()
+    ax.set_title("warm")
+    # Mathtext (symlog and log tick labels: "10^2") builds its parser on first use:
+    # ~0.15 CPU-s that the attempts plot paid on the report's critical path.
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(0, 1000)
     fig.savefig(io.BytesIO(), format="png")
     # The event log's first build pays pandas' and Arrow's lazy set-up (~0.08 CPU-s):
     # here, on a two-row log, it is paid before the simulation ends.
@@ -69,7 +77,9 @@ def _warm() -> None:
     one = {"t": [1.0], "kind": ["sale"], "promo": [""], "version": [0], "endpoint": ["S1"]}
     one |= {"channel": ["pos"], "region": ["r"], "value": [1.0], "detail": ["b0"]}
     shoppers = ShopperLists(SimpleNamespace(**one))
-    event_frame([Record(0.0, "endpoint", endpoint="S1", channel="pos")], shoppers)
+    frame = event_frame([Record(0.0, "endpoint", endpoint="S1", channel="pos")], shoppers)
+    # So does its first Parquet write (~0.06 CPU-s; ``metrics.write_events``'s call), to memory.
+    frame.to_parquet(io.BytesIO(), index=False, engine="pyarrow")
 
 
 def _die_with(parent: int) -> None:
@@ -87,41 +97,40 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _lead(readers: list[Any], tasks: Any, results: Any, writers: list[Any], command: int) -> None:
-    """The first worker: warms up once, then forks the others from itself, so they start
-    with matplotlib, pandas and the font cache loaded (one warm-up's CPU, not one each,
-    on the core the simulation leaves free). It dies with the command and they die with
-    it (``_die_with``); they stay in the command's process group, so a signal to the
-    group (a CI job cancelled, ``timeout``) reaches them too. It waits for them before
-    it exits.
+def _lead(reader: Any, tasks: Any, results: Any, writer: Any, workers: int, command: int) -> None:
+    """The first worker: warms up once while the simulation runs, reads the frame (or a
+    ``Handoff``, built into the frame here, once), then forks the other ``workers - 1``
+    from itself, so they start with matplotlib, pandas, the font cache and the frame
+    loaded (one warm-up's and one build's CPU, not one each). It dies with the command
+    and they die with it (``_die_with``); they stay in the command's process group, so a
+    signal to the group (a CI job cancelled, ``timeout``) reaches them too. It waits for
+    them before it exits.
 
     The lead forks after its warm-up has imported pyarrow, whose allocator runs a
     background thread: forking with it is safe because jemalloc and Arrow register
-    at-fork handlers (locks taken around the fork, thread pools rebuilt in the child)."""
+    at-fork handlers (locks taken around the fork, thread pools rebuilt in the child).
+    It forks before its first result, so no queue feeder thread is running either."""
     _die_with(command)
     # Ctrl-C reaches the whole process group: the parent decides, and closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A forked worker holds copies of the write ends made before it: while any is open it
-    # never sees end-of-file when the parent closes its frame pipe without sending (a run
-    # that failed before its report), and would wait to be killed.
-    for pipe in writers:
-        pipe.close()
+    # Our copy of the write end: while it is open the lead would never see end-of-file
+    # when the parent closes the frame pipe without sending (a run that failed before
+    # its report), and would wait to be killed.
+    writer.close()
     try:
         _warm()
-    except BaseException:  # the caller renders whatever no worker did
-        return
+        frame = _receive(reader)
+    except BaseException:  # no frame came (the run failed first), or the warm-up failed:
+        return  # the caller renders whatever no worker did
     children = []
     lead = os.getpid()
-    for reader in readers[1:]:
+    for _ in range(workers - 1):
         pid = os.fork()
         if pid == 0:  # a worker of its own: serve, flush the results, leave at once
             code = 1
             try:
                 _die_with(lead)
-                for other in readers:
-                    if other is not reader:
-                        other.close()
-                _serve(reader, tasks, results)
+                _serve(frame, tasks, results)
                 code = 0
             finally:
                 try:
@@ -130,24 +139,27 @@ def _lead(readers: list[Any], tasks: Any, results: Any, writers: list[Any], comm
                 finally:
                     os._exit(code)
         children.append(pid)
-        reader.close()
     try:
-        _serve(readers[0], tasks, results)
+        _serve(frame, tasks, results)
     finally:
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
 
 
-def _serve(frames: Any, tasks: Any, results: Any) -> None:
-    """Read the frame (or a ``Handoff``) from ``frames``, then do tasks until told to stop."""
-    try:
-        with os.fdopen(os.dup(frames.fileno()), "rb") as stream:
-            frame = pickle.load(stream)
-        if isinstance(frame, Handoff):  # the simulation's raw output: the same frame
-            frame = frame.frame()
-    except BaseException:  # no frame came (the run failed first)
-        return  # the caller renders whatever this worker did not
+def _receive(reader: Any) -> Any:
+    """The frame from ``reader``; a ``Handoff`` (the simulation's raw output) is built
+    into the same frame here."""
+    with os.fdopen(os.dup(reader.fileno()), "rb") as stream:
+        frame = pickle.load(stream)
+    reader.close()
+    if isinstance(frame, Handoff):
+        frame = frame.frame()
+    return frame
+
+
+def _serve(frame: Any, tasks: Any, results: Any) -> None:
+    """Do tasks on ``frame`` until told to stop."""
     from harness.metrics.frame import shared_results
     from harness.report.plots import PLOTS
 
@@ -168,7 +180,7 @@ def _serve(frames: Any, tasks: Any, results: Any) -> None:
 
 
 class _Pickled(bytes):
-    """A payload pickled once, written as is to each worker."""
+    """A payload already pickled, written as is."""
 
 
 def _send(frame: Any, pipe: Any) -> None:
@@ -178,7 +190,7 @@ def _send(frame: Any, pipe: Any) -> None:
                 stream.write(frame)
             else:
                 pickle.dump(frame, stream, protocol=5)
-    except OSError:  # the worker is gone: its plots are rendered by the caller
+    except OSError:  # the lead is gone: its plots are rendered by the caller
         pass
 
 
@@ -191,13 +203,13 @@ class PlotPool:
         wanted = workers if workers is not None else min(2, os.cpu_count() or 1)
         self.workers = wanted if "fork" in mp.get_all_start_methods() else 0
         self._procs: list[Any] = []
-        self._pipes: list[Any] = []
+        self._pipe: Any = None  # the write end of the lead's frame pipe
         self._pending: list[tuple[str, Path]] = []
         self._files: tuple[Path, dict[str, Any]] | None = None
         self._tasks: Any = None
         self._results: Any = None
         self.submitted = False
-        self._senders: list[threading.Thread] = []
+        self._sender: threading.Thread | None = None
 
     def __enter__(self) -> PlotPool:
         return self.start()
@@ -214,16 +226,15 @@ class PlotPool:
             return self
         ctx = mp.get_context("fork")
         self._tasks, self._results = ctx.SimpleQueue(), ctx.Queue()
-        pipes = [ctx.Pipe(duplex=False) for _ in range(self.workers)]
-        readers, writers = [r for r, _ in pipes], [w for _, w in pipes]
+        reader, writer = ctx.Pipe(duplex=False)
         lead = ctx.Process(
-            target=_lead, args=(readers, self._tasks, self._results, writers, os.getpid())
+            target=_lead,
+            args=(reader, self._tasks, self._results, writer, self.workers, os.getpid()),
         )
         lead.daemon = True  # joined or killed at the command's exit; _die_with otherwise
         lead.start()
-        for reader in readers:
-            reader.close()
-        self._procs, self._pipes = [lead], writers
+        reader.close()
+        self._procs, self._pipe = [lead], writer
         return self
 
     def submit(
@@ -233,26 +244,24 @@ class PlotPool:
         names: list[str],
         files: dict[str, Any] | None = None,
     ) -> None:
-        """Hand the frame (or a ``Handoff``) to every worker and queue one task per plot
-        name; with ``files`` (``summarise``'s keyword arguments) first a task that computes
-        the summary and writes the gated files (``results`` yields it as ``FILES``)."""
+        """Hand the frame (or a ``Handoff``) to the lead, which forks the other workers
+        with it, and queue one task per plot name; with ``files`` (``summarise``'s keyword
+        arguments) first a task that computes the summary and writes the gated files
+        (``results`` yields it as ``FILES``)."""
         self._pending = [(name, Path(out_dir) / f"{name}.png") for name in names]
         self._files = None if files is None else (Path(out_dir), files)
         self.submitted = True
         if not self._procs:
             return
         if isinstance(frame, Handoff):
-            # Pickled once for both workers: lists of Python objects have no buffers
-            # to stream, and the caller has nothing else to do meanwhile.
+            # Pickled whole, then written at once: lists of Python objects have no buffers
+            # to stream, and streamed they cost the lead thousands of small reads.
             frame = _Pickled(pickle.dumps(frame, protocol=5))
-        # Streamed, not pickled whole first: a peak day's frame is hundreds of MB, and its
-        # Arrow and numpy buffers go through pickle protocol 5 without a copy. A thread
-        # per worker, so the caller computes the figures meanwhile.
-        self._senders = [
-            threading.Thread(target=_send, args=(frame, pipe), daemon=True) for pipe in self._pipes
-        ]
-        for sender in self._senders:
-            sender.start()
+        # A frame is streamed, not pickled whole first: a peak day's frame is hundreds of
+        # MB, and its Arrow and numpy buffers go through pickle protocol 5 without a copy.
+        # In a thread, so the caller computes the figures meanwhile.
+        self._sender = threading.Thread(target=_send, args=(frame, self._pipe), daemon=True)
+        self._sender.start()
         if self._files is not None:  # first: the summary is what the caller waits for
             out, args = self._files
             self._tasks.put((FILES, (str(out), args)))
@@ -322,17 +331,17 @@ class PlotPool:
         """Let the workers finish and exit; ``force``: stop them now."""
         if force:
             self._kill()
-        for sender in self._senders:
-            sender.join(timeout=5)
-        for pipe in self._pipes:
-            pipe.close()
+        if self._sender is not None:
+            self._sender.join(timeout=5)
+        if self._pipe is not None:
+            self._pipe.close()
         for proc in self._procs:  # the lead exits once the workers it forked have
             proc.join(timeout=5)
         if any(proc.is_alive() for proc in self._procs):
             self._kill()
             for proc in self._procs:
                 proc.join()
-        self._procs, self._pipes = [], []
+        self._procs, self._pipe, self._sender = [], None, None
 
     def _kill(self) -> None:
         for proc in self._procs:

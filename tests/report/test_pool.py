@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from harness.metrics import to_frame
 from harness.report import plots
 from harness.report.pool import PlotPool
 from harness.runner import run_scenario, simulate
@@ -61,8 +62,23 @@ def test_a_plot_failing_in_a_worker_raises_in_the_caller(
     assert "report.html" not in written
 
 
+def _sleep(frame: object, out: Path) -> Path | None:
+    time.sleep(600)  # a plot that is still being drawn when the pool is stopped
+    return None
+
+
+def _busy_pool(monkeypatch: pytest.MonkeyPatch) -> tuple[PlotPool, list[psutil.Process]]:
+    """A started pool given a frame whose every plot is still being drawn, and its
+    processes: the lead and the workers it forked once the frame came."""
+    for name in plots.PLOTS:  # patched before the fork: the workers run them too
+        monkeypatch.setitem(plots.PLOTS, name, _sleep)
+    pool = PlotPool(workers=2).start()
+    pool.submit(to_frame([]), Path("unused"), list(plots.PLOTS))
+    return pool, _pool_processes(pool)
+
+
 def _pool_processes(pool: PlotPool) -> list[psutil.Process]:
-    """The lead and, once it has warmed and forked them, its workers."""
+    """The lead and, once it has warmed, read the frame and forked them, its workers."""
     (lead,) = pool._procs
     deadline = time.monotonic() + 120  # a hang guard only: the lead forks after warming
     me = psutil.Process(lead.pid)
@@ -78,15 +94,28 @@ def _all_gone(procs: list[psutil.Process]) -> bool:
 
 def test_a_pool_never_given_work_closes_at_once() -> None:
     with PlotPool(workers=2) as pool:
-        procs = _pool_processes(pool)
-        assert len(procs) == 2
+        (lead,) = pool._procs
+        procs = [psutil.Process(lead.pid)]
     assert pool._procs == []
+    assert _all_gone(procs), "the lead outlived its pool"
+
+
+def test_the_workers_are_forked_with_the_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool, procs = _busy_pool(monkeypatch)
+    try:
+        assert len(procs) == 2  # the lead and the worker it forked, the frame in hand
+    finally:
+        pool.close(force=True)
     assert _all_gone(procs), "a worker outlived its pool"
 
 
-def test_a_pool_forced_to_close_leaves_no_worker() -> None:
+def test_a_pool_forced_to_close_leaves_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in plots.PLOTS:  # patched before the fork: the workers run them too
+        monkeypatch.setitem(plots.PLOTS, name, _sleep)
     with pytest.raises(KeyboardInterrupt), PlotPool(workers=2) as pool:
+        pool.submit(to_frame([]), Path("unused"), list(plots.PLOTS))
         procs = _pool_processes(pool)
+        assert len(procs) == 2
         raise KeyboardInterrupt
     assert _all_gone(procs), "a worker outlived its pool"
 
@@ -97,8 +126,14 @@ def test_the_workers_die_with_a_killed_command() -> None:
     group, so a signal to the group reaches them too."""
     script = (
         "import os, time\n"
+        "from pathlib import Path\n"
+        "from harness.metrics import to_frame\n"
+        "from harness.report import plots\n"
         "from harness.report.pool import PlotPool\n"
+        "for name in plots.PLOTS:\n"
+        "    plots.PLOTS[name] = lambda frame, out: time.sleep(600)\n"
         "pool = PlotPool(workers=2).start()\n"
+        "pool.submit(to_frame([]), Path('unused'), list(plots.PLOTS))\n"
         "print(pool._procs[0].pid, flush=True)\n"
         "time.sleep(600)\n"
     )
