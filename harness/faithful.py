@@ -25,6 +25,22 @@ Two costs, each against the durations it competes with:
   timeout races) inside a burst as wide as the scenario's fan-out, against each channel's
   *delivery timeout* (it must not time out where the virtual run's would not).
 
+* ``step`` — the wall time the stack takes per operator step of one instant (a publish:
+  the API call, the core, the journal, its sends), played at once as ``live`` plays them,
+  against each *rate limit's window* (``burst / rate``: the time the endpoint's bucket
+  takes to refill; an ERP quota of 5/s holds 1 s) that the scenario's largest instant
+  of steps overruns. In virtual time the ``N`` steps of one instant (a series of 150
+  copies published at t=600) reach the endpoint at that instant, ``N - burst`` of them
+  are throttled and, with fixed retries, come back in lock-step; live they are decided
+  one after the other, ``(N - 1) * step`` wall seconds apart from first to last, and the
+  bucket refills ``rate`` tokens per scenario second of that spread: more get through
+  than the model lets, and the retry storm is measured smaller than it is (2.4 attempts
+  per delivery live at 25x against 8.3 in virtual time for erp-quota-retry-storm, whose
+  150 publishes spread over 23 scenario seconds). So ``(N - 1) * step * K`` must stay
+  under ``f`` of the window. The same spread comes back on each lock-step retry wave
+  (each result lands, and each retry timer fires, in turn); a wave's events cost less than
+  an API step each, so the steps' cost bounds theirs.
+
 Not in the formula: the burst's delay (a delivery waits for one of the runtime's slots on
 the wire before it is POSTed, ``Overhead.burst_delay``) shifts when the tail of a fan-out
 lands — the T50 of a 600-store publish — but no timeout races it; it is reported.
@@ -41,7 +57,7 @@ from typing import Literal, NamedTuple
 
 FRACTION = 0.10  # the harness may add at most this share to any modelled duration
 
-LimitKind = Literal["latency", "timeout"]
+LimitKind = Literal["latency", "timeout", "spread"]
 
 
 class Limit(NamedTuple):
@@ -50,6 +66,7 @@ class Limit(NamedTuple):
     kind: LimitKind
     name: str  # what it is: "pos timeout", "healthy-pos latency (mean)"
     seconds: float  # scenario seconds
+    count: int = 0  # "spread": the steps of one instant that must fit well inside it
 
 
 class Overhead(NamedTuple):
@@ -62,6 +79,7 @@ class Overhead(NamedTuple):
     loop_lag: float = 0.0  # the event loop's worst lateness during the burst (wall s)
     burst_delay: float = 0.0  # p95 from the send decision to its result, in the burst
     speed: float = 0.0  # the calibration twin's speed these were measured at
+    step: float = 0.0  # wall s per operator step of one instant, played at once (median)
 
 
 class Faithful(NamedTuple):
@@ -72,6 +90,14 @@ class Faithful(NamedTuple):
     def reason(self, asked: float) -> str:
         """One line saying why ``asked`` is above the faithful speed."""
         assert self.limit is not None
+        if self.limit.kind == "spread":
+            return (
+                f"--speed {asked:g} is above the faithful speed {self.speed:.3g}x on this "
+                f"machine: the harness takes {self.cost * 1000:.0f} ms wall to play "
+                f"{self.limit.count} steps meant to be simultaneous, more than {FRACTION:.0%} "
+                f"of the {self.limit.name} ({self.limit.seconds:g} s) at {asked:g}x; "
+                f"use --speed {self.speed:.3g} or less, or --force"
+            )
         which = "p95 on the wire in a burst" if self.limit.kind == "timeout" else "median"
         return (
             f"--speed {asked:g} is above the faithful speed {self.speed:.3g}x on this machine: "
@@ -82,6 +108,8 @@ class Faithful(NamedTuple):
 
 
 def cost_for(limit: Limit, overhead: Overhead) -> float:
+    if limit.kind == "spread":  # the first step goes at once; each other one after it
+        return overhead.step * max(0, limit.count - 1)
     return overhead.at_concurrency if limit.kind == "timeout" else overhead.isolated
 
 
@@ -107,8 +135,9 @@ def faithful_speed(
 
 def limits_of(world: object) -> list[Limit]:
     """The smallest mean round trip (service latency plus the link's delay both ways) per
-    endpoint profile and the delivery timeout per channel of a scenario's world
-    (``harness.runtime.world.World``), smallest first per kind."""
+    endpoint profile, the delivery timeout per channel of a scenario's world
+    (``harness.runtime.world.World``), smallest first per kind, and the smallest window of
+    the rate limits that the scenario's largest instant of steps overruns (``spread_of``)."""
     from harness.runtime.sim import NETWORK_DELAY  # the link model both runtimes use
 
     latencies: dict[str, float] = {}
@@ -128,4 +157,59 @@ def limits_of(world: object) -> list[Limit]:
         Limit("timeout", f"{channel} delivery timeout", s)
         for channel, s in sorted(timeouts.items(), key=lambda kv: kv[1])
     ]
-    return out
+    spread = spread_of(world)
+    return out if spread is None else [*out, spread]
+
+
+# Steps that send deliveries: what reaches a rate-limited endpoint at their instant.
+SENDING = ("publish", "rollback", "end", "resume", "replay")
+
+
+def largest_instant(timeline: Iterable[object]) -> tuple[int, float]:
+    """The most sending steps at one scenario instant and that instant (a schedule
+    counts at its publish time: its publish is decided then), the earliest of equals."""
+    counts: dict[float, int] = {}
+    for step in timeline:
+        action = step.action  # type: ignore[attr-defined]
+        if action == "schedule":
+            at = float(step.publish_at or 0.0)  # type: ignore[attr-defined]
+        elif action in SENDING:
+            at = float(step.at)  # type: ignore[attr-defined]
+        else:
+            continue
+        counts[at] = counts.get(at, 0) + 1
+    if not counts:
+        return 0, 0.0
+    most = max(counts.values())
+    return most, min(at for at, n in counts.items() if n == most)
+
+
+def spread_of(world: object) -> Limit | None:
+    """The window (``burst / rate``) of the tightest rate limit, an endpoint's own or a
+    quota fault's, whose burst the scenario's largest instant of sending steps exceeds
+    (each step is at most one delivery per endpoint: fewer than ``burst`` are never
+    throttled, however spread); None if there is none."""
+    from harness.runtime.world import faulted  # the profile a quota fault switches to
+
+    count, at = largest_instant(world.scenario.timeline)  # type: ignore[attr-defined]
+    if count < 2:
+        return None
+    limits: dict[str, tuple[float, float]] = {}  # what -> (rate, burst)
+    for model in world.delivery_models:  # type: ignore[attr-defined]
+        if model.profile.rate_limit is not None:
+            limit = model.profile.rate_limit
+            limits[f"{model.profile.name} rate limit"] = (limit.rate, limit.burst)
+    for fault in world.scenario.faults:  # type: ignore[attr-defined]
+        if fault.kind != "quota":
+            continue
+        for model in world.fault_targets(fault):  # type: ignore[attr-defined]
+            limit = faulted(world.base_profiles[model.id], fault).rate_limit  # type: ignore[attr-defined]
+            if limit is not None:
+                limits[f"{model.id} quota"] = (limit.rate, limit.burst)
+    best: Limit | None = None
+    for what, (rate, burst) in sorted(limits.items()):
+        window = burst / rate
+        if count > burst and (best is None or window < best.seconds):
+            name = f"{what} window ({rate:g}/s, burst {burst:g}) against {count} steps at t={at:g}"
+            best = Limit("spread", name, window, count)
+    return best

@@ -19,6 +19,10 @@ faster one. Then:
 * ``isolated``: a few promotions published one at a time to a single store; each
   delivery's send-to-result time (the orchestrator's own ``send`` and ``result`` records)
   is a loopback round trip plus estate and orchestrator CPU with nothing else in flight;
+* ``step``: ``STEPS`` single-store promotions published at one instant, at once, as
+  ``live`` plays the steps of one instant (``harness.live_run.instants``): the wall time
+  until every one is answered, per step — how far apart the stack puts steps the
+  scenario means to be simultaneous (a series published at once);
 * ``at_concurrency``: one promotion published to every endpoint at once (the scenario's
   fan-out, capped); the p95 of the send-to-result times, and the whole burst's wall time.
 
@@ -48,6 +52,7 @@ CAP = 600  # stores in the calibration burst at most
 SPEEDS = (16.0, 32.0)  # the twins' speeds, each the highest faithful speed it can vouch for
 SPEED = SPEEDS[0]
 ISOLATED = 15  # single-store publishes (and as many ERP price-book deliveries)
+STEPS = 20  # single-store promotions published at one instant (``Overhead.step``)
 RE_READ = 0.25  # wall s: the audit trail re-read at least this often while a publish runs
 
 # The spec wants latencies > 0: a tenth of a millisecond, subtracted from what is measured.
@@ -58,7 +63,8 @@ _CHANNELS = ("pos", "ecommerce", "loyalty", "marketplace")
 
 def quiet_twin(scenario: Scenario, cap: int = CAP) -> Scenario:
     """The scenario's estate (stores capped) with instant, fault-free endpoints, one
-    promotion over every channel plus ``ISOLATED`` single-store ones, and no timeline."""
+    promotion over every channel plus ``ISOLATED`` and ``STEPS`` single-store ones, and
+    no timeline."""
     stores = min(scenario.estate.stores, cap)
     base = load_scenario(
         "weekend-private-label",
@@ -95,7 +101,18 @@ def quiet_twin(scenario: Scenario, cap: int = CAP) -> Scenario:
         )
         for i in range(min(ISOLATED, stores))
     ]
-    promos = [*single, wide]
+    steps = [
+        template.model_copy(
+            update={
+                "id": f"CAL-STEP-{i}",
+                "scope": template.scope.model_copy(
+                    update={"channels": ["pos"], "stores": [f"S{i % stores + 1:04d}"]}
+                ),
+            }
+        )
+        for i in range(STEPS)
+    ]
+    promos = [*single, *steps, wide]
     return base.model_copy(
         update={
             "name": f"{scenario.name}-calibration",
@@ -212,8 +229,21 @@ async def measure(
                         await asyncio.sleep(0.005)
 
                 isolated: list[float] = []
-                for p in twin.promotions[:-1]:  # one store (and the ERP's price book)
-                    isolated += (await publish(p.id))[0]
+                for p in twin.promotions:  # one store (and the ERP's price book)
+                    if p.id.startswith("CAL-ONE-"):
+                        isolated += (await publish(p.id))[0]
+                # The steps of one instant, at once, as ``live`` plays them; then their
+                # deliveries are let finish, so they are not inside the burst below.
+                at_once = [p.id for p in twin.promotions if p.id.startswith("CAL-STEP-")]
+                began = time.perf_counter()
+                await asyncio.gather(
+                    *(call(f"/v1/promotions/{i}/publish", DEMO_OPERATOR_KEY, {}) for i in at_once)
+                )
+                step = (time.perf_counter() - began) / len(at_once)
+                while counters["sends"] != counters["results"]:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("calibration: the steps' deliveries did not finish")
+                    await asyncio.sleep(0.01)
                 wide = twin.promotions[-1].id
                 lags: list[float] = []
 
@@ -242,6 +272,7 @@ async def measure(
         burst_wall=burst_wall,
         loop_lag=max(lags, default=0.0),
         speed=speed,
+        step=step,
     )
 
 
@@ -272,6 +303,7 @@ def describe(faithful: Faithful, overhead: Overhead) -> str:
     return (
         f"calibration at {overhead.speed or SPEED:g}x: "
         f"{overhead.isolated * 1000:.2f} ms per delivery alone (median), "
+        f"{overhead.step * 1000:.2f} ms per step of one instant, "
         f"{overhead.at_concurrency * 1000:.1f} ms p95 on the wire in a burst of "
         f"{overhead.burst} (p95 {overhead.burst_delay:.2f} s from send to result, "
         f"{overhead.burst_wall:.2f} s wall, event loop up to "

@@ -21,7 +21,7 @@ import aiohttp
 import pandas as pd
 
 from harness import selfwatch
-from harness.agreement import NOT_MEASURED_LIVE, OUT, TOLERANCE, WITHIN, agreement
+from harness.agreement import NOT_MEASURED_LIVE, OUT, TOLERANCE, WITHIN, agreement, judge_measured
 from harness.agreement import within as within  # re-exported: the live tests' judge
 from harness.faithful import FRACTION, Faithful, Overhead, limits_of
 from harness.metrics import summarise, to_frame
@@ -188,6 +188,7 @@ async def run_live(
         budgets=stack.world.budgets(),
         starts=validity_starts(stack.world),
     )
+    judge_measured(summary)  # an SLO on a shopper figure: nobody bought, so no verdict
     # In-process the estate and the orchestrator share this one event loop: their lags
     # are the same loop's, each seen by its own sampler.
     summary["harness"] = headroom(
