@@ -27,19 +27,21 @@ Two costs, each against the durations it competes with:
 
 * ``step`` — the wall time the stack takes per operator step of one instant (a publish:
   the API call, the core, the journal, its sends), played at once as ``live`` plays them,
-  against each *rate limit's window* (``burst / rate``: the time the endpoint's bucket
-  takes to refill; an ERP quota of 5/s holds 1 s) that the scenario's largest instant
-  of steps overruns. In virtual time the ``N`` steps of one instant (a series of 150
-  copies published at t=600) reach the endpoint at that instant, ``N - burst`` of them
-  are throttled and, with fixed retries, come back in lock-step; live they are decided
-  one after the other, ``(N - 1) * step`` wall seconds apart from first to last, and the
-  bucket refills ``rate`` tokens per scenario second of that spread: more get through
-  than the model lets, and the retry storm is measured smaller than it is (2.4 attempts
-  per delivery live at 25x against 8.3 in virtual time for erp-quota-retry-storm, whose
-  150 publishes spread over 23 scenario seconds). So ``(N - 1) * step * K`` must stay
-  under ``f`` of the window. The same spread comes back on each lock-step retry wave
-  (each result lands, and each retry timer fires, in turn); a wave's events cost less than
-  an API step each, so the steps' cost bounds theirs.
+  against the *excess drain time* of each rate limit the scenario's largest instant of
+  sending steps overruns: ``(N - burst) / rate``, the time the limit takes to let through
+  what the bucket could not take at once (145 / 5 = 29 s for 150 publishes against an
+  ERP quota of 5/s). In virtual time the ``N`` steps of that instant (a series of copies
+  published at once) reach the endpoint together, ``N - burst`` are throttled and, with
+  fixed retries, come back in lock-step until the quota has let them all through; live
+  they are decided one after the other, ``(N - 1) * step`` wall seconds from first to
+  last, and the bucket refills ``rate`` tokens per scenario second of that spread: that
+  many of the excess escape the throttling (and their retries) altogether. The share
+  that escapes is the spread over the drain time, so ``(N - 1) * step * K`` must stay
+  under ``f`` of it. (At 25x erp-quota-retry-storm's 150 publishes were spread over 23 of
+  its 29 s: 2.4 attempts per delivery live against 8.3 in virtual time.) Each lock-step
+  retry wave is spread again (each result lands, and each retry timer fires, in turn),
+  but a wave's events cost less than an API step each and a later wave's spread only
+  moves passes between neighbouring waves, not out of the storm.
 
 Not in the formula: the burst's delay (a delivery waits for one of the runtime's slots on
 the wire before it is POSTed, ``Overhead.burst_delay``) shifts when the tail of a fan-out
@@ -169,14 +171,7 @@ def largest_instant(timeline: Iterable[object]) -> tuple[int, float]:
     """The most sending steps at one scenario instant and that instant (a schedule
     counts at its publish time: its publish is decided then), the earliest of equals."""
     counts: dict[float, int] = {}
-    for step in timeline:
-        action = step.action  # type: ignore[attr-defined]
-        if action == "schedule":
-            at = float(step.publish_at or 0.0)  # type: ignore[attr-defined]
-        elif action in SENDING:
-            at = float(step.at)  # type: ignore[attr-defined]
-        else:
-            continue
+    for at, _step in _sending(timeline):
         counts[at] = counts.get(at, 0) + 1
     if not counts:
         return 0, 0.0
@@ -184,32 +179,57 @@ def largest_instant(timeline: Iterable[object]) -> tuple[int, float]:
     return most, min(at for at, n in counts.items() if n == most)
 
 
+def _sending(timeline: Iterable[object]) -> Iterable[tuple[float, object]]:
+    for step in timeline:
+        action = step.action  # type: ignore[attr-defined]
+        if action == "schedule":
+            yield float(step.publish_at or 0.0), step  # type: ignore[attr-defined]
+        elif action in SENDING:
+            yield float(step.at), step  # type: ignore[attr-defined]
+
+
 def spread_of(world: object) -> Limit | None:
-    """The window (``burst / rate``) of the tightest rate limit, an endpoint's own or a
-    quota fault's, whose burst the scenario's largest instant of sending steps exceeds
-    (each step is at most one delivery per endpoint: fewer than ``burst`` are never
-    throttled, however spread); None if there is none."""
+    """The excess drain time (``(N - burst) / rate``, module docstring) of the tightest
+    rate limit in force at the scenario's largest instant of ``N`` sending steps, at an
+    endpoint those steps reach (their promotions' channels and the ERP's price book; all
+    of them for a step naming no promotion), its own or a quota fault's switched on then.
+    Each step is at most one delivery per endpoint, so ``burst`` or fewer are never
+    throttled, however spread. None if no limit is overrun."""
+    from harness.domain.scope import SYSTEM_OF_RECORD_CHANNELS
     from harness.runtime.world import faulted  # the profile a quota fault switches to
 
-    count, at = largest_instant(world.scenario.timeline)  # type: ignore[attr-defined]
+    scenario = world.scenario  # type: ignore[attr-defined]
+    count, at = largest_instant(scenario.timeline)
     if count < 2:
         return None
-    limits: dict[str, tuple[float, float]] = {}  # what -> (rate, burst)
-    for model in world.delivery_models:  # type: ignore[attr-defined]
-        if model.profile.rate_limit is not None:
-            limit = model.profile.rate_limit
-            limits[f"{model.profile.name} rate limit"] = (limit.rate, limit.burst)
-    for fault in world.scenario.faults:  # type: ignore[attr-defined]
-        if fault.kind != "quota":
+    channels = {p.id: p.scope.channels for p in scenario.promotions}
+    reached: set[str] = set(SYSTEM_OF_RECORD_CHANNELS)
+    for when, step in _sending(scenario.timeline):
+        if when == at:
+            promo = step.promo  # type: ignore[attr-defined]
+            reached.update(
+                channels.get(promo, ()) if promo else (m.channel for m in world.delivery_models)
+            )  # type: ignore[attr-defined]
+    in_force = {m.id: m.profile.rate_limit for m in world.delivery_models if m.channel in reached}  # type: ignore[attr-defined]
+    names = {mid: f"{world.models[mid].profile.name} rate limit" for mid in in_force}  # type: ignore[attr-defined]
+    for fault in scenario.faults:
+        on = fault.start <= at and (fault.end is None or at < fault.end)
+        if fault.kind != "quota" or not on:
             continue
         for model in world.fault_targets(fault):  # type: ignore[attr-defined]
-            limit = faulted(world.base_profiles[model.id], fault).rate_limit  # type: ignore[attr-defined]
-            if limit is not None:
-                limits[f"{model.id} quota"] = (limit.rate, limit.burst)
+            if model.id in in_force:
+                base = world.base_profiles[model.id]  # type: ignore[attr-defined]
+                in_force[model.id] = faulted(base, fault).rate_limit
+                names[model.id] = f"{model.id} quota"
     best: Limit | None = None
-    for what, (rate, burst) in sorted(limits.items()):
-        window = burst / rate
-        if count > burst and (best is None or window < best.seconds):
-            name = f"{what} window ({rate:g}/s, burst {burst:g}) against {count} steps at t={at:g}"
-            best = Limit("spread", name, window, count)
+    for mid, limit in sorted(in_force.items()):
+        if limit is None:
+            continue
+        drain = (count - limit.burst) / limit.rate
+        if drain > 0 and (best is None or drain < best.seconds):
+            name = (
+                f"{names[mid]} ({limit.rate:g}/s, burst {limit.burst:g}) "
+                f"draining {count} steps at t={at:g}"
+            )
+            best = Limit("spread", name, drain, count)
     return best
