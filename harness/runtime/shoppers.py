@@ -9,8 +9,8 @@ paid, from which leakage after a rollback and funding consumption follow. Shelf 
 sampled across the channels every ``quote_interval`` for price consistency.
 
 A flash sale repeats the same baskets a million times, so a receipt is computed once per
-(basket, channel, dialect, set of promotions live there) and reused; records are kept in
-columns, not as a million tuples.
+(basket, channel, dialect, set of promotions live there) and reused (``receipts``);
+records are kept in columns, not as a million tuples.
 """
 
 from __future__ import annotations
@@ -20,14 +20,11 @@ import datetime as dt
 import math
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from harness.domain.basket import Basket
-from harness.domain.dialects import REFERENCE, Dialect
-from harness.domain.pricing import StoreContext, quote_basket
 from harness.domain.promotion import Promotion
+from harness.runtime.receipts import PricePoint
 from harness.scenario import CurveSpec, TrafficSpec
 
 if TYPE_CHECKING:
@@ -95,153 +92,6 @@ def make_baskets(
     return pool
 
 
-@dataclass(frozen=True, slots=True)
-class _Live:
-    """A promotion payload with its validity window in scenario seconds, per context."""
-
-    promo: Promotion
-    start: float
-    end: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Context:
-    applied: frozenset
-    lives: tuple[_Live, ...]
-    dialect: Dialect
-    channel: str
-    store: StoreContext | None
-    # Every window edge of ``lives``, sorted: between two edges the live set is the same.
-    # ``live_sets[bisect_right(bounds, t)]`` numbers (channel, dialect, promotions live at
-    # t), the same number at every endpoint where they are the same, so (basket, number)
-    # names a receipt: one bisect and one look-up per sale.
-    bounds: tuple[float, ...]
-    live_sets: tuple[int, ...]
-
-
-class PricePoint:
-    """Prices baskets at endpoints, once per (basket, channel, dialect, live promotions)."""
-
-    def __init__(self, t0: dt.datetime) -> None:
-        self.t0 = t0
-        self._epoch = t0.timestamp()
-        self._windows: dict[tuple[str, int, str, bool], tuple[float, float]] = {}
-        self._contexts: dict[str, _Context] = {}
-        self._relevance: dict[tuple[int, str, int], bool] = {}
-        self._receipts: dict[tuple, tuple[float, tuple[tuple[str, int, float], ...]]] = {}
-        self._live_sets: dict[tuple, int] = {}
-        self._memo: dict[tuple[int, int], tuple[float, tuple[tuple[str, int, float], ...]]] = {}
-        self.computed = 0
-        self.lookups = 0
-
-    def _window(self, p: Promotion, tz: str | None, in_utc: bool) -> tuple[float, float]:
-        key = (p.id, p.version, tz or "", in_utc)
-        hit = self._windows.get(key)
-        if hit is None:
-            if in_utc:
-                zone: dt.tzinfo = dt.UTC
-            elif p.validity.store_local and tz:
-                zone = ZoneInfo(tz)
-            else:
-                zone = ZoneInfo(p.validity.timezone)
-            start = p.validity.start.replace(tzinfo=zone).timestamp() - self._epoch
-            end = p.validity.end.replace(tzinfo=zone).timestamp() - self._epoch
-            hit = self._windows[key] = (start, end)
-        return hit
-
-    def _context(self, model: EndpointModel) -> _Context:
-        """What pricing at ``model`` depends on, rebuilt only when its applied set changes."""
-        applied = model.applied_key()
-        ctx = self._contexts.get(model.id)
-        if ctx is not None and ctx.applied is applied:
-            return ctx
-        dialect: Dialect = getattr(model, "dialect", REFERENCE)
-        tz = getattr(model, "timezone", None) if model.channel == "pos" else None
-        store = getattr(model, "store", "") or None
-        lives = []
-        for p in model.promotions():
-            if not p.scope.covers(model.channel, model.region or None, store):
-                continue
-            start, end = self._window(p, tz, dialect.window_in_utc)
-            lives.append(_Live(p, start, end))
-        context = (
-            StoreContext(model.id, model.region or None, tz)
-            if model.channel == "pos" and tz
-            else None
-        )
-        bounds = tuple(sorted({x.start for x in lives} | {x.end for x in lives}))
-        live_sets = []
-        for at in (-math.inf, *bounds):  # each segment's first instant
-            ids = tuple((x.promo.id, x.promo.version) for x in lives if x.start <= at < x.end)
-            key = (model.channel, dialect, ids)  # what the receipt cache below keys on
-            number = self._live_sets.setdefault(key, len(self._live_sets))
-            live_sets.append(number)
-        ctx = _Context(
-            applied, tuple(lives), dialect, model.channel, context, bounds, tuple(live_sets)
-        )
-        self._contexts[model.id] = ctx
-        return ctx
-
-    def _relevant(self, basket_id: int, basket: Basket, live: _Live) -> bool:
-        """Could ``live`` touch this basket at all? (Its conditions name none of its lines.)
-
-        A promotion that cannot apply gives the same receipt as its absence, so leaving it
-        out of the cache key prices a basket once for every irrelevant combination.
-        """
-        key = (basket_id, live.promo.id, live.promo.version)
-        hit = self._relevance.get(key)
-        if hit is None:
-            cond = live.promo.conditions
-            hit = not (cond.skus or cond.categories) or any(
-                line.sku in cond.skus or line.category in cond.categories for line in basket.lines
-            )
-            self._relevance[key] = hit
-        return hit
-
-    def price(
-        self,
-        model: EndpointModel,
-        basket_id: int,
-        basket: Basket,
-        t: float,
-    ) -> tuple[float, tuple[tuple[str, int, float], ...]]:
-        """(total paid, ((promo, version, discount), ...)) for ``basket`` at ``model``."""
-        ctx = self._contexts.get(model.id)
-        if ctx is None or ctx.applied is not model.applied_key():
-            ctx = self._context(model)
-        self.lookups += 1
-        key = (basket_id, ctx.live_sets[bisect.bisect_right(ctx.bounds, t)])
-        hit = self._memo.get(key)
-        if hit is None:
-            hit = self._memo[key] = self._receipt(ctx, basket_id, basket, t)
-        return hit
-
-    def _receipt(
-        self, ctx: _Context, basket_id: int, basket: Basket, t: float
-    ) -> tuple[float, tuple[tuple[str, int, float], ...]]:
-        """The receipt for the promotions live at ``t``, once per distinct live set."""
-        live = [
-            x.promo
-            for x in ctx.lives
-            if x.start <= t < x.end and self._relevant(basket_id, basket, x)
-        ]
-        key = (basket_id, ctx.channel, ctx.dialect, tuple((p.id, p.version) for p in live))
-        hit = self._receipts.get(key)
-        if hit is None:
-            self.computed += 1
-            at = self.t0 + dt.timedelta(seconds=t)
-            quote = quote_basket(
-                basket, live, channel=ctx.channel, at=at, store=ctx.store, dialect=ctx.dialect
-            )
-            # given() is keyed in receipt order, as walking the Receipt's lines was.
-            hit = (
-                float(quote.total),
-                tuple((p, v, float(a)) for (p, v), a in quote.given().items() if a),
-            )
-            self._receipts[key] = hit
-        return hit
-
-
 class Columns:
     """The shopper side of the event log, column by column (millions of rows)."""
 
@@ -296,6 +146,24 @@ class Weighted:
         return self.models[bisect.bisect_right(self.cum, rng.random() * self.total)]
 
 
+def _getrandbits_is_randrange() -> bool:
+    """Is ``randrange(n)`` ``getrandbits(n.bit_length())`` drawn again while >= n, draw for
+    draw? (CPython's ``_randbelow``, which the sale loop inlines: checked, not assumed.)"""
+    ours, theirs = random.Random(16), random.Random(16)
+    for n in (1, 2, 3, 7, 8, 100, 1000, 2000, 2048, 65_537):
+        k = n.bit_length()
+        for _ in range(8):
+            r = ours.getrandbits(k)
+            while r >= n:
+                r = ours.getrandbits(k)
+            if r != theirs.randrange(n):
+                return False
+    return ours.getstate() == theirs.getstate()
+
+
+_INLINE_RANDRANGE = _getrandbits_is_randrange()
+
+
 class ShopperTraffic:
     """The scenario's shoppers: arrivals, sales and shelf-price samples, clock-agnostic.
 
@@ -321,9 +189,9 @@ class ShopperTraffic:
         self.trace_path = trace_path
         self._catalog = list(catalog)
         self.columns = Columns()
-        self.pricer = PricePoint(t0)
         self.rng = random.Random(f"{seed}:shoppers")
         self.baskets = make_baskets(catalog, traffic, random.Random(f"{seed}:baskets"))
+        self.pricer = PricePoint(t0, pool=len(self.baskets))
         sellers = [m for m in models if m.channel in SALE_CHANNELS]
         rates = []
         for m in sellers:
@@ -336,7 +204,9 @@ class ShopperTraffic:
         self.sellers = Weighted(sellers, rates)
         self.rate = sum(rates)
         in_scope = {c for p in promotions for c in p.scope.channels}
-        self._quoters = [m for m in sellers if m.channel in in_scope]
+        quoters = [m for m in sellers if m.channel in in_scope]
+        self._quote_stores = [m for m in quoters if m.channel == "pos"]
+        self._quote_others = [m for m in quoters if m.channel != "pos"]
         wanted = {c for p in promotions for c in p.conditions.categories}
         skus = {s for p in promotions for s in p.conditions.skus}
         self._quote_products = [
@@ -350,6 +220,13 @@ class ShopperTraffic:
         self._drawn = 0.0
         self._pending: tuple[float, EndpointModel, int] | None = None
         self._source: Iterator[tuple[float, EndpointModel, int]] | None = None
+        # Per seller (Weighted's order), what its sales need: (model, its applied key when
+        # looked at, until when the receipt row holds, the row, id, channel, region) —
+        # looked up once per stretch of unchanged promotions, not once per sale.
+        self._at: list[tuple] = [
+            (m, None, -math.inf, [], m.id, m.channel, m.region) for m in sellers
+        ]
+        self._pool_keys = [f"b{i}" for i in range(len(self.baskets))]
 
     def arrivals(self) -> Iterator[tuple[float, EndpointModel, int]]:
         if self.trace is not None:
@@ -370,9 +247,8 @@ class ShopperTraffic:
         Returns the time of the first arrival at or after ``limit``, held back until the
         clock has reached it (``sell_pending``); None when no arrival is left.
 
-        The same draws in the same order as ``arrivals()`` (``arrival_times`` and
-        ``Weighted.pick`` inlined, ``expovariate`` as ``random`` computes it): this loop runs
-        once per sale, a million times on a peak day.
+        The same draws in the same order, and the same rows, as ``arrivals()`` and
+        ``sell``; ``_draw_and_sell`` is that loop written for speed.
         """
         pending = self._pending
         if pending is not None:
@@ -380,48 +256,99 @@ class ShopperTraffic:
                 return pending[0]
             self._pending = None
             self.sell(*pending)
-        if self.trace is not None or self.rate <= 0:
+        if self.trace is not None or self.rate <= 0 or not _INLINE_RANDRANGE:
             return self._sell_from(limit)
         if self._drawn >= self.duration:
             return None
+        return self._draw_and_sell(limit)
+
+    def _draw_and_sell(self, limit: float) -> float | None:
+        """``sell_before``'s loop, once per arrival (a million times on a peak day): the
+        draws of ``arrival_times``, ``Weighted.pick`` and ``randrange`` inlined as
+        ``random`` makes them (``expovariate`` is -log(1 - random()) / rate; randrange(n)
+        is getrandbits(n.bit_length()) redrawn while >= n), ``curve_multiple`` unrolled
+        with the same arithmetic, and a sale's receipt two list look-ups while its
+        endpoint's promotions and their live windows stay the same."""
         rng = self.rng
-        uniform, randrange, find, log = rng.random, rng.randrange, bisect.bisect_right, math.log
-        curve, duration, n = self.traffic.curve, self.duration, len(self.baskets)
+        uniform, bits, log, exp = rng.random, rng.getrandbits, math.log, math.exp
+        n = len(self.baskets)
+        k = n.bit_length()
+        curve = self.traffic.curve
+        start, ramp, hold, decay = curve.start, curve.ramp, curve.hold, curve.decay
         multiple = curve.peak_multiple
+        rise = multiple - 1.0
         peak_rate = self.rate * multiple
-        models, cum, total = self.sellers.models, self.sellers.cum, self.sellers.total
-        price, baskets, keys = self.pricer.price, self.baskets, self._keys
+        duration = self.duration
+        cum, total, find = self.sellers.cum, self.sellers.total, bisect.bisect_right
+        at, look, price = self._at, self._look, self.pricer.price
+        baskets, keys = self.baskets, self._pool_keys
         c = self.columns
+        add_t, add_kind, add_promo = c.t.append, c.kind.append, c.promo.append
+        add_version, add_endpoint, add_channel = (
+            c.version.append,
+            c.endpoint.append,
+            c.channel.append,
+        )
+        add_region, add_value, add_detail = c.region.append, c.value.append, c.detail.append
         t = self._drawn
         try:
             while True:
                 t += -log(1.0 - uniform()) / peak_rate
                 if t >= duration:
                     return None
-                if uniform() * multiple > curve_multiple(curve, t):
-                    continue  # thinned out
-                model = models[find(cum, uniform() * total)]
-                basket_id = randrange(n)
+                # Thinning: kept when uniform() * peak <= curve_multiple(curve, t).
+                u = uniform() * multiple
+                if t < start:
+                    if u > 1.0:
+                        continue
+                else:
+                    x = t - start
+                    if x < ramp:
+                        if u > 1.0 + rise * x / ramp:
+                            continue
+                    else:
+                        x -= ramp
+                        if x < hold:
+                            if u > multiple:
+                                continue
+                        elif u > 1.0 + rise * exp(-(x - hold) / decay):
+                            continue
+                i = find(cum, uniform() * total)
+                basket_id = bits(k)
+                while basket_id >= n:
+                    basket_id = bits(k)
                 if t >= limit:
-                    self._pending = (t, model, basket_id)
+                    self._pending = (t, at[i][0], basket_id)
                     return t
-                total_paid, given = price(model, basket_id, baskets[basket_id], t)
-                key = keys.get(basket_id)
-                if key is None:
-                    key = keys[basket_id] = f"b{basket_id}"
-                c.t.append(t)
-                c.kind.append("sale")
-                c.promo.append("")
-                c.version.append(0)
-                c.endpoint.append(model.id)
-                c.channel.append(model.channel)
-                c.region.append(model.region)
-                c.value.append(total_paid)
-                c.detail.append(key)
+                model, applied, until, row, endpoint, channel, region = at[i]
+                if t >= until or model.applied_key() is not applied:
+                    model, applied, until, row, endpoint, channel, region = look(i, t)
+                hit = row[basket_id]
+                if hit is None:
+                    hit = price(model, basket_id, baskets[basket_id], t)
+                paid, given = hit
+                key = keys[basket_id]
+                add_t(t)
+                add_kind("sale")
+                add_promo("")
+                add_version(0)
+                add_endpoint(endpoint)
+                add_channel(channel)
+                add_region(region)
+                add_value(paid)
+                add_detail(key)
                 for promo, version, amount in given:
                     c.add(t, "discount", promo, version, model, amount, key)
         finally:
             self._drawn = t
+
+    def _look(self, i: int, t: float) -> tuple:
+        """Seller ``i``'s entry in ``_at`` for a sale at ``t``, looked up afresh."""
+        model = self._at[i][0]
+        row, until = self.pricer.segment(model, t)
+        entry = (model, model.applied_key(), until, row, model.id, model.channel, model.region)
+        self._at[i] = entry
+        return entry
 
     def sell_pending(self) -> None:
         """Sell the arrival ``sell_before`` held back (the clock has reached its time)."""
@@ -488,8 +415,7 @@ class ShopperTraffic:
         rng = self._quote_rng
         k = min(self.traffic.quote_skus, len(self._quote_products))
         products = rng.sample(self._quote_products, k)
-        stores = [m for m in self._quoters if m.channel == "pos"]
-        others = [m for m in self._quoters if m.channel != "pos"]
+        stores, others = self._quote_stores, self._quote_others
         chosen = rng.sample(stores, min(self.traffic.quote_stores, len(stores))) + others
         for product in products:
             self._samples += 1
