@@ -23,6 +23,7 @@ from harness.report.figures import (
     DLQ,
     NEVER,
     RETRY,
+    TITLE_Y,
     colour,
     duration_ticks,
     figure,
@@ -90,7 +91,9 @@ def plot_coverage(events: Events, out: Path) -> Path | None:
     ax.set(xlim=(0, end / scale), ylim=(0, 103), yticks=[0, 20, 40, 60, 80, 95, 100])
     ax.set_xlabel(f"time since publish ({unit})")
     ax.set_ylabel("targets with the promotion (%)")
-    ax.set_title("Propagation coverage: applied at the endpoint (solid) vs acknowledged (dashed)")
+    ax.set_title(
+        "Propagation coverage: applied at the endpoint (solid) vs acknowledged (dashed)", y=TITLE_Y
+    )
     ax.grid(alpha=0.3)
     ax.add_artist(ax.legend(title="channel", fontsize=9, **_OUTSIDE))
     styles = [
@@ -136,7 +139,7 @@ def plot_latency_cdf(events: Events, out: Path) -> Path | None:
         ax.set_xlabel(f"propagation latency: first 'applied' minus publish ({unit})")
     ax.set_ylim(0, 103)
     ax.set_ylabel("targets applied within the latency (%)")
-    ax.set_title("Propagation latency CDF by channel (markers: T50 ●, T95 ▲, T99 ■)")
+    ax.set_title("Propagation latency CDF by channel (markers: T50 ●, T95 ▲, T99 ■)", y=TITLE_Y)
     ax.grid(alpha=0.3, which="both")
     ax.legend(title="channel (applied/targets)", fontsize=9, **_OUTSIDE)
     return save(fig, out)
@@ -274,7 +277,8 @@ def plot_heatmap(events: Events, out: Path) -> Path | None:
         fig.legend(handles=legend, loc="outside lower center", ncol=3, fontsize=9, frameon=False)
     ax.set_title(
         f"Store activation by region: {promo}, published at {fmt_duration(t_pub)}, "
-        f"{len(block)} of {len(stores)} stores targeted"
+        f"{len(block)} of {len(stores)} stores targeted",
+        y=TITLE_Y,
     )
     return save(fig, out)
 
@@ -354,11 +358,13 @@ def plot_rollback(events: Events, out: Path) -> Path | None:
         )
     top.set_ylim(-2, 105)
     top.set_ylabel("removed (% of endpoints\nactive at the rollback)")
-    top.set_title("Rollback: time from rollback to 'removed' at the endpoints in scope")
+    top.set_title("Rollback: time from rollback to 'removed' at the endpoints in scope", y=TITLE_Y)
     top.legend(fontsize=8, **_OUTSIDE)
     bottom.set_ylim(bottom=0)
     bottom.set_ylabel("discount after rollback\n(cumulative, money)")
-    bottom.set_title("Leakage: discount granted at endpoints in scope after the rollback")
+    bottom.set_title(
+        "Leakage: discount granted at endpoints in scope after the rollback", y=TITLE_Y
+    )
     bottom.set_xlabel(f"time since rollback ({unit})")
     bottom.set_xlim(0, span / scale)
     bottom.legend(fontsize=8, title="leakage", title_fontsize=8, **_OUTSIDE)
@@ -410,8 +416,8 @@ def plot_sales(events: Events, out: Path) -> Path | None:
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8, title="channel", title_fontsize=8, **_OUTSIDE)
     bins = "" if minutes == 1 else f"; {minutes}-min bins"
-    axes[0].set_title("Sales revenue per minute by channel")
-    axes[1].set_title("Discount granted per minute by channel")
+    axes[0].set_title("Sales revenue per minute by channel", y=TITLE_Y)
+    axes[1].set_title("Discount granted per minute by channel", y=TITLE_Y)
     axes[1].set_xlabel(f"time since scenario start ({unit}){bins}")
     axes[1].set_xlim(0, nbins * width / scale)
     return save(fig, out)

@@ -20,7 +20,7 @@ import pandas as pd
 from harness.domain.eventlog import Record
 from harness.metrics.frame import inventory, to_frame
 from harness.metrics.recovery import SUCCESS, TOLERANCE, fault_windows, recovery
-from harness.report.figures import RETRY, figure, save
+from harness.report.figures import RETRY, TITLE_Y, figure, save
 
 __all__ = ["draw_recovery", "plot_recovery", "worst_window"]
 
@@ -128,7 +128,7 @@ def draw_recovery(
     ax.set_ylim(bottom=0)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel(unit)
-    ax.set_title(f"{w['where']}: {w['cause'] or w['kind']} — {verdict}", fontsize=9)
+    ax.set_title(f"{w['where']}: {w['cause'] or w['kind']} — {verdict}", fontsize=9, y=TITLE_Y)
     ax.grid(True, alpha=0.3)
     if legend:
         ax.legend(fontsize=7, loc="upper right")

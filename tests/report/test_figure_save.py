@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.report.figures import DPI, figure, save
+from harness.report.figures import DPI, TITLE_Y, figure, save
 
 
 def _busy_figure() -> object:
@@ -42,3 +42,28 @@ def test_save_leaves_no_layout_to_redo(tmp_path: Path) -> None:
     fig = _busy_figure()
     save(fig, tmp_path / "once.png")
     assert fig.get_layout_engine() is None  # laid out: a second draw would not move it
+
+
+def _titled(y: float | None) -> object:
+    """Two stacked axes sharing x (as the sales and rollback plots), a colorbar and an
+    image (as the heatmap), a legend outside, a title on each axes at height ``y``."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
+
+    fig = figure(9, 6)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    top.step(np.arange(10.0), np.arange(10.0) ** 2, where="post", label="a label")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    top.set_title("the top axes, a title rather long for it on purpose", y=y)
+    bottom.imshow(np.arange(40.0).reshape(1, 40), aspect="auto", extent=(0, 10, 0, 1))
+    bottom.set_title("the bottom axes", fontsize=9, y=y)
+    fig.colorbar(ScalarMappable(LogNorm(1, 100), "viridis"), ax=bottom, fraction=0.035)
+    return fig
+
+
+def test_a_given_title_height_draws_what_the_searched_one_does(tmp_path: Path) -> None:
+    """``TITLE_Y``: a title placed at 1.0, not above the top tick labels matplotlib looks
+    for (there are none), is the same PNG."""
+    searched = save(_titled(None), tmp_path / "searched.png")
+    given = save(_titled(TITLE_Y), tmp_path / "given.png")
+    assert given.read_bytes() == searched.read_bytes()
