@@ -13,6 +13,10 @@ measured live": never out of tolerance, never counted for or against agreement, 
 Agreement (issue 19): a number agrees when ``|live - sim| <= tolerance * |sim|`` (so 0
 agrees only with 0), anything else (a verdict) when equal. ``passed`` is judged on the
 SLOs whose figure the live run measured, the others left out and named.
+
+The run's own verdict follows the same rule (``judge_measured``): an SLO on a figure the
+run did not measure is "not measured" (no value, no verdict), out of the run's ``passed``
+and so of its exit code, whatever it declares it ``expect``-s.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ from harness.metrics.slo import resolve
 from harness.metrics.summary import HEADLINE_FIGURES, to_plain
 
 __all__ = [
+    "NOT_MEASURED",
     "NOT_MEASURED_LIVE",
     "TOLERANCE",
     "agreement",
+    "judge_measured",
     "needs",
+    "not_measured_reason",
     "shopper_records",
     "unmeasured",
     "within",
@@ -35,6 +42,7 @@ __all__ = [
 
 NOT_MEASURED_LIVE = "not measured live"
 WITHIN, OUT, MISSING = "within tolerance", "out of tolerance", "not measured"
+NOT_MEASURED = MISSING  # an SLO's status when the run did not measure its figure
 TOLERANCE = 0.20  # a live figure within 20% of the virtual-time one agrees
 
 # Figure families by the shopper record they are computed from (dotted prefixes; "*" is
@@ -76,6 +84,52 @@ def unmeasured(summary: Mapping[str, Any], metric: str) -> bool:
     """Is ``metric`` a figure the run of ``summary`` had no shoppers to measure?"""
     need = needs(metric)
     return need is not None and need not in shopper_records(summary)
+
+
+# What each record is, and why a mode lacks it: the reason an SLO is not measured.
+_FROM = {
+    "sale": "summed from shoppers' sales (discount records)",
+    "quote": "computed from shoppers' sampled shelf prices (quote records)",
+}
+_WHY = {
+    "live": "a live run has no shoppers: nobody buys or samples a price",
+    "load": "load's Locust shoppers check out but sample no shelf prices",
+}
+_WHERE = {"live": "live", "load": "under load"}
+
+
+def not_measured_reason(summary: Mapping[str, Any], metric: str) -> str | None:
+    """Why the run of ``summary`` did not measure ``metric`` ("not measured live: ..."),
+    or None when it did (or ``metric`` needs no shopper record)."""
+    need = needs(metric)
+    if need is None or need in shopper_records(summary):
+        return None
+    mode = str(summary.get("mode"))
+    return (
+        f"not measured {_WHERE.get(mode, mode)}: {metric} is {_FROM[need]}; "
+        f"{_WHY.get(mode, 'this run has no such records')}"
+    )
+
+
+def judge_measured(summary: dict[str, Any]) -> list[str]:
+    """Take the SLOs on figures this run did not measure out of its verdict; their names.
+
+    Each such entry of ``summary["slos"]`` gets ``status`` "not measured" and its
+    ``reason``, and ``value`` and ``passed`` null (the figure is a 0 nobody bought, not a
+    measurement: it neither passes nor fails). ``summary["passed"]`` is then every
+    *measured* SLO passed: True when none was measured, as with no SLOs at all (a QA gate
+    cannot fail on what the run had no means to see; the console, report and junit.xml
+    say nothing was judged). Entries on measured figures are left exactly as they were,
+    so a virtual-time summary is unchanged."""
+    left_out: list[str] = []
+    for slo in summary.get("slos") or []:
+        reason = not_measured_reason(summary, str(slo.get("metric", "")))
+        if reason is not None:
+            slo.update(value=None, passed=None, status=NOT_MEASURED, reason=reason)
+            left_out.append(str(slo.get("name")))
+    slos = summary.get("slos") or []
+    summary["passed"] = all(bool(s.get("passed")) for s in slos if s.get("status") != NOT_MEASURED)
+    return left_out
 
 
 def within(sim: Any, live: Any, tolerance: float = TOLERANCE) -> bool | None:

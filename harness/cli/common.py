@@ -143,6 +143,9 @@ def fresh_folder(out: Path) -> Iterator[Path]:
         raise
 
 
+NOT_MEASURED = "not measured"  # an SLO's status with no verdict (harness.agreement)
+
+
 def _print_verdicts(summary: dict[str, Any]) -> None:
     prop = summary["propagation"]["overall"]
     storm = summary["retry_storm"]
@@ -158,20 +161,44 @@ def _print_verdicts(summary: dict[str, Any]) -> None:
         from rich.table import Table
 
         table = Table(title="SLOs")
-        for column in ("SLO", "metric", "value", "threshold", "verdict"):
+        for column in ("SLO", "metric", "value", "threshold"):
             # fold, not ellipsis: an 80-column CI log must still show the whole metric path
             table.add_column(column, overflow="fold")
+        table.add_column("verdict", no_wrap=True)  # "not measured live" on one line
+        unmeasured = [slo for slo in summary["slos"] if slo.get("status") == NOT_MEASURED]
         for slo in summary["slos"]:
             verdict = Text("pass", "green") if slo["passed"] else Text("FAIL", "red")
+            gone = slo.get("status") == NOT_MEASURED
+            if gone:  # "not measured live": the reason's head
+                verdict = Text(str(slo["reason"]).split(":")[0], "yellow")
             # Text, not str: a user's SLO name is shown as written, never read as markup.
             table.add_row(
                 Text(str(slo["name"])),
                 Text(str(slo["metric"])),
-                Text(str(slo["value"])),
+                Text("—" if gone else str(slo["value"])),
                 Text(f"{slo['op']} {slo['threshold']}"),
                 verdict,
             )
         console.print(table)
+        _print_unmeasured(unmeasured, len(summary["slos"]))
+
+
+def _print_unmeasured(unmeasured: list[dict[str, Any]], total: int) -> None:
+    """Why each SLO not measured has no verdict; a warning when no SLO had one."""
+    for slo in unmeasured:
+        console.print(Text.assemble(f"{slo['name']}: ", (str(slo["reason"]), "yellow")))
+    if unmeasured:
+        console.print(
+            f"{len(unmeasured)} of {total} SLOs not measured: left out of the verdict and "
+            "the exit code (run the scenario in virtual time, `promoharness run`, to judge them)",
+            highlight=False,
+        )
+    if unmeasured and len(unmeasured) == total:
+        err.print(
+            f"[yellow]warning:[/yellow] none of the {total} SLOs was measured in this run: "
+            "nothing was judged (it passes as with no SLOs; junit.xml marks each skipped)",
+            highlight=False,
+        )
 
 
 def _fmt_seconds(value: Any) -> str:

@@ -49,10 +49,14 @@ def _print_summary(summary: dict, out: Path) -> None:
         )
     for slo in summary["slos"]:
         mark = "[green]PASS[/green]" if slo["passed"] else "[red]FAIL[/red]"
-        if not slo.get("trusted", True):
+        if slo.get("status") == "not measured":  # no verdict: harness.agreement
+            mark = "[yellow]NOT MEASURED[/yellow]"  # the reason follows, on its own line
+        elif not slo.get("trusted", True):
             mark += " [red](untrustworthy: harness saturated)[/red]"
         console.print(f"  {mark} {slo['name']}: {slo['metric']} = {slo['value']!r} "
                       f"(required {slo['op']} {slo['threshold']})")  # fmt: skip
+        if slo.get("status") == "not measured":
+            console.print(f"    {slo['reason']}", highlight=False)
         if slo.get("expect") == "fail":
             console.print(f"    expected: fails because {slo['because']}", highlight=False)
     harness = summary.get("harness")

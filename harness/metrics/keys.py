@@ -258,8 +258,30 @@ KEYS: tuple[Key, ...] = (
     _k("slos[].metric", "path", "dotted summary.json path it reads"),
     _k("slos[].op", "text", "comparison: <, <=, >, >=, ==, !="),
     _k("slos[].threshold", "as the metric", "the declared threshold"),
-    _k("slos[].value", "as the metric", "the figure at metric; null when absent"),
-    _k("slos[].passed", "boolean", "value op threshold held (false when value is null)"),
+    _k(
+        "slos[].value",
+        "as the metric",
+        "the figure at metric; null when absent or when status is 'not measured'",
+    ),
+    _k(
+        "slos[].passed",
+        "boolean",
+        "value op threshold held (false when value is null); null when status is 'not "
+        "measured' (no verdict)",
+    ),
+    _k(
+        "slos[].status",
+        "text",
+        "live/load only, when the run did not measure the figure: 'not measured' (a "
+        "shopper figure in a live run, quotes under load: harness/agreement.py); the SLO is "
+        "then out of 'passed' and the exit code, a skipped test case in junit.xml",
+    ),
+    _k(
+        "slos[].reason",
+        "text",
+        "with status only: why, e.g. 'not measured live: leakage_value is summed from "
+        "shoppers' sales (discount records); a live run has no shoppers: ...'",
+    ),
     _k("slos[].expect", "text", "load only, when declared: 'fail', the documented outcome"),
     _k("slos[].because", "text", "load only: why it is expected to fail (the campaign's)"),
     _k(
@@ -268,7 +290,12 @@ KEYS: tuple[Key, ...] = (
         "live/load only: false when a saturated harness component took part in the figure "
         "(harness.untrustworthy); its verdict is then no verdict",
     ),
-    _k("passed", "boolean", "every SLO passed (true without SLOs); exit code 0 vs 1"),
+    _k(
+        "passed",
+        "boolean",
+        "every SLO measured passed (true without SLOs, or when none was measured: "
+        "slos[].status); exit code 0 vs 1",
+    ),
     # `live` and `load` only: the harness watching itself (harness/selfwatch.py):
     _k(
         "harness.saturated",

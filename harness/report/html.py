@@ -51,6 +51,7 @@ CAPTIONS: dict[str, str] = {
     "promotion, with publishes (green) and rollbacks (red) marked.",
 }
 MAX_VIOLATIONS = 1000
+NOT_MEASURED = "not measured"  # an SLO's status when the run lacked its figure (no verdict)
 # Endpoint names listed inline (late for start); the full list is in summary.json.
 MAX_LISTED = 100
 
@@ -66,6 +67,7 @@ h3{margin:1.4rem 0 .4rem;font-size:1.05rem}
 .badge{display:inline-block;padding:.15rem .7rem;border-radius:.3rem;font-weight:700;
  color:#fff;vertical-align:middle;font-size:.95rem;letter-spacing:.04em}
 .badge.pass{background:#1a7f37}.badge.fail{background:#cf222e}
+.badge.unmeasured{background:#6e7781}
 .meta{color:#57606a;margin:.5rem 0 0}.meta b{color:#1d2430}
 .desc{margin:.6rem 0 0;max-width:60rem}
 nav{margin-top:.6rem;font-size:.9rem}nav a{margin-right:.9rem;color:#0969da}
@@ -75,6 +77,7 @@ th{background:#eef1f4;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.ok{background:#dafbe1;color:#116329;font-weight:600}
 td.bad{background:#ffebe9;color:#a40e26;font-weight:600}
+td.skip{background:#fff8c5;color:#7d4e00}
 .sub{color:#6e7781;font-size:.8rem;display:block}
 .muted{color:#6e7781}
 .note{background:#fff8c5;border:1px solid #d4a72c;padding:.4rem .6rem;max-width:60rem}
@@ -177,14 +180,20 @@ def _header(summary: Mapping[str, Any], title: str, description: str) -> str:
     # A saturated harness (live/load, harness/selfwatch.py) measured itself: no verdict.
     saturated = bool((summary.get("harness") or {}).get("saturated"))
     word = "HARNESS SATURATED" if saturated else "PASS" if passed else "FAIL"
-    slos = summary.get("slos") or []
+    # SLOs on figures the run did not measure (harness.agreement) have no verdict.
+    unmeasured = sum(1 for s in summary.get("slos") or [] if s.get("status") == NOT_MEASURED)
+    slos = [s for s in summary.get("slos") or [] if s.get("status") != NOT_MEASURED]
     ok = sum(1 for s in slos if s.get("passed"))
+    badge = "fail" if saturated else word.lower()
+    if unmeasured and not slos and not saturated:  # every SLO unmeasured: nothing judged
+        word, badge = "NOTHING MEASURED", "unmeasured"
     desc = "".join(f'<p class="desc">{escape(p)}</p>' for p in description.split("\n\n") if p)
     meta = (
         f"scenario <b>{escape(summary.get('scenario', ''))}</b> · "
         f"seed <b>{escape(summary.get('seed', ''))}</b> · "
         f"mode <b>{escape(summary.get('mode', ''))}</b> · "
         f"SLOs passed <b>{ok}/{len(slos)}</b>"
+        + (f" · SLOs not measured <b>{unmeasured}</b>" if unmeasured else "")
     )
     links = [("slos", "SLOs"), ("propagation", "Propagation"), ("retry", "Retry storm")]
     links += [("rollbacks", "Rollbacks"), ("prices", "Prices"), ("funding", "Funding")]
@@ -192,7 +201,7 @@ def _header(summary: Mapping[str, Any], title: str, description: str) -> str:
     nav = "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in links)
     return (
         f'<header><div class="inner"><h1>{escape(title)}</h1>'
-        f'<span class="badge {"fail" if saturated else word.lower()}">{word}</span>'
+        f'<span class="badge {badge}">{word}</span>'
         f'<p class="meta">{meta}</p>{desc}<nav>{nav}</nav></div></header>'
     )
 
@@ -208,7 +217,9 @@ def _slos(summary: Mapping[str, Any]) -> str:
             escape(s.get("op", "")),
             escape(_slo_value(s.get("threshold"), str(s.get("metric", "")))),
             escape(_slo_value(s.get("value"), str(s.get("metric", "")))),
-            _verdict_cell(bool(s.get("passed")))
+            f'<td class="skip">{escape(s.get("reason", ""))}</td>'
+            if s.get("status") == NOT_MEASURED
+            else _verdict_cell(bool(s.get("passed")))
             if s.get("trusted", True)
             else _verdict_cell(False, no="untrustworthy: harness saturated"),
         ]

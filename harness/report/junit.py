@@ -9,14 +9,16 @@ from xml.etree import ElementTree as ET
 
 def junit_xml(summary: dict[str, Any]) -> str:
     slos = summary.get("slos", [])
-    failures = sum(1 for slo in slos if not slo["passed"])
+    # An SLO on a figure the run did not measure (harness.agreement) is skipped, no verdict.
+    skipped = [slo for slo in slos if slo.get("status") == "not measured"]
+    failures = sum(1 for slo in slos if not slo["passed"] and slo not in skipped)
     suite = ET.Element(
         "testsuite",
         name=f"promoharness.{summary.get('mode', 'sim')}.{summary.get('scenario', '')}",
         tests=str(len(slos)),
         failures=str(failures),
         errors="0",
-        skipped="0",
+        skipped=str(len(skipped)),
     )
     props = ET.SubElement(suite, "properties")
     for key in ("scenario", "seed", "mode"):
@@ -32,7 +34,9 @@ def junit_xml(summary: dict[str, Any]) -> str:
             name=str(slo["name"]),
         )
         text = f"{slo['metric']} = {slo['value']!r}, required {slo['op']} {slo['threshold']!r}"
-        if not slo["passed"]:
+        if slo in skipped:
+            ET.SubElement(case, "skipped", message=str(slo["reason"]))
+        elif not slo["passed"]:
             failure = ET.SubElement(case, "failure", message=text, type="SLOViolation")
             failure.text = text
         else:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.agreement import judge_measured
 from harness.domain.eventlog import Record
 from harness.faithful import limits_of
 from harness.metrics import summarise
@@ -176,6 +177,7 @@ async def run_sut(
     )
     summary["sut"] = driver.name
     mark_not_measured(summary, view=bool(believed), timed=timed, slos=slos)
+    judge_measured(summary)  # a shopper figure: no shopper buys in `live --sut`
     # The harness's own part here is the estate: its loop's lag says whether it kept up.
     timeouts = [limit.seconds for limit in limits_of(world) if limit.kind == "timeout"]
     summary["harness"] = headroom(
