@@ -226,12 +226,15 @@ def _span(name: str, measure: str, span: Span, at: Callable[[float], float], spe
 
 def mark_untrustworthy(summary: dict[str, Any]) -> list[str]:
     """Mark each SLO/gate whose figure a saturated component took part in
-    (``slos[].trusted``) and list those figures in ``harness.untrustworthy``."""
+    (``slos[].trusted``) and list those figures in ``harness.untrustworthy``; an SLO
+    "not measured" (``harness.agreement``) has no verdict to distrust and is left be."""
     section = summary["harness"]
     kinds = {kind_of(s["component"]) for s in section["saturations"]}
     prefixes = {p for kind in kinds for p in AFFECTS.get(kind, ("",))}  # unknown: all
     bad: list[str] = []
     for slo in summary.get("slos", []):
+        if slo.get("status") == "not measured":  # no figure, no verdict to distrust
+            continue
         metric = str(slo.get("metric", ""))
         slo["trusted"] = not any(metric.startswith(p) for p in prefixes)
         if not slo["trusted"] and metric not in bad:

@@ -30,7 +30,7 @@ from harness.load.run import _expected_result
 from harness.metrics import summarise
 from harness.report.html import render_html
 from harness.report.junit import junit_xml
-from harness.saturation import exit_code
+from harness.saturation import exit_code, mark_untrustworthy
 
 LEAK = {"name": "leakage under $15k", "metric": "leakage_value", "op": "<", "threshold": 15000}
 GRANTED = {"name": "P gave a discount", "metric": "funding.P.granted", "op": ">", "threshold": 0}
@@ -170,6 +170,16 @@ def test_the_report_shows_the_reason_not_a_pass() -> None:
     assert '<td class="skip">not measured live: leakage_value is summed from' in page
     slos = page[page.index('<section id="slos">') :].split("</section>")[0]
     assert slos.count('<td class="ok">pass</td>') == 1  # the measured one only
+
+
+def test_a_saturated_harness_distrusts_only_what_it_measured() -> None:
+    summary = _summary("live", [LEAK, APPLIED])
+    # A component of no known kind saturated: every figure it could touch is suspect.
+    summary["harness"] = {"saturated": True, "saturations": [{"component": "other"}]}
+    assert mark_untrustworthy(summary) == [APPLIED["metric"]]
+    leak, applied = summary["slos"]
+    assert "trusted" not in leak and applied["trusted"] is False
+    assert exit_code(summary) == 4
 
 
 # --- one real live run ---------------------------------------------------------------------
