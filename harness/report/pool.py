@@ -25,6 +25,7 @@ over to the caller like a plot.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing as mp
 import os
 import pickle
@@ -119,7 +120,13 @@ def _lead(reader: Any, tasks: Any, results: Any, writer: Any, workers: int, comm
     writer.close()
     try:
         _warm()
+        # What the warm-up loaded (pandas, matplotlib: a million objects) lives as long as
+        # the worker: out of the collector's sight, its full collections while the log is
+        # built and plotted do not walk it again and again, and the forked workers do not
+        # copy its pages by writing the collector's marks into them.
+        gc.freeze()
         frame = _receive(reader)
+        gc.freeze()
     except BaseException:  # no frame came (the run failed first), or the warm-up failed:
         return  # the caller renders whatever no worker did
     children = []
