@@ -86,7 +86,8 @@ def live(
 
     The harness watches its own event loops through the run (report: "harness
     headroom"); when one saturated, its figures are marked untrustworthy and the exit code
-    is 4 (0 every SLO passed, 1 one failed, 2 bad input).
+    is 4 (0 every SLO passed, 1 one failed, 2 bad input). An SLO on a shopper figure is
+    "not measured live" and left out of the exit code: nobody buys in a live run.
 
     With --sut, the estate serves on --estate-port, your system delivers to it, the
     timeline goes to your system through the driver, and every figure comes from the
