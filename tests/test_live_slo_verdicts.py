@@ -24,10 +24,12 @@ from cli_driver import run_cli
 import harness.live_calibrate
 from harness.agreement import NOT_MEASURED, judge_measured
 from harness.cli.common import _print_verdicts
+from harness.compare import Run, comparison
 from harness.domain.eventlog import Record
 from harness.faithful import Overhead
 from harness.load.run import _expected_result
-from harness.metrics import summarise
+from harness.metrics import summarise, to_frame
+from harness.report.compare_page import render_compare
 from harness.report.html import render_html
 from harness.report.junit import junit_xml
 from harness.saturation import exit_code, mark_untrustworthy
@@ -180,6 +182,16 @@ def test_a_saturated_harness_distrusts_only_what_it_measured() -> None:
     leak, applied = summary["slos"]
     assert "trusted" not in leak and applied["trusted"] is False
     assert exit_code(summary) == 4
+
+
+def test_compare_counts_the_slos_each_run_judged() -> None:
+    events = to_frame(ROWS)
+    live = _summary("live", [LEAK, APPLIED])
+    sim = summarise(events, scenario="x", seed=1, mode="sim", slos=[LEAK, APPLIED])
+    runs = [Run("sim", Path("sim"), sim, events), Run("live", Path("live"), live, events)]
+    page = render_compare(runs, comparison(runs))
+    assert "<td>sim</td><td class='ok'>2/2 SLOs</td>" in page
+    assert "<td>live</td><td class='ok'>1/1 SLOs (1 not measured)</td>" in page
 
 
 # --- one real live run ---------------------------------------------------------------------

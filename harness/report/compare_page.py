@@ -158,6 +158,8 @@ def _runs(runs: Sequence[Run], out_dir: str | None) -> str:
         # An SLO on a figure the run did not measure has no verdict (harness.agreement).
         slos = [x for x in s.get("slos") or [] if x.get("status") != "not measured"]
         ok = sum(1 for x in slos if x.get("passed"))
+        unmeasured = len(s.get("slos") or []) - len(slos)
+        aside = f" ({unmeasured} not measured)" if unmeasured else ""
         report = run.path / "report.html"
         link = escape(run.path)
         if report.is_file() and out_dir:
@@ -167,7 +169,7 @@ def _runs(runs: Sequence[Run], out_dir: str | None) -> str:
         rows.append(
             f"<tr><th>{escape(run.label)}</th><td>{link}</td><td>{escape(s.get('scenario'))}</td>"
             f"<td class='num'>{escape(s.get('seed'))}</td><td>{escape(s.get('mode'))}</td>"
-            f"<td class='{verdict}'>{ok}/{len(slos)} SLOs</td></tr>"
+            f"<td class='{verdict}'>{ok}/{len(slos)} SLOs{aside}</td></tr>"
         )
     head = ["run", "folder (its report)", "scenario", "seed", "mode", "SLOs passed"]
     return _section("runs", "Runs", _table(head, rows))
