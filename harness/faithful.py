@@ -43,9 +43,18 @@ Two costs, each against the durations it competes with:
   but a wave's events cost less than an API step each and a later wave's spread only
   moves passes between neighbouring waves, not out of the storm.
 
-Not in the formula: the burst's delay (a delivery waits for one of the runtime's slots on
-the wire before it is POSTed, ``Overhead.burst_delay``) shifts when the tail of a fan-out
-lands — the T50 of a 600-store publish — but no timeout races it; it is reported.
+* ``burst_delay`` — the p95 from a send decision to its result inside the burst, less
+  the modelled round trip — against each channel's *fixed retry interval* (``backoff:
+  fixed``: no jitter, the whole backlog retries in lock-step). Each result of a lock-step
+  wave lands that much later than modelled, and its next attempt is due a fixed interval
+  after it lands: every cycle of a storm is stretched by it, and a delivery makes that
+  many fewer attempts while it waits (erp-quota-retry-storm at 4.3x: attempts 1.112 s
+  apart on average, 1.02 s in virtual time, 11 % fewer attempts). A jittered backoff has
+  no lock-step waves (its retries meet an idle stack: the isolated cost, against random
+  intervals of a mean far above it).
+
+The burst's delay also shifts when the tail of a fan-out lands — the T50 of a 600-store
+publish — against which it is only reported.
 
 Pure: the caller measures the costs (``harness.live_calibrate``) and reads the limits off
 the scenario's world (``limits_of``).
@@ -59,7 +68,7 @@ from typing import Literal, NamedTuple
 
 FRACTION = 0.10  # the harness may add at most this share to any modelled duration
 
-LimitKind = Literal["latency", "timeout", "spread"]
+LimitKind = Literal["latency", "timeout", "spread", "retry"]
 
 
 class Limit(NamedTuple):
@@ -100,7 +109,10 @@ class Faithful(NamedTuple):
                 f"of the {self.limit.name} ({self.limit.seconds:g} s) at {asked:g}x; "
                 f"use --speed {self.speed:.3g} or less, or --force"
             )
-        which = "p95 on the wire in a burst" if self.limit.kind == "timeout" else "median"
+        which = {
+            "timeout": "p95 on the wire in a burst",
+            "retry": "p95 from send to result in a burst",
+        }.get(self.limit.kind, "median")
         return (
             f"--speed {asked:g} is above the faithful speed {self.speed:.3g}x on this machine: "
             f"the harness adds {self.cost * 1000:.1f} ms wall per delivery ({which}), "
@@ -112,6 +124,8 @@ class Faithful(NamedTuple):
 def cost_for(limit: Limit, overhead: Overhead) -> float:
     if limit.kind == "spread":  # the first step goes at once; each other one after it
         return overhead.step * max(0, limit.count - 1)
+    if limit.kind == "retry":
+        return overhead.burst_delay
     return overhead.at_concurrency if limit.kind == "timeout" else overhead.isolated
 
 
@@ -137,20 +151,25 @@ def faithful_speed(
 
 def limits_of(world: object) -> list[Limit]:
     """The smallest mean round trip (service latency plus the link's delay both ways) per
-    endpoint profile, the delivery timeout per channel of a scenario's world
-    (``harness.runtime.world.World``), smallest first per kind, and the smallest window of
-    the rate limits that the scenario's largest instant of steps overruns (``spread_of``)."""
+    endpoint profile, the delivery timeout and any fixed retry interval per channel of a
+    scenario's world (``harness.runtime.world.World``), smallest first per kind, and the
+    drain time of the tightest rate limit the scenario's largest instant of steps
+    overruns (``spread_of``)."""
     from harness.runtime.sim import NETWORK_DELAY  # the link model both runtimes use
 
     latencies: dict[str, float] = {}
     timeouts: dict[str, float] = {}
+    fixed: dict[str, float] = {}  # channel -> its fixed retry interval (lock-step retries)
     policies = world.policies  # type: ignore[attr-defined]
     default = world.default_policy  # type: ignore[attr-defined]
     for model in world.delivery_models:  # type: ignore[attr-defined]
         profile = model.profile
         mean = float(profile.latency.mean or 0.0) + 2 * NETWORK_DELAY.get(model.channel, 0.01)
         latencies[profile.name] = min(latencies.get(profile.name, math.inf), mean)
-        timeouts[model.channel] = policies.get(model.channel, default).timeout
+        policy = policies.get(model.channel, default)
+        timeouts[model.channel] = policy.timeout
+        if policy.backoff.kind == "fixed":
+            fixed[model.channel] = policy.backoff.base
     out = [
         Limit("latency", f"{name} round trip (mean)", s)
         for name, s in sorted(latencies.items(), key=lambda kv: kv[1])
@@ -158,6 +177,10 @@ def limits_of(world: object) -> list[Limit]:
     out += [
         Limit("timeout", f"{channel} delivery timeout", s)
         for channel, s in sorted(timeouts.items(), key=lambda kv: kv[1])
+    ]
+    out += [
+        Limit("retry", f"{channel} fixed retry interval", s)
+        for channel, s in sorted(fixed.items(), key=lambda kv: kv[1])
     ]
     spread = spread_of(world)
     return out if spread is None else [*out, spread]

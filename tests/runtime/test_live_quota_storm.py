@@ -52,7 +52,24 @@ def test_a_series_published_at_once_is_limited_by_the_quota_drain_time() -> None
     assert both.limit == spread[0]
 
 
+def test_fixed_retries_are_limited_by_the_delay_of_a_result_in_a_burst() -> None:
+    """The ERP retries every 1 s in lock-step: each cycle is stretched by how late a
+    result lands in a burst (p95 20 ms of wall: 0.1 * 1 s / 0.02 = 5x). The web shop's
+    jittered retries are not in lock-step, so they add no such limit."""
+    world = build_world(load_scenario(str(STORM)))
+    retry = [lim for lim in limits_of(world) if lim.kind == "retry"]
+    assert retry == [Limit("retry", "erp fixed retry interval", 1.0)]
+    got = faithful_speed(retry, Overhead(0.0005, 0.001, burst_delay=0.02))
+    assert got.speed == pytest.approx(5.0)
+    assert "p95 from send to result in a burst" in got.reason(25)
+    assert "erp fixed retry interval (1 s)" in got.reason(25)
+    # Slower results than steps: the retry interval, not the spread, sets the speed.
+    both = faithful_speed(limits_of(world), Overhead(0.0005, 0.001, burst_delay=0.02, step=0.002))
+    assert both.limit == retry[0]
+
+
 def test_the_library_storm_and_scenarios_whose_steps_fit_the_burst() -> None:
+    # The default scenario retries with jitter everywhere: neither limit applies.
     storm = build_world(load_scenario("erp-quota-retry-storm"))
     # The quota replaces the ERP's own limit (50/s, burst 100) while it is on.
     assert [lim for lim in limits_of(storm) if lim.kind == "spread"] == [
@@ -64,7 +81,7 @@ def test_the_library_storm_and_scenarios_whose_steps_fit_the_burst() -> None:
         world = build_world(load_scenario(str(STORM), sets))
         assert [lim for lim in limits_of(world) if lim.kind == "spread"] == [], sets
     default = build_world(load_scenario("weekend-private-label", ["estate.stores=20"]))
-    assert [lim for lim in limits_of(default) if lim.kind == "spread"] == []
+    assert [lim for lim in limits_of(default) if lim.kind in ("spread", "retry")] == []
 
 
 def test_the_largest_instant_counts_sending_steps_and_schedules_at_their_publish() -> None:
