@@ -8,6 +8,17 @@ this decorator swaps in an ``__init__`` with the same signature (names, order, d
 that stores through the slot descriptors. Everything else stays the dataclass's own:
 assignment after construction still raises ``FrozenInstanceError``, equality, hashing,
 ``repr``, ``replace`` and pickling are unchanged.
+
+Cheaper still, for a class of ``TWIN_FIELDS`` fields or more, all its own slots (its
+base is ``object``): for the length of ``__init__`` the instance wears the class's
+*twin* — a plain class with the very same ``__slots__``, so the same memory layout, and
+no frozen ``__setattr__`` — and is given its own class back before ``__init__`` returns.
+Each field is then a plain slot store instead of a call of the slot's setter: a
+``DeliveryResult`` or ``SendDelivery`` (ten fields) costs 5.3k machine instructions
+instead of 8.6k (callgrind), and a simulated delivery builds one of each (``promoharness
+bench sim``). Nothing can fail between the two swaps (a slot store allocates nothing),
+and a subclass's instance, whose layout the twin need not share, is built through the
+descriptors.
 """
 
 from __future__ import annotations
@@ -44,13 +55,29 @@ def fast_init(cls: type[T]) -> type[T]:
         else:
             namespace[f"_default_{f.name}"] = f.default
             signature.append(f"{f.name}=_default_{f.name}")
-        body.append(f"    _set_{f.name}(self, {f.name})\n")
+        body.append(f"_set_{f.name}(self, {f.name})")
     # Init-only pseudo-fields (InitVar) are parameters of the generated __init__ that
     # ``fields`` does not list: refuse rather than drop them.
     expected = [name for name in inspect.signature(cls.__init__).parameters][1:]
     if expected != [f.name for f in fields(cls)]:
         raise TypeError(f"{cls.__name__}: fast_init takes no init-only (InitVar) fields")
-    source = f"def __init__(self, {', '.join(signature)}):\n" + ("".join(body) or "    pass\n")
+    head = f"def __init__(self, {', '.join(signature)}):\n"
+    # Two swaps cost what about four setter calls do: worth it from five fields.
+    twin = _twin(cls) if len(body) >= TWIN_FIELDS else None
+    if twin is None:
+        source = head + "".join(f"    {line}\n" for line in body or ["pass"])
+    else:
+        namespace.update(_set_class=_SET_CLASS, _cls=cls, _twin=twin)
+        stores = [f"        self.{f.name} = {f.name}\n" for f in fields(cls)]
+        source = (
+            head
+            + "    if type(self) is _cls:\n"
+            + "        _set_class(self, _twin)\n"
+            + "".join(stores)
+            + "        _set_class(self, _cls)\n"
+            + "    else:\n"
+            + "".join(f"        {line}\n" for line in body or ["pass"])
+        )
     exec(source, namespace)
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
@@ -59,3 +86,24 @@ def fast_init(cls: type[T]) -> type[T]:
     init.__annotations__ = dict(cls.__init__.__annotations__)
     cls.__init__ = init  # type: ignore[misc]
     return cls
+
+
+TWIN_FIELDS = 5
+
+# ``object.__class__``'s setter: checks that the two layouts agree, then swaps the type.
+_SET_CLASS = object.__dict__["__class__"].__set__
+
+
+def _twin(cls: type) -> type | None:
+    """A plain class with ``cls``'s slots (the same layout) that an instance of ``cls``
+    may wear while its fields are stored, or None when ``cls`` has slots of a base."""
+    if cls.__bases__ != (object,):
+        return None
+    twin = type(f"_{cls.__name__}Twin", (), {"__slots__": cls.__dict__["__slots__"]})
+    probe = object.__new__(cls)
+    try:  # CPython refuses a swap between differing layouts: then no twin
+        _SET_CLASS(probe, twin)
+        _SET_CLASS(probe, cls)
+    except TypeError:
+        return None
+    return twin

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import copy
 import pickle
-from dataclasses import FrozenInstanceError, InitVar, dataclass, field, replace
+from dataclasses import FrozenInstanceError, InitVar, dataclass, field, fields, replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.domain.fastinit import fast_init
+from harness.domain.fastinit import TWIN_FIELDS, fast_init
 from harness.orchestrator.commands import SendDelivery, StartTimer, WriteRecord
 from harness.orchestrator.events import Ack, DeliveryResult
 from simulators.endpoint import Request
@@ -110,5 +110,45 @@ def test_refuses_what_it_cannot_keep_the_meaning_of() -> None:
 def test_hot_path_types_use_it_and_stay_frozen(cls: type) -> None:
     assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
     assert cls.__init__.__module__ == cls.__module__
-    assert "_set_" in cls.__init__.__code__.co_names[0]
+    names = cls.__init__.__code__.co_names
+    # Five fields or more: built in the class's twin; fewer: through the slot setters.
+    assert ("_set_class" in names) == (len(fields(cls)) >= TWIN_FIELDS)
+    assert all(f"_set_{f.name}" in names for f in fields(cls))
     assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class Wide:
+    a: str
+    b: int
+    c: tuple = ()
+    d: float = 0.5
+    e: object = None
+
+
+@given(st.text(), st.integers(), st.tuples(st.integers()), st.floats(allow_nan=False))
+def test_a_twin_built_instance_is_its_class_and_keeps_every_promise(
+    a: str, b: int, c: tuple, d: float
+) -> None:
+    x = Wide(a, b, c, e=d)
+    assert type(x) is Wide and isinstance(x, Wide)
+    assert (x.a, x.b, x.c, x.d, x.e) == (a, b, c, 0.5, d)
+    assert x == Wide(a, b, c, 0.5, d) and hash(x) == hash(Wide(a, b, c, 0.5, d))
+    with pytest.raises(FrozenInstanceError):
+        x.a = "y"  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(x)) == x and replace(x, b=b + 1).b == b + 1
+
+
+def test_a_subclass_of_a_twin_built_class_stays_itself() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Wider(Wide):
+        f: int = 6
+
+    x = Wider("a", 1, (), 2.0, None, 7)
+    assert type(x) is Wider and (x.a, x.d, x.f) == ("a", 2.0, 7)
+    y = Wide.__new__(Wider)
+    Wide.__init__(y, "z", 2)  # the inherited fast __init__, on a subclass's instance
+    assert type(y) is Wider and (y.a, y.b, y.e) == ("z", 2, None)
+    with pytest.raises(FrozenInstanceError):
+        y.a = "w"  # type: ignore[misc]
