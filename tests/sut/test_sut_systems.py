@@ -22,16 +22,24 @@ import pytest
 ROOT = Path(__file__).parents[2]
 OUTAGE = Path(__file__).with_name("outage.yaml")
 SPEED = "10"
+# Appended to the scenario: nobody buys in a live run, so this SLO is "not measured live"
+# on either path (harness/agreement.py), never a pass on the 0.
+LEAK_SLO = """
+slos:
+  - {name: nothing leaked after the rollback, metric: leakage_value, op: "==", threshold: 0}
+"""
 
 
 def _live(out: Path, *extra: str) -> dict[str, Any]:
+    scenario = out.parent / OUTAGE.name
+    scenario.write_text(OUTAGE.read_text(encoding="utf-8") + LEAK_SLO, encoding="utf-8")
     done = subprocess.run(
         [
             sys.executable,
             "-m",
             "harness.cli",
             "live",
-            str(OUTAGE),
+            str(scenario),
             "--speed",
             SPEED,
             "-q",
@@ -118,6 +126,11 @@ def test_the_driver_path_agrees_with_the_built_in_path(
     assert a["propagation"]["overall"]["acked_t95"] is None
     assert "propagation.*.acked_t95" in a["not_measured"]
     assert a["retry_storm"]["dead_lettered"] is None and b["retry_storm"]["dead_lettered"] == 0
+    # Nobody buys on either path: the leakage SLO is no verdict, not a pass on the 0.
+    for summary in (a, b):
+        (slo,) = summary["slos"]
+        assert (slo["status"], slo["passed"], summary["passed"]) == ("not measured", None, True)
+        assert slo["reason"].startswith("not measured live: leakage_value")
 
 
 def test_the_naive_relay_s_report_shows_what_is_wrong_with_it(relay: dict[str, Any]) -> None:
