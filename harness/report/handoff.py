@@ -27,10 +27,16 @@ if TYPE_CHECKING:
 
     from harness.progress import Stages
 
-__all__ = ["PLOT_NAMES", "Handoff", "ShopperLists", "summary_files", "write_page"]
+__all__ = ["EARLY_PLOTS", "PLOT_NAMES", "Handoff", "ShopperLists", "summary_files", "write_page"]
 
 # ``plots.PLOTS``'s names in report order (plots.py imports pandas; a test holds them equal).
 PLOT_NAMES = ("coverage", "latency_cdf", "attempts", "recovery", "heatmap", "rollback", "sales")
+# The plots that read no shopper row (sale, discount, quote) and nothing of the log as a
+# whole (its last instant, its length): drawn from the delivery records' frame alone, the
+# same PNGs as from the whole log's when ``Handoff.records_suffice`` (tests/report/
+# test_pool.py), so a worker can draw them while the whole log is still being built.
+# Not recovery (it ends at the log's last instant) nor rollback (leakage reads discounts).
+EARLY_PLOTS = frozenset({"coverage", "latency_cdf", "attempts", "heatmap"})
 FILES = "@files"  # the pool task that computes the summary and writes the gated files
 
 
@@ -62,6 +68,24 @@ class Handoff(NamedTuple):
         from harness.runner import event_frame
 
         return event_frame(self.records, self.shoppers)
+
+    def records_suffice(self) -> bool:
+        """Whether the delivery records' frame alone (``records_frame``) draws the
+        ``EARLY_PLOTS`` as the whole log does: there are shopper rows to leave out, and
+        every one's endpoint has an inventory record and its channel is in the records,
+        so the endpoint inventory and the channel categories are the whole log's."""
+        if self.shoppers is None or not len(self.shoppers):
+            return False  # nothing to leave out: the whole log is as quick to build
+        listed = {r.endpoint for r in self.records if r.kind == "endpoint"}
+        channels = {r.channel for r in self.records}
+        shoppers = self.shoppers
+        return set(shoppers.endpoint) <= listed and set(shoppers.channel) <= channels  # type: ignore[attr-defined]
+
+    def records_frame(self) -> pd.DataFrame:
+        """The event log of the delivery records alone."""
+        from harness.runner import event_frame
+
+        return event_frame(self.records, None)
 
 
 def summary_files(frame: pd.DataFrame, out: Path, summary_args: Mapping[str, Any]) -> dict:

@@ -34,9 +34,9 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from harness.report.handoff import FILES, Handoff, ShopperLists, summary_files
+from harness.report.handoff import EARLY_PLOTS, FILES, Handoff, ShopperLists, summary_files
 
 __all__ = ["PlotPool"]
 
@@ -98,7 +98,7 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _lead(reader: Any, tasks: Any, results: Any, writer: Any, workers: int, command: int) -> None:
+def _lead(reader: Any, queues: Any, results: Any, writer: Any, workers: int, command: int) -> None:
     """The first worker: warms up once while the simulation runs, reads the frame (or a
     ``Handoff``, built into the frame here, once), then forks the other ``workers - 1``
     from itself, so they start with matplotlib, pandas, the font cache and the frame
@@ -106,6 +106,11 @@ def _lead(reader: Any, tasks: Any, results: Any, writer: Any, workers: int, comm
     and they die with it (``_die_with``); they stay in the command's process group, so a
     signal to the group (a CI job cancelled, ``timeout``) reaches them too. It waits for
     them before it exits.
+
+    ``queues`` is (tasks, early). A handoff sent as ``_Early`` does not wait for the
+    whole log: the others are forked with the delivery records' frame alone (a
+    hundredth of a day's rows) and draw the ``EARLY_PLOTS`` from it while the lead
+    builds the whole log, then does the tasks that need it and any early plot left.
 
     The lead forks after its warm-up has imported pyarrow, whose allocator runs a
     background thread: forking with it is safe because jemalloc and Arrow register
@@ -118,6 +123,7 @@ def _lead(reader: Any, tasks: Any, results: Any, writer: Any, workers: int, comm
     # when the parent closes the frame pipe without sending (a run that failed before
     # its report), and would wait to be killed.
     writer.close()
+    tasks, early = queues
     try:
         _warm()
         # What the warm-up loaded (pandas, matplotlib: a million objects) lives as long as
@@ -125,7 +131,13 @@ def _lead(reader: Any, tasks: Any, results: Any, writer: Any, workers: int, comm
         # built and plotted do not walk it again and again, and the forked workers do not
         # copy its pages by writing the collector's marks into them.
         gc.freeze()
-        frame = _receive(reader)
+        with os.fdopen(os.dup(reader.fileno()), "rb") as stream:
+            payload = pickle.load(stream)
+        reader.close()
+        if isinstance(payload, _Early):
+            first, theirs = payload.handoff.records_frame(), [early]
+        else:
+            first, theirs = _frame(payload), [tasks]
         gc.freeze()
     except BaseException:  # no frame came (the run failed first), or the warm-up failed:
         return  # the caller renders whatever no worker did
@@ -137,7 +149,7 @@ def _lead(reader: Any, tasks: Any, results: Any, writer: Any, workers: int, comm
             code = 1
             try:
                 _die_with(lead)
-                _serve(frame, tasks, results)
+                _serve(first, theirs, results)
                 code = 0
             finally:
                 try:
@@ -147,43 +159,49 @@ def _lead(reader: Any, tasks: Any, results: Any, writer: Any, workers: int, comm
                     os._exit(code)
         children.append(pid)
     try:
-        _serve(frame, tasks, results)
+        if isinstance(payload, _Early):
+            _serve(_frame(payload.handoff), [tasks, early], results)
+        else:
+            _serve(first, [tasks], results)
+    except BaseException:  # the log did not build: the caller does what is left
+        pass
     finally:
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
 
 
-def _receive(reader: Any) -> Any:
-    """The frame from ``reader``; a ``Handoff`` (the simulation's raw output) is built
-    into the same frame here."""
-    with os.fdopen(os.dup(reader.fileno()), "rb") as stream:
-        frame = pickle.load(stream)
-    reader.close()
-    if isinstance(frame, Handoff):
-        frame = frame.frame()
-    return frame
+def _frame(payload: Any) -> Any:
+    """The frame itself, or the one a ``Handoff`` (the simulation's raw output) builds."""
+    return payload.frame() if isinstance(payload, Handoff) else payload
 
 
-def _serve(frame: Any, tasks: Any, results: Any) -> None:
-    """Do tasks on ``frame`` until told to stop."""
+def _serve(frame: Any, queues: list[Any], results: Any) -> None:
+    """Do tasks on ``frame`` from each of ``queues`` in turn until told to stop."""
     from harness.metrics.frame import shared_results
     from harness.report.plots import PLOTS
 
     with shared_results():  # plots of one worker share its inventory and publish targets
-        while (task := tasks.get()) is not None:
-            name, arg = task
-            try:
-                if name == FILES:
-                    out, summary_args = arg
-                    value: Any = summary_files(frame, Path(out), summary_args)
-                else:
-                    written = PLOTS[name](frame, Path(arg))
-                    value = None if written is None else str(written)
-            except BaseException:  # the caller does it again and sees the error itself
-                results.put((name, FAILED, None))
-                continue
-            results.put((name, DONE, value))
+        for tasks in queues:
+            while (task := tasks.get()) is not None:
+                name, arg = task
+                try:
+                    if name == FILES:
+                        out, summary_args = arg
+                        value: Any = summary_files(frame, Path(out), summary_args)
+                    else:
+                        written = PLOTS[name](frame, Path(arg))
+                        value = None if written is None else str(written)
+                except BaseException:  # the caller does it again and sees the error itself
+                    results.put((name, FAILED, None))
+                    continue
+                results.put((name, DONE, value))
+
+
+class _Early(NamedTuple):
+    """A handoff whose ``EARLY_PLOTS`` the other workers draw from the records alone."""
+
+    handoff: Handoff
 
 
 class _Pickled(bytes):
@@ -214,6 +232,7 @@ class PlotPool:
         self._pending: list[tuple[str, Path]] = []
         self._files: tuple[Path, dict[str, Any]] | None = None
         self._tasks: Any = None
+        self._early: Any = None  # plots drawn from the delivery records alone (_Early)
         self._results: Any = None
         self.submitted = False
         self._sender: threading.Thread | None = None
@@ -232,11 +251,11 @@ class PlotPool:
         if not self.parallel or self._procs:
             return self
         ctx = mp.get_context("fork")
-        self._tasks, self._results = ctx.SimpleQueue(), ctx.Queue()
+        self._tasks, self._early, self._results = ctx.SimpleQueue(), ctx.SimpleQueue(), ctx.Queue()
         reader, writer = ctx.Pipe(duplex=False)
+        queues = (self._tasks, self._early)
         lead = ctx.Process(
-            target=_lead,
-            args=(reader, self._tasks, self._results, writer, self.workers, os.getpid()),
+            target=_lead, args=(reader, queues, self._results, writer, self.workers, os.getpid())
         )
         lead.daemon = True  # joined or killed at the command's exit; _die_with otherwise
         lead.start()
@@ -254,16 +273,19 @@ class PlotPool:
         """Hand the frame (or a ``Handoff``) to the lead, which forks the other workers
         with it, and queue one task per plot name; with ``files`` (``summarise``'s keyword
         arguments) first a task that computes the summary and writes the gated files
-        (``results`` yields it as ``FILES``)."""
+        (``results`` yields it as ``FILES``). A handoff whose records alone draw the
+        ``EARLY_PLOTS`` (``Handoff.records_suffice``) queues those apart, for the workers
+        the lead forks before it builds the whole log."""
         self._pending = [(name, Path(out_dir) / f"{name}.png") for name in names]
         self._files = None if files is None else (Path(out_dir), files)
         self.submitted = True
         if not self._procs:
             return
+        early = self.workers > 1 and isinstance(frame, Handoff) and frame.records_suffice()
         if isinstance(frame, Handoff):
             # Pickled whole, then written at once: lists of Python objects have no buffers
             # to stream, and streamed they cost the lead thousands of small reads.
-            frame = _Pickled(pickle.dumps(frame, protocol=5))
+            frame = _Pickled(pickle.dumps(_Early(frame) if early else frame, protocol=5))
         # A frame is streamed, not pickled whole first: a peak day's frame is hundreds of
         # MB, and its Arrow and numpy buffers go through pickle protocol 5 without a copy.
         # In a thread, so the caller computes the figures meanwhile.
@@ -275,9 +297,14 @@ class PlotPool:
         # Dearest first (measured on the library's scenarios), so that two workers finish
         # together rather than one waiting on the last big plot; the rest in given order.
         for name, png in sorted(self._pending, key=lambda p: _COST.get(p[0], 0), reverse=True):
-            self._tasks.put((name, str(png)))
-        for _ in range(self.workers):  # one stop per worker, the lead's forks included
+            (self._early if early and name in EARLY_PLOTS else self._tasks).put((name, str(png)))
+        if early:  # the lead alone does the tasks, then, like the others, the early plots
             self._tasks.put(None)
+            for _ in range(self.workers):
+                self._early.put(None)
+        else:
+            for _ in range(self.workers):  # one stop per worker, the lead's forks included
+                self._tasks.put(None)
 
     def results(
         self, frame: Any, plots: dict[str, Callable[[Any, Path], Path | None]]

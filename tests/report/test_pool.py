@@ -253,3 +253,60 @@ def test_a_log_too_large_to_hand_off_is_built_here_and_streamed(
     assert pooled.events is not None  # built in this process, as before the handoff
     assert list(pooled.files or {}) == list(alone.files or {})
     assert _all_files(tmp_path / "pooled") == _all_files(tmp_path / "alone")
+
+
+# The library's scenarios but erp-brownout's long tail and Black Friday's peak, on 30
+# stores: every kind of fault, rollback and channel mix, in seconds.
+EARLY_CASES = [
+    "batch-vs-event",
+    "erp-brownout-metastable",
+    "erp-quota-retry-storm",
+    "inconsistent-channels",
+    "regional-outage-rollback",
+    "weekend-private-label",
+]
+
+
+@pytest.mark.parametrize("name", EARLY_CASES)
+def test_early_plots_from_the_records_alone_are_the_whole_logs(name: str, tmp_path: Path) -> None:
+    """What lets a worker draw the EARLY_PLOTS before the whole log exists: from the
+    delivery records' frame they are the same PNGs, byte for byte."""
+    from harness.metrics.frame import shared_results
+    from harness.progress import Stages
+    from harness.report.handoff import EARLY_PLOTS, Handoff, ShopperLists
+    from harness.runner import _simulate
+
+    _, records, shoppers = _simulate(
+        load_scenario(name, ["estate.stores=30"]), None, None, Stages.off()
+    )
+    handoff = Handoff(records, ShopperLists(shoppers))
+    assert handoff.records_suffice()
+    whole, alone = handoff.frame(), handoff.records_frame()
+    assert len(alone) < len(whole)  # shopper rows were left out
+    drawn = 0
+    for plot in sorted(EARLY_PLOTS):
+        with shared_results():
+            a = plots.PLOTS[plot](whole, tmp_path / f"{plot}-whole.png")
+        with shared_results():
+            b = plots.PLOTS[plot](alone, tmp_path / f"{plot}-records.png")
+        assert (a is None) == (b is None), plot
+        if a is not None and b is not None:
+            assert a.read_bytes() == b.read_bytes(), plot
+            drawn += 1
+    assert drawn >= 2
+
+
+def test_records_do_not_suffice_for_a_shopper_at_an_unlisted_endpoint() -> None:
+    from types import SimpleNamespace
+
+    from harness.domain.eventlog import Record
+    from harness.report.handoff import Handoff, ShopperLists
+
+    records = [Record(0.0, "endpoint", endpoint="S1", channel="pos", value=5.0)]
+    sale = {"t": [1.0], "kind": ["sale"], "promo": [""], "version": [0], "channel": ["pos"]}
+    sale |= {"region": ["r"], "value": [1.0], "detail": ["b0"]}
+    listed = ShopperLists(SimpleNamespace(**sale, endpoint=["S1"]))
+    unlisted = ShopperLists(SimpleNamespace(**sale, endpoint=["S2"]))
+    assert Handoff(records, listed).records_suffice()
+    assert not Handoff(records, unlisted).records_suffice()
+    assert not Handoff(records, None).records_suffice()
