@@ -26,6 +26,7 @@ from harness.agreement import within as within  # re-exported: the live tests' j
 from harness.faithful import FRACTION, Faithful, Overhead, limits_of
 from harness.metrics import summarise, to_frame
 from harness.runner import validity_starts
+from harness.runtime.live import WINDOW_HOLD
 from harness.saturation import bounds_for, headroom, mark_untrustworthy
 from harness.scenario import Scenario, StepSpec
 from harness.service.auth import DEMO_KEY_FOR_ACTION, DEMO_OPERATOR_KEY
@@ -164,9 +165,17 @@ async def run_live(
     seed: int | None = None,
     progress: Callable[[float, float], None] | None = None,
     estate_shards: int = 0,
+    window_hold: float = WINDOW_HOLD,
 ) -> LiveResult:
+    """``window_hold``: as the calibration says (``window_hold_for``), so a delivery in its
+    modelled service time does not keep others out of the runtime's window."""
     stack = await start_stack(
-        scenario, state=state, seed=seed, speed=speed, estate_shards=estate_shards
+        scenario,
+        state=state,
+        seed=seed,
+        speed=speed,
+        estate_shards=estate_shards,
+        window_hold=window_hold,
     )
     since = time.time()  # the stack serves: what its loops do from here on is the run's
     try:

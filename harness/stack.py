@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.domain.eventlog import Record
 from harness.orchestrator.state import EndpointInfo
-from harness.runtime.live import EndpointDirectory, LiveClock, LiveRuntime
+from harness.runtime.live import WINDOW_HOLD, EndpointDirectory, LiveClock, LiveRuntime
 from harness.runtime.store import BadState, Store
 from harness.runtime.world import World, build_world
 from harness.scenario import Scenario
@@ -343,12 +343,14 @@ async def start_service(
     rate: float = 200.0,
     burst: int = 400,
     poll_seconds: float = 60.0,
+    window_hold: float = WINDOW_HOLD,
     shards: ShardSet | None = None,
     bind: str = HOST,
 ) -> tuple[LiveRuntime, SimServer]:
     """The live runtime over ``store`` (recovering its journal) and the API serving it on
     ``bind``; with ``shards`` it delivers to each endpoint's shard directly, not through
-    the front."""
+    the front. ``window_hold``: wall s a delivery may hold its place in the runtime's
+    window (``harness.runtime.live.window_hold_for``)."""
     polled = frozenset(m.id for m in world.delivery_models if m.ack_via == "poll")
     directory = shards.directory(sim_url, polled) if shards else EndpointDirectory(sim_url, polled)
     runtime = LiveRuntime(
@@ -357,6 +359,7 @@ async def start_service(
         directory,
         clock,
         poll_seconds=poll_seconds,
+        window_hold=window_hold,
     )
     if port:
         _check_port(port, bind)  # before the replay re-sends anything
@@ -389,6 +392,7 @@ async def start_stack(
     rate: float = 200.0,
     burst: int = 400,
     poll_seconds: float = 60.0,
+    window_hold: float = WINDOW_HOLD,
     admin_token: str | None = None,
     estate_shards: int = 0,
     shard_via: Sequence[str] = (),
@@ -430,6 +434,7 @@ async def start_stack(
             rate=rate,
             burst=burst,
             poll_seconds=poll_seconds,
+            window_hold=window_hold,
             shards=shards,
             bind=bind,
         )

@@ -101,6 +101,7 @@ def live(
     from harness.live_run import faithful_summary, run_live, sim_vs_live
     from harness.runner import simulate
     from harness.runtime.live import run as live_loop
+    from harness.runtime.live import window_hold_for
     from harness.saturation import describe as describe_saturation
     from harness.saturation import exit_code
     from harness.scenario import load_scenario
@@ -155,6 +156,7 @@ def live(
                 seed=seed,
                 progress=tick,
                 estate_shards=estate_shards,
+                window_hold=window_hold_for(overhead.at_concurrency),
             )
         )
     result.summary["live"] = faithful_summary(faithful, overhead, speed, asked=asked)

@@ -20,6 +20,7 @@ from harness.live_calibrate import calibrate
 from harness.live_run import instants, run_live, within
 from harness.runner import simulate
 from harness.runtime.live import run as live_loop
+from harness.runtime.live import window_hold_for
 from harness.runtime.world import build_world
 from harness.scenario import StepSpec, load_scenario
 
@@ -34,19 +35,20 @@ def erp_attempts(events: object) -> list[tuple[int, int]]:
 
 def test_a_series_published_at_once_is_limited_by_the_quota_drain_time() -> None:
     """20 publishes at t=8 against a quota of 5/s (a bucket of 5): 15 are throttled and
-    the quota takes 15 / 5 = 3 s to let them through. The 19 steps after the first, at
-    2 ms of wall each, are 38 ms apart; 10% of 3 s is 0.3 s, so 0.3 / 0.038 = 7.89x. The
+    the quota takes 15 / 5 = 3 s to let them through, 1.5 s on average. The 19 steps after
+    the first, at 2 ms of wall each, are 38 ms apart; 10% of 1.5 s is 0.15 s, so
+    0.15 / 0.038 = 3.95x. The
     marketplace's own limit (5/s, burst 10) is not reached: the copies sell online only."""
     world = build_world(load_scenario(str(STORM)))
     spread = [lim for lim in limits_of(world) if lim.kind == "spread"]
-    name = "erp quota (5/s, burst 5) draining 20 steps at t=8"
-    assert spread == [Limit("spread", name, 3.0, 20)]
+    name = "erp quota (5/s, burst 5) draining 20 steps at t=8 (half)"
+    assert spread == [Limit("spread", name, 1.5, 20)]
     got = faithful_speed(spread, Overhead(isolated=0.0, at_concurrency=0.0, step=0.002))
-    assert got.speed == pytest.approx(0.3 / 0.038)
+    assert got.speed == pytest.approx(0.15 / 0.038)
     assert got.cost == pytest.approx(0.038)
     line = got.reason(25)
     assert "--speed 25" in line and "20 steps" in line and "erp quota" in line
-    assert "7.89x" in line and "\n" not in line
+    assert "3.95x" in line and "\n" not in line
     # The other limits are unchanged by it: the smallest speed wins.
     both = faithful_speed(limits_of(world), Overhead(0.0005, 0.001, step=0.002))
     assert both.limit == spread[0]
@@ -63,8 +65,8 @@ def test_fixed_retries_are_limited_by_the_delay_of_a_result_in_a_burst() -> None
     assert got.speed == pytest.approx(5.0)
     assert "p95 from send to result in a burst" in got.reason(25)
     assert "erp fixed retry interval (1 s)" in got.reason(25)
-    # Slower results than steps: the retry interval, not the spread, sets the speed.
-    both = faithful_speed(limits_of(world), Overhead(0.0005, 0.001, burst_delay=0.02, step=0.002))
+    # 1 ms a step (7.9x by the spread): the retry interval sets the speed.
+    both = faithful_speed(limits_of(world), Overhead(0.0005, 0.001, burst_delay=0.02, step=0.001))
     assert both.limit == retry[0]
 
 
@@ -73,7 +75,7 @@ def test_the_library_storm_and_scenarios_whose_steps_fit_the_burst() -> None:
     storm = build_world(load_scenario("erp-quota-retry-storm"))
     # The quota replaces the ERP's own limit (50/s, burst 100) while it is on.
     assert [lim for lim in limits_of(storm) if lim.kind == "spread"] == [
-        Limit("spread", "erp quota (5/s, burst 5) draining 150 steps at t=600", 29.0, 150)
+        Limit("spread", "erp quota (5/s, burst 5) draining 150 steps at t=600 (half)", 14.5, 150)
     ]
     # Five copies never pass a bucket of 5, however far apart they arrive; a quota
     # switched on after the publish is not in force at it (the ERP's own 50/s is).
@@ -140,11 +142,13 @@ def test_the_storm_live_at_its_faithful_speed_agrees_with_virtual_time(tmp_path:
     Before the steps were played at once and the spread counted, the faithful speed was
     some 20x and the live storm had 31-42 ERP attempts there (1.28-1.55 per delivery)."""
     scenario = load_scenario(str(STORM))
-    faithful, _ = live_loop(calibrate(scenario))  # the spread limits it on 2 busy cores
+    faithful, overhead = live_loop(calibrate(scenario))  # as `promoharness live` does
     sim = simulate(scenario)
     assert erp_attempts(sim.events) == [(1, 20), (2, 15), (3, 10), (4, 5)]
     assert sim.summary["retry_storm"]["amplification"] == pytest.approx(1.75)
-    live = live_loop(run_live(scenario, state=tmp_path / "s.db", speed=faithful.speed))
+    hold = window_hold_for(overhead.at_concurrency)
+    played = run_live(scenario, state=tmp_path / "s.db", speed=faithful.speed, window_hold=hold)
+    live = live_loop(played)
     assert live.refused == []
     got = live.summary["retry_storm"]
     assert within(1.75, got["amplification"]), (faithful.speed, erp_attempts(live.events))
