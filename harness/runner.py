@@ -1,7 +1,8 @@
 """One virtual-time run end to end: scenario -> world -> SimPy -> event log -> figures -> report.
 
 Used by ``promoharness run``, by ``sweep`` (one call per grid cell, in worker processes)
-and by the tests. The output folder defaults to ``reports/<scenario>-<UTC timestamp>``.
+and by the tests. The output folder defaults to ``reports/<scenario>-<UTC timestamp>``;
+``harness.report.run_report`` writes it, in this process or through a plot pool.
 
 pandas, the metrics and the runtime are imported where used: ``run`` with a parallel
 ``PlotPool`` never imports pandas itself (``harness.report.handoff``), and a report
@@ -315,18 +316,20 @@ def run_scenario(
     the event log and the summary files too (``harness.report.handoff``): this process
     never imports pandas, and the result's ``events`` is None.
     """
+    from harness.report.run_report import write_run
+
     out_dir = out or default_out_dir(scenario.name)
     if pool is not None and pool.parallel and not pool.submitted:
         stages = stages or Stages.off()
         world, records, shoppers = _simulate(scenario, seed, progress, stages)
         from harness.report.handoff import Handoff, ShopperLists
+        from harness.report.run_report import figures_here, handed_off
 
         handoff = Handoff(records, None if shoppers is None else ShopperLists(shoppers))
         if handoff.rows <= HANDOFF_ROWS:
-            return _handed_off(scenario, world, handoff, out_dir, stages, pool)
-        return _write(
-            scenario, _figures(scenario, world, handoff, out_dir, pool), out_dir, stages, pool
-        )
+            return handed_off(scenario, world, handoff, out_dir, stages, pool)
+        result = figures_here(scenario, world, handoff, out_dir, pool)
+        return write_run(scenario, result, out_dir, stages, pool)
 
     def plot_early(events: pd.DataFrame) -> None:
         if pool is not None:
@@ -336,105 +339,4 @@ def run_scenario(
             pool.submit(events, out_dir, list(PLOTS))
 
     result = simulate(scenario, seed=seed, progress=progress, stages=stages, on_events=plot_early)
-    return _write(scenario, result, out_dir, stages, pool)
-
-
-def _figures(
-    scenario: Scenario, world: World, handoff: Any, out_dir: Path, pool: PlotPool
-) -> RunResult:
-    """``simulate``'s figures for a log too large to hand off: the frame built here."""
-    from harness.metrics import summarise
-    from harness.report.handoff import PLOT_NAMES
-
-    events = event_frame(handoff.records, handoff.shoppers, consume=True)
-    del handoff
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pool.submit(events, out_dir, list(PLOT_NAMES))
-    return RunResult(summarise(events, **summary_args(scenario, world)), events, world)
-
-
-def _write(
-    scenario: Scenario,
-    result: RunResult,
-    out_dir: Path,
-    stages: Stages | None,
-    pool: PlotPool | None,
-) -> RunResult:
-    from harness.report import write_report
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    assert result.events is not None
-    result.files = write_report(
-        out_dir,
-        result.summary,
-        result.events,
-        title=_title(scenario, result.world),
-        description=scenario.description,
-        stages=stages,
-        pool=pool,
-    )
-    result.out_dir = out_dir
-    return result
-
-
-def _handed_off(
-    scenario: Scenario,
-    world: World,
-    handoff: Any,
-    out_dir: Path,
-    stages: Stages,
-    pool: PlotPool,
-) -> RunResult:
-    """The report written by the pool's workers from the raw ``handoff``; this process
-    waits for the summary and the plots, then writes report.html."""
-    from harness.report.handoff import FILES, PLOT_NAMES, write_page
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pool.submit(handoff, out_dir, list(PLOT_NAMES), files=summary_args(scenario, world))
-
-    def plot_functions() -> Any:
-        from harness.report.plots import PLOTS
-
-        return PLOTS
-
-    def frame() -> pd.DataFrame:  # only if a worker failed: then built here
-        return handoff.frame()
-
-    rendered: dict[str, Path | None] = {}
-    summary: dict[str, Any] | None = None
-    with stages.stage("computing figures, writing summary.json, events.parquet, junit.xml"):
-        done = pool.results(frame, _LazyPlots(plot_functions))
-        for name, value in done:
-            if name == FILES:
-                summary = value
-                break
-            rendered[name] = value
-    assert summary is not None
-    files = {name: out_dir / name for name in ("summary.json", "events.parquet", "junit.xml")}
-    with stages.stage("plotting", len(PLOT_NAMES), fmt=_plotted) as tick:
-        tick(len(rendered))
-        for name, value in done:
-            rendered[name] = value
-            tick(len(rendered))
-    title = _title(scenario, world)
-    files.update(write_page(out_dir, summary, rendered, title, scenario.description, (), stages))
-    return RunResult(summary, None, world, out_dir=out_dir, files=files)
-
-
-class _LazyPlots(dict):  # type: ignore[type-arg]
-    """``plots.PLOTS``, imported (with pandas) only when a plot is rendered here."""
-
-    def __init__(self, load: Callable[[], Any]) -> None:
-        super().__init__()
-        self._load = load
-
-    def __missing__(self, name: str) -> Any:
-        return self._load()[name]
-
-
-def _title(scenario: Scenario, world: World) -> str:
-    return f"{scenario.name} — virtual-time run (seed {world.seed})"
-
-
-def _plotted(done: float, total: float) -> str:
-    return f"{done:.0f}/{total:.0f} plots"
+    return write_run(scenario, result, out_dir, stages, pool)
