@@ -131,18 +131,20 @@ def _profile(scenario: str, overrides: list[str]) -> dict[str, Any]:
         (w0, c0), (w1, c1) = marks[-2], marks[-1]
         out[stage] = {"wall_s": w1 - w0, "cpu_s": c1 - c0}
 
-    import harness.cli
-    import harness.runtime.sim
-    import harness.runtime.world  # noqa: F401
+    import harness.cli  # where ``run`` starts
     from harness.report.pool import PlotPool
-    from harness.runner import run_scenario
-    from harness.scenario import load_scenario
 
-    mark("import")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as folder:
-        # As ``run``: the pool forked first, its workers warm up meanwhile.
+        # As ``run`` (harness/cli/runs.py): the pool forked before the scenario's modules
+        # load, so its lead warms up while they import and the run simulates.
         with PlotPool() as pool:
+            import harness.runtime.sim
+            import harness.runtime.world  # noqa: F401
+            from harness.runner import run_scenario
+            from harness.scenario import load_scenario
+
+            mark("import")
             chosen = load_scenario(scenario, overrides)
             stages: Any = _Marks(mark)
             result = run_scenario(chosen, out=Path(folder) / "run", stages=stages, pool=pool)
