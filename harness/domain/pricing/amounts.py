@@ -7,7 +7,7 @@ amount over, a promotion's lines (rules 4-6).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_DOWN, Decimal
 from itertools import compress, repeat
 from operator import mul, sub, truediv
@@ -193,10 +193,10 @@ def _spread_lines(
         # Whole-cent parts must fit under the converted amount: floor the caps to the cent.
         caps = values if rnd is None else [v.quantize(CENT, ROUND_DOWN) for v in values]
         parts = _fill(amount, values if weights is None else weights, caps, rnd is None)
-        ds = map(truediv if conv == 1 else mul, parts, factors)
+        converted: Iterable[Decimal] = map(truediv if conv == 1 else mul, parts, factors)
         if rnd is not None:
-            ds = [d.quantize(CENT, rnd) for d in ds]
-        ds = list(map(min, ds, current))  # a rounded-up part may not pass the line
+            converted = [d.quantize(CENT, rnd) for d in converted]
+        ds = list(map(min, converted, current))  # a rounded-up part may not pass the line
         _consume(map(amounts.__setitem__, idxs, map(sub, current, ds)))
         log.extend(compress(zip(repeat(cp.ref), idxs, ds), ds))
         return

@@ -30,6 +30,17 @@ class _Settled:
         "taxes",
         "total",
     )
+    # Declared for type checkers (and mypyc, which compiles the core only when they pass).
+    amounts: list[Decimal]
+    applied: tuple[str, ...]
+    line_total: Decimal
+    log: list[tuple[tuple[str, int], int, Decimal]]
+    points: Decimal
+    ship: Decimal
+    ship_tax: Decimal
+    tax_total: Decimal
+    taxes: list[Decimal]
+    total: Decimal
 
 
 _Ref = tuple[str, int]  # a promotion's (id, version), as the discount log names it

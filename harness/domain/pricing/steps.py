@@ -46,9 +46,9 @@ def _step_spread(cp: _Promo, st: _State, ctx: _Ctx, rnd: str | None) -> None:
         high = low + CENT
         if (high if r else low) <= min(values):
             log = st.log
-            r = int(r)
+            ones = int(r)  # the first lines get a cent more
             for k, (i, cur) in enumerate(zip(idxs, values, strict=True)):
-                d = high if k < r else low
+                d = high if k < ones else low
                 if d:
                     amounts[i] = cur - d
                     log.append((cp.ref, i, d))
@@ -108,7 +108,9 @@ def _occurrences(units: int, size: int, cap: int | None) -> int:
     return occ if cap is None or occ < cap else cap
 
 
-def _take(idxs: Sequence[int], prices: list[Decimal], qty: list[int], need: int, cheapest: bool):
+def _take(
+    idxs: Sequence[int], prices: Sequence[Decimal], qty: Sequence[int], need: int, cheapest: bool
+) -> list[tuple[int, int, Decimal]]:
     """Take ``need`` units, cheapest (or dearest) first, ties to the earlier line.
 
     Returns (line index, units taken, unit price), in basket line order."""
