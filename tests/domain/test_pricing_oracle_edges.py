@@ -99,7 +99,7 @@ def edge_lists(draw: st.DrawFn) -> list[Promotion]:
     return [draw(edge_promotions(f"E{i}")) for i in range(n)]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(
     basket=edge_baskets(),
     promos=edge_lists(),
