@@ -145,6 +145,16 @@ call). The discount log is kept in the quote's own form, ``((id, version), line,
 so the quote takes it as it is; ``price_basket`` then builds the receipt's models without
 re-validation (what ``model_construct`` does, minus its per-field loop), about a third of
 its cost. Nothing about a basket is cached between calls.
+
+Integer cents inside the engine were built and measured (issue 16) and not kept: exact
+against the oracle, the steps cost 419k -> 337k instructions per bench call, but turning
+the prices and rates into cents and ~60 figures back into the Quote's Decimals cost more
+than that (747k -> 755k in all; 708k, -5 %, with rounding inlined and the log written as
+Decimal). A Decimal operation is ~0.5-2k instructions, an int one ~0.2-1k, and the
+interpreter's share of each step is as large. The engine exact in cents needs a Decimal
+twin anyway (round-once-at-end keeps 34-digit amounts; a rate or percent with more than
+six decimals). What did pay: compiling these modules unchanged with mypyc (the core
+type-checks clean for it) gave 621k instructions and 0.65x the bench's wall time.
 """
 
 from __future__ import annotations
