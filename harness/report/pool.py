@@ -108,8 +108,8 @@ def _lead(reader: Any, queues: Any, results: Any, writer: Any, workers: int, com
     them before it exits.
 
     ``queues`` is (tasks, early). A handoff sent as ``_Early`` does not wait for the
-    whole log: the others are forked with the delivery records' frame alone (a
-    hundredth of a day's rows) and draw the ``EARLY_PLOTS`` from it while the lead
+    whole log: the others are forked with the delivery records' frame alone (the default
+    run's 7k rows of 169k) and draw the ``EARLY_PLOTS`` from it while the lead
     builds the whole log, then does the tasks that need it and any early plot left.
 
     The lead forks after its warm-up has imported pyarrow, whose allocator runs a
