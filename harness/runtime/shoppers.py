@@ -191,7 +191,7 @@ class ShopperTraffic:
         self.columns = Columns()
         self.rng = random.Random(f"{seed}:shoppers")
         self.baskets = make_baskets(catalog, traffic, random.Random(f"{seed}:baskets"))
-        self.pricer = PricePoint(t0, pool=len(self.baskets))
+        self.pricer = PricePoint(t0)
         sellers = [m for m in models if m.channel in SALE_CHANNELS]
         rates = []
         for m in sellers:
@@ -267,7 +267,7 @@ class ShopperTraffic:
         draws of ``arrival_times``, ``Weighted.pick`` and ``randrange`` inlined as
         ``random`` makes them (``expovariate`` is -log(1 - random()) / rate; randrange(n)
         is getrandbits(n.bit_length()) redrawn while >= n), ``curve_multiple`` unrolled
-        with the same arithmetic, and a sale's receipt two list look-ups while its
+        with the same arithmetic, and a sale's receipt a list and a dict look-up while its
         endpoint's promotions and their live windows stay the same."""
         rng = self.rng
         uniform, bits, log, exp = rng.random, rng.getrandbits, math.log, math.exp
@@ -323,7 +323,7 @@ class ShopperTraffic:
                 model, applied, until, row, endpoint, channel, region = at[i]
                 if t >= until or model.applied_key() is not applied:
                     model, applied, until, row, endpoint, channel, region = look(i, t)
-                hit = row[basket_id]
+                hit = row.get(basket_id)
                 if hit is None:
                     hit = price(model, basket_id, baskets[basket_id], t)
                 paid, given = hit

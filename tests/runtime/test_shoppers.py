@@ -114,7 +114,7 @@ def test_a_receipt_is_computed_once_per_basket_and_live_set() -> None:
         world.scenario.duration,
         world.seed,
     )
-    pricer = PricePoint(world.scenario.start, pool=len(traffic.baskets))
+    pricer = PricePoint(world.scenario.start)
     stores = [m for m in world.models.values() if m.channel == "pos"]
     basket = traffic.baskets[5]
     first = pricer.price(stores[0], 5, basket, 10.0)
