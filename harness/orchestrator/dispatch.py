@@ -157,7 +157,7 @@ class Dispatcher:
         i, n = 0, len(queue)
         while i < n:
             d = queue[i]
-            if d.state not in _QUEUED:
+            if d._state not in _QUEUED:  # the slot behind ``state``: read per queued send
                 i += 1  # superseded or sent by another way since: dropped
                 continue
             if paused and (d.promo, channel) in paused:
@@ -225,9 +225,9 @@ class Dispatcher:
             out.stale_result(ev, ep)
             return
         del ch.in_flight[key]
-        current = d.state == "in_flight" and d.attempt == ev.attempt
+        current = d._state == "in_flight" and d.attempt == ev.attempt
         if current:
-            out.delivery_record("result", d, outcome=ev.outcome, value=out.now - d.sent_at)
+            out.delivery_record("result", d, ev.outcome, out.now - d.sent_at)
         else:
             out.delivery_record("stale", d, attempt=ev.attempt, outcome=ev.outcome)
         gate = self._gates.get(ep.id)
@@ -327,7 +327,7 @@ class Dispatcher:
                 self._payload(d.promo, d.version) if d.op == "apply" else None,
             )
         )
-        out.delivery_record("send", d, outcome=d.op)
+        out.delivery_record("send", d, d.op)
         out.touched[d.promo] = None
 
     def _settle(self, d: Delivery, ch: _Channel, ev: DeliveryResult, out: Out) -> None:
@@ -338,7 +338,7 @@ class Dispatcher:
                 ch.budget.record_success()
             if outcome == "ok":
                 d.state = "acked" if d.op == "apply" else "revoked"  # d.done_state, inlined
-                out.delivery_record("ack", d, outcome=d.op)
+                out.delivery_record("ack", d, d.op)
             else:
                 d.state = "awaiting_ack"
                 timer_id = f"ack:{d.delivery_id}:{d.attempt}"

@@ -197,7 +197,6 @@ class Out:
         self,
         kind: str,
         d: Delivery,
-        *,
         outcome: str = "",
         value: float = 0.0,
         attempt: int | None = None,
@@ -205,7 +204,8 @@ class Out:
         """A delivery-level record: who, which version, which attempt, which delivery."""
         # All eleven fields in order, built as a tuple (no keyword handling, no call to
         # ``_make``), and any command stored through its slot as its ``__init__`` would:
-        # this runs several times per delivery on the hot path.
+        # this runs several times per delivery on the hot path, where callers pass the
+        # arguments by position (a keyword costs a fifth of the call).
         ep = d.endpoint
         record = tuple.__new__(
             Record,

@@ -15,9 +15,10 @@ sends dropped, any result or ack about it treated as stale).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from harness.domain.promotion import Promotion
-from harness.domain.scope import SYSTEM_OF_RECORD_CHANNELS, covers
+from harness.domain.scope import SYSTEM_OF_RECORD_CHANNELS, ScopeLike, covers
 from harness.orchestrator.delivery import DeadLetterEntry
 from harness.orchestrator.dispatch import Dispatcher
 from harness.orchestrator.events import TargetScope
@@ -40,6 +41,18 @@ class Targets:
         self._first_delay = {
             ep.channel: dispatch.policy(ep.channel).backoff.base for ep in self._endpoints
         }
+        # Each endpoint as ``covers`` takes it: channel, region and store (None when it has
+        # none), and whether it is the system of record (outside every promotion's scope).
+        self._places = [
+            (
+                ep,
+                ep.channel,
+                ep.region or None,
+                ep.store or None,
+                ep.channel in SYSTEM_OF_RECORD_CHANNELS,
+            )
+            for ep in self._endpoints
+        ]
 
     def add(self, promo: str) -> None:
         self._intents[promo] = {}
@@ -64,7 +77,7 @@ class Targets:
             if current is not None:
                 self._dispatch.withdraw(current, out)
             d = self._new(p.id, ep, "apply", version)
-            out.delivery_record("target", d, outcome="apply")
+            out.delivery_record("target", d, "apply")
             created.append(d)
         self.start(created, out)
         out.touch(p.id)
@@ -78,7 +91,7 @@ class Targets:
                 continue
             self._dispatch.withdraw(current, out)
             d = self._new(p.id, ep, "revoke", current.version + 1)
-            out.delivery_record("target", d, outcome="revoke")
+            out.delivery_record("target", d, "revoke")
             if self._dispatch.ever_sent(p.id, ep.id):
                 created.append(d)
             else:
@@ -137,14 +150,14 @@ class Targets:
         sub-scope alone, which a publish reaches unless it names other channels.
         """
         publish = op == "apply"
+        # Each scope's lists read once, as sets (``covers`` only asks membership and
+        # emptiness), rather than from the pydantic model for each of 600 endpoints.
+        own, sub = _lists(p.scope), _lists(scope)
         out = []
-        for ep in self._endpoints:
-            region, store = ep.region or None, ep.store or None
-            if ep.channel not in SYSTEM_OF_RECORD_CHANNELS and not p.scope.covers(
-                ep.channel, region, store
-            ):
+        for ep, channel, region, store, of_record in self._places:
+            if not of_record and not covers(own, channel, region, store):
                 continue
-            if covers(scope, ep.channel, region, store, publish=publish):
+            if covers(sub, channel, region, store, publish=publish):
                 out.append(ep)
         return out
 
@@ -180,3 +193,15 @@ class Targets:
             touched[d.promo] = None
         for channel in channels:
             self._dispatch.pump(channel, out)
+
+
+class _Lists(NamedTuple):
+    """A scope's three lists as sets: what ``covers`` reads, without the model around."""
+
+    channels: frozenset[str]
+    regions: frozenset[str]
+    stores: frozenset[str]
+
+
+def _lists(scope: ScopeLike) -> _Lists:
+    return _Lists(frozenset(scope.channels), frozenset(scope.regions), frozenset(scope.stores))
