@@ -135,9 +135,10 @@ def _lead(reader: Any, queues: Any, results: Any, writer: Any, workers: int, com
             payload = pickle.load(stream)
         reader.close()
         if isinstance(payload, _Early):
-            first, theirs = payload.handoff.records_frame(), [early]
+            handoff, first, theirs = payload.handoff, payload.handoff.records_frame(), [early]
         else:
-            first, theirs = _frame(payload), [tasks]
+            handoff, first, theirs = None, _frame(payload), [tasks]
+        del payload  # a handoff's lists are garbage once its frame is built: not held
         gc.freeze()
     except BaseException:  # no frame came (the run failed first), or the warm-up failed:
         return  # the caller renders whatever no worker did
@@ -159,10 +160,12 @@ def _lead(reader: Any, queues: Any, results: Any, writer: Any, workers: int, com
                     os._exit(code)
         children.append(pid)
     try:
-        if isinstance(payload, _Early):
-            _serve(_frame(payload.handoff), [tasks, early], results)
+        if handoff is not None:
+            first, handoff = handoff.frame(), None
+            theirs = [tasks, early]  # the tasks that need the whole log, then what is left
         else:
-            _serve(first, [tasks], results)
+            theirs = [tasks]
+        _serve(first, theirs, results)
     except BaseException:  # the log did not build: the caller does what is left
         pass
     finally:
