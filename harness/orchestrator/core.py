@@ -213,7 +213,15 @@ class Orchestrator:
         """
         out = Out(now, records)
         if isinstance(event, DeliveryResult):
-            self._on_result(event, out)
+            # _on_result, inlined: once per attempt, the orchestrator's busiest event.
+            if event.outcome not in _KNOWN_OUTCOMES:
+                # A driver or adapter bug: refuse it before anything changes.
+                raise ValueError(f"outcome: unknown delivery outcome {event.outcome!r}")
+            ep = self._endpoints.get(event.endpoint)
+            if ep is None:
+                out.stale_result(event, None)
+            else:
+                self._dispatch.on_result(event, ep, out)
         elif isinstance(event, Ack):
             self._on_ack(event, out)
         elif isinstance(event, TimerFired):
@@ -367,16 +375,6 @@ class Orchestrator:
         self._targets.start(created, out)
 
     # --- endpoint events --------------------------------------------------------------------
-
-    def _on_result(self, event: DeliveryResult, out: Out) -> None:
-        if event.outcome not in _KNOWN_OUTCOMES:
-            # A driver or adapter bug: refuse it before anything changes.
-            raise ValueError(f"outcome: unknown delivery outcome {event.outcome!r}")
-        ep = self._endpoints.get(event.endpoint)
-        if ep is None:
-            out.stale_result(event, None)
-            return
-        self._dispatch.on_result(event, ep, out)
 
     def ack_refusal(self, event: Ack) -> AckRefusal | None:
         """Why ``handle(event)`` will record the acknowledgement as stale, or None when it

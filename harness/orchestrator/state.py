@@ -29,6 +29,7 @@ from harness.orchestrator.events import Ack, DeliveryResult, TargetScope
 
 __all__ = [
     "DONE_STATES",
+    "TALLY_KEYS",
     "Delivery",
     "DeliveryView",
     "EndpointInfo",
@@ -75,9 +76,7 @@ _STATES = (
 # bucket: a state change on the hot path is then two look-ups and, within a bucket
 # (pending -> in_flight), an identity test instead of two calls and two tuples.
 _BUCKET_KEYS = {(op, b): (op, b) for op in ("apply", "revoke") for b in ("done", "dead", "open")}
-_TALLY_KEYS = {
-    op: {s: _BUCKET_KEYS[(op, bucket(s))] for s in _STATES} for op in ("apply", "revoke")
-}
+TALLY_KEYS = {op: {s: _BUCKET_KEYS[(op, bucket(s))] for s in _STATES} for op in ("apply", "revoke")}
 
 
 @dataclass(slots=True, eq=False)
@@ -113,7 +112,7 @@ class Delivery:
     def state(self, value: str) -> None:
         tally = self.tally
         if tally is not None:
-            keys = _TALLY_KEYS[self.op]
+            keys = TALLY_KEYS[self.op]
             old, new = keys[self._state], keys[value]
             if old is not new:
                 tally[old] -= 1
@@ -122,7 +121,7 @@ class Delivery:
 
     def count_in(self, tally: dict[tuple[str, str], int] | None) -> None:
         """Start (a dict) or stop (None) counting this delivery in a promotion's tally."""
-        key = _TALLY_KEYS[self.op][self._state]
+        key = TALLY_KEYS[self.op][self._state]
         if self.tally is not None:
             self.tally[key] -= 1
         if tally is not None:

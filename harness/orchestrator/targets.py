@@ -22,7 +22,7 @@ from harness.domain.scope import SYSTEM_OF_RECORD_CHANNELS, ScopeLike, covers
 from harness.orchestrator.delivery import DeadLetterEntry
 from harness.orchestrator.dispatch import Dispatcher
 from harness.orchestrator.events import TargetScope
-from harness.orchestrator.state import Delivery, EndpointInfo, Out
+from harness.orchestrator.state import TALLY_KEYS, Delivery, EndpointInfo, Out
 
 __all__ = ["Targets"]
 
@@ -180,7 +180,11 @@ class Targets:
         if previous is not None:
             previous.count_in(None)
         intents[ep.id] = d
-        d.count_in(self._tallies[promo])
+        # d.count_in(tally), inlined for a new delivery (counted nowhere yet): one per
+        # endpoint per publish.
+        tally = d.tally = self._tallies[promo]
+        key = TALLY_KEYS[op][d._state]
+        tally[key] = tally.get(key, 0) + 1
         return d
 
     def start(self, created: list[Delivery], out: Out) -> None:

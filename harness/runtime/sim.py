@@ -391,19 +391,28 @@ class SimRuntime:
         assert plan is not None
         cmd = a.cmd
         # DeliveryResult.answering(cmd, ...), built here without the extra call: per delivery.
-        self.feed(
-            DeliveryResult(
-                cmd.delivery_id,
-                cmd.endpoint,
-                cmd.promo,
-                cmd.version,
-                cmd.op,
-                cmd.attempt,
-                plan.outcome,
-                plan.status,
-                plan.retry_after,
-            )
+        result = DeliveryResult(
+            cmd.delivery_id,
+            cmd.endpoint,
+            cmd.promo,
+            cmd.version,
+            cmd.op,
+            cmd.attempt,
+            plan.outcome,
+            plan.status,
+            plan.retry_after,
         )
+        if not self._direct:
+            self.feed(result)
+            return
+        # feed(result), inlined: the orchestrator refuses only operator steps, so there is
+        # no refusal to record here, and most results lead to no command or one send.
+        commands = self.orchestrator.handle(result, self.env._now, self.records)
+        if commands:
+            if len(commands) == 1 and type(commands[0]) is SendDelivery:
+                self._send(commands[0])
+            else:
+                self.execute(commands)
 
     def _timed_out(self, a: _Attempt) -> None:
         self.feed(DeliveryResult.answering(a.cmd, "timeout", 0, None))
