@@ -155,6 +155,7 @@ class DeliveryView:
 
 
 _new = object.__new__
+_new_tuple = tuple.__new__  # one global read, not a type attribute look-up, per record
 _set_record = WriteRecord.__dict__["record"].__set__  # the slot's descriptor
 
 
@@ -206,7 +207,7 @@ class Out:
         # this runs several times per delivery on the hot path, where callers pass the
         # arguments by position (a keyword costs a fifth of the call).
         ep = d.endpoint
-        record = tuple.__new__(
+        record = _new_tuple(
             Record,
             (
                 self.now,
