@@ -79,6 +79,10 @@ class Stack:
         return self.sim.url
 
     async def stop(self) -> None:
+        if self.sim.sim is not None:
+            # The estate hears of the stop first: a webhook it sends to the orchestrator's
+            # API, stopped next, then fails quietly instead of warning of a dead orchestrator.
+            self.sim.sim.release()
         await self.api.stop()
         await self.runtime.close()
         await self.sim.stop()

@@ -346,7 +346,9 @@ class SimState:
             self.webhooks_sent += 1
             return
         self.webhooks_failed += 1
-        if self.webhooks_failed == 1:  # once: a dead orchestrator must not flood the log
+        # Once: a dead orchestrator must not flood the log; and not at all once the stack
+        # stops (the orchestrator's API stops first, so a late webhook finds it gone).
+        if self.webhooks_failed == 1 and not self.stopping.is_set():
             log.warning("webhook failed: %s", why)
 
     # --- ERP validation and marketplace polls (through the endpoint's front door) ---------

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -404,6 +405,35 @@ async def test_lost_reply_applies_and_a_hang_does_not_block_shutdown(tmp_path: P
         r = await waiting
         assert r.status_code == 503
     assert world.models["loyalty"].active() == {}
+
+
+@run_async
+async def test_shutdown_ends_queued_and_serving_deliveries_without_error_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A live run ends with deliveries still queued for a store's capacity or in their
+    modelled service: stopping must not wait out uvicorn's 10 s graceful timeout and then
+    log a traceback per request (hundreds of lines at the end of a live run)."""
+    slow = {**FAST, "latency": {"kind": "fixed", "mean": 1000.0}, "capacity": 1}
+    world = build_world(load_scenario(scenario_file(tmp_path, pos=slow)))
+    server = await run_sim_server(create_sim_app(world, speed=SPEED))
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        pending = [
+            asyncio.create_task(client.post("/stores/S0001/promotions", json=delivery(pid=p)))
+            for p in ("P1", "P2", "P3")
+        ]
+        await asyncio.sleep(0.2)
+        row = next(e for e in (await client.get("/admin/endpoints")).json() if e["id"] == "S0001")
+        assert (row["in_flight"], row["queued"]) == (1, 2)
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            began = time.monotonic()
+            await server.stop()
+            took = time.monotonic() - began
+        await asyncio.gather(*pending, return_exceptions=True)
+    assert took < 8.0  # a hang guard only: left to uvicorn it is 10 s and a cancel
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
 
 
 def test_price_checks_follow_what_is_applied_and_checkouts_write_sales(tmp_path) -> None:  # type: ignore[no-untyped-def]
