@@ -237,3 +237,21 @@ def test_a_real_live_run_leaves_its_shopper_slos_out_of_the_exit_code(
     suite = ET.fromstring((out / "junit.xml").read_text(encoding="utf-8"))
     assert (suite.get("failures"), suite.get("skipped")) == ("0", "2")
     assert "SLOs not measured <b>2</b>" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_measured_figure_that_never_happened_reads_never(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A figure that is None because it never happened (T95 never reached) fails its SLO;
+    the terminal says "never", not Python's None."""
+    acked = {
+        "name": "acked fast",
+        "metric": "propagation.overall.acked_t95",
+        "op": "<",
+        "threshold": 9,
+    }
+    summary = _summary("sim", [acked])  # ROWS have no acknowledgement: acked T95 never came
+    assert summary["slos"][0]["value"] is None
+    _print_verdicts(summary)
+    row = next(line for line in capsys.readouterr().out.splitlines() if "acked fast" in line)
+    assert "never" in row and "None" not in row and "FAIL" in row

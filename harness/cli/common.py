@@ -175,7 +175,9 @@ def _print_verdicts(summary: dict[str, Any]) -> None:
             table.add_row(
                 Text(str(slo["name"])),
                 Text(str(slo["metric"])),
-                Text("—" if gone else str(slo["value"])),
+                # A measured figure that is None never happened (never recovered, never
+                # reached its 95 %): say so rather than print Python's None.
+                Text("—" if gone else "never" if slo["value"] is None else str(slo["value"])),
                 Text(f"{slo['op']} {slo['threshold']}"),
                 verdict,
             )
