@@ -76,7 +76,7 @@ class _Attempt:
     a time (each hop follows the last), so one object serves all of them.
     """
 
-    __slots__ = ("callbacks", "cmd", "holds_slot", "link", "plan", "sent")
+    __slots__ = ("callbacks", "cmd", "followers", "holds_slot", "link", "plan", "sent")
 
     # What ``Environment.step`` reads of a processed event besides its callbacks: it
     # succeeded (a Timeout always does), so there is no failure to raise.
@@ -91,6 +91,9 @@ class _Attempt:
         # Whether it sits in its endpoint Resource's user list. A flag, not a reference to
         # itself: a self-reference would make every attempt cyclic garbage.
         self.holds_slot = False
+        # Attempts arriving at the same instant right after it, riding on its queue entry
+        # (see SimRuntime._send): (event id, attempt), in order; None when there are none.
+        self.followers: list[tuple[int, _Attempt]] | None = None
 
 
 class SimRuntime:
@@ -131,6 +134,10 @@ class SimRuntime:
         self._hop_served = (self._served,)
         self._hop_replied = (self._replied,)
         self._hop_timed_out = (self._timed_out,)
+        # The arrival last put on the queue, its time and the event id of its last rider.
+        self._lead: _Attempt | None = None
+        self._lead_at = -1.0
+        self._lead_eid = -1
         self._timers: dict[str, object] = {}
         self._polled: dict[tuple[str, str], tuple[int, str]] = {}
         self.shoppers: ShopperTraffic | None = None
@@ -335,9 +342,47 @@ class SimRuntime:
         # attempt as the event (``Environment.schedule``, inlined). Every delay is a
         # latency or a max(0, ...), never negative, as ``Timeout`` requires.
         a.callbacks = self._hop_arrive
-        heappush(env._queue, (now + link.delay, NORMAL, next(env._eid), a))
+        at = now + link.delay
+        eid = next(env._eid)
+        if eid == self._lead_eid + 1 and at == self._lead_at and at > now:
+            # A fan-out: this arrival is due at the instant of the last one put on the
+            # queue, and nothing took an event id in between, so it would be popped right
+            # after it. It rides on that entry instead of a heap push and pop of its own;
+            # _arrive takes the riders in order, as the queue would have.
+            lead = self._lead
+            assert lead is not None
+            if lead.followers is None:
+                lead.followers = [(eid, a)]
+            else:
+                lead.followers.append((eid, a))
+            self._lead_eid = eid
+            return
+        heappush(env._queue, (at, NORMAL, eid, a))
+        self._lead, self._lead_at, self._lead_eid = a, at, eid
 
     def _arrive(self, a: _Attempt) -> None:
+        followers = a.followers
+        if followers is None:
+            self._arrive_one(a)
+            return
+        a.followers = None
+        self._arrive_one(a)
+        # The riders, each where the queue would have popped it: next, unless something
+        # scheduled meanwhile sorts first (an URGENT event at this instant, a run's stop).
+        # Then the rest go back on the queue behind the first of them, under its id.
+        env = self.env
+        queue = env._queue
+        now = env._now
+        for i, (eid, b) in enumerate(followers):
+            if queue and queue[0] < (now, NORMAL, eid):
+                rest = followers[i + 1 :]
+                b.followers = rest or None
+                heappush(queue, (now, NORMAL, eid, b))
+                return
+            b.callbacks = None  # as the run loop leaves a processed event
+            self._arrive_one(b)
+
+    def _arrive_one(self, a: _Attempt) -> None:
         env = self.env
         now = env._now
         cmd = a.cmd
