@@ -48,8 +48,10 @@ Two costs, each against the durations it competes with:
   wave's spread only moves passes between neighbouring waves, not out of the storm.
 
 * ``burst_delay`` — the p95 from a send decision to its result inside the burst, less
-  the modelled round trip — against each channel's *fixed retry interval* (``backoff:
-  fixed``: no jitter, the whole backlog retries in lock-step). Each result of a lock-step
+  the modelled round trip — against each channel's *lock-step retry interval* (a backoff
+  with no jitter, so the whole backlog retries in lock-step: ``fixed``, its interval;
+  ``exponential``, its first and shortest wait; ``none``, the round trip itself,
+  ``lockstep_interval``). Each result of a lock-step
   wave lands that much later than modelled, and its next attempt is due a fixed interval
   after it lands: every cycle of a storm is stretched by it, and a delivery makes that
   many fewer attempts while it waits (erp-quota-retry-storm at 4.3x: attempts 1.112 s
@@ -155,7 +157,7 @@ def faithful_speed(
 
 def limits_of(world: object) -> list[Limit]:
     """The smallest mean round trip (service latency plus the link's delay both ways) per
-    endpoint profile, the delivery timeout and any fixed retry interval per channel of a
+    endpoint profile, the delivery timeout and any lock-step retry interval per channel of a
     scenario's world (``harness.runtime.world.World``), smallest first per kind, and the
     drain time of the tightest rate limit the scenario's largest instant of steps
     overruns (``spread_of``)."""
@@ -163,7 +165,8 @@ def limits_of(world: object) -> list[Limit]:
 
     latencies: dict[str, float] = {}
     timeouts: dict[str, float] = {}
-    fixed: dict[str, float] = {}  # channel -> its fixed retry interval (lock-step retries)
+    fixed: dict[str, float] = {}  # channel -> its first lock-step retry interval
+    kinds: dict[str, str] = {}  # channel -> its backoff kind (the limit's name says it)
     policies = world.policies  # type: ignore[attr-defined]
     default = world.default_policy  # type: ignore[attr-defined]
     for model in world.delivery_models:  # type: ignore[attr-defined]
@@ -172,8 +175,10 @@ def limits_of(world: object) -> list[Limit]:
         latencies[profile.name] = min(latencies.get(profile.name, math.inf), mean)
         policy = policies.get(model.channel, default)
         timeouts[model.channel] = policy.timeout
-        if policy.backoff.kind == "fixed":
-            fixed[model.channel] = policy.backoff.base
+        interval = lockstep_interval(policy.backoff, mean)
+        if interval is not None:
+            kinds[model.channel] = policy.backoff.kind
+            fixed[model.channel] = min(fixed.get(model.channel, math.inf), interval)
     out = [
         Limit("latency", f"{name} round trip (mean)", s)
         for name, s in sorted(latencies.items(), key=lambda kv: kv[1])
@@ -183,11 +188,28 @@ def limits_of(world: object) -> list[Limit]:
         for channel, s in sorted(timeouts.items(), key=lambda kv: kv[1])
     ]
     out += [
-        Limit("retry", f"{channel} fixed retry interval", s)
+        Limit("retry", f"{channel} {kinds[channel]} retry interval", s)
         for channel, s in sorted(fixed.items(), key=lambda kv: kv[1])
     ]
     spread = spread_of(world)
     return out if spread is None else [*out, spread]
+
+
+def lockstep_interval(backoff: object, round_trip: float) -> float | None:
+    """The shortest wait between two attempts of a backoff with no jitter — every delivery
+    of a failed wave waits the same, so the backlog retries in lock-step — or None for a
+    jittered one. ``none`` retries as soon as the reply is in: its cycle is the round trip
+    (``round_trip``, scenario s); ``fixed`` waits ``min(cap, base)``; ``exponential`` at
+    least ``min(cap, 2 * base)`` (its first retry: ``DeliveryPolicy``'s formula)."""
+    kind = backoff.kind  # type: ignore[attr-defined]
+    base, cap = backoff.base, backoff.cap  # type: ignore[attr-defined]
+    if kind == "none":
+        return round_trip
+    if kind == "fixed":
+        return float(min(cap, base))
+    if kind == "exponential":
+        return float(min(cap, 2 * base))
+    return None
 
 
 # Steps that send deliveries: what reaches a rate-limited endpoint at their instant.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,33 @@ def test_a_delivery_in_its_modelled_service_does_not_keep_others_out_of_the_wind
             arrivals = sends + 0.02
         assert len(arrivals) == 200
         assert bool((arrivals < first_change).all()) is expected, (hold, arrivals.max())
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("fixed", 1.0),  # base 1, cap 1 (the scenario's)
+        ("exponential", 1.0),  # min(cap 1, 2 x base 1): its first and shortest wait
+        ("none", None),  # straight back: the ERP's round trip (checked below)
+        ("full_jitter", "no limit"),
+        ("decorrelated_jitter", "no limit"),
+    ],
+)
+def test_every_backoff_without_jitter_is_a_lock_step_retry_limit(kind: str, expected: Any) -> None:
+    """A backoff with no jitter retries the whole failed wave at once, whatever its
+    formula: each kind without jitter must bound the faithful speed, not only ``fixed``
+    (a review found ``exponential`` and ``none`` storms vouched for at any speed)."""
+    world = build_world(
+        load_scenario("erp-quota-retry-storm", [f"policies.erp.backoff.kind={kind}"])
+    )
+    retry = [lim for lim in limits_of(world) if lim.kind == "retry"]
+    if expected == "no limit":
+        assert retry == []
+        return
+    assert [lim.name for lim in retry] == [f"erp {kind} retry interval"]
+    if expected is None:  # the round trip: the ERP's mean latency and the link both ways
+        latency = [lim for lim in limits_of(world) if lim.kind == "latency"]
+        erp = next(lim for lim in latency if lim.name.startswith(world.models["erp"].profile.name))
+        assert retry[0].seconds == pytest.approx(erp.seconds)
+    else:
+        assert retry[0].seconds == expected
