@@ -80,9 +80,11 @@ class Stack:
 
     async def stop(self) -> None:
         if self.sim.sim is not None:
-            # The estate hears of the stop first: a webhook it sends to the orchestrator's
-            # API, stopped next, then fails quietly instead of warning of a dead orchestrator.
-            self.sim.sim.release()
+            # The estate hears of the stop first, so a webhook it sends to the orchestrator's
+            # API, stopped next, fails quietly instead of warning of a dead orchestrator. Not
+            # release(): hung deliveries answered 503 now would be journalled (and retried)
+            # by an orchestrator that is still running, after the run's end.
+            self.sim.sim.webhooks_quiet = True
         await self.api.stop()
         await self.runtime.close()
         await self.sim.stop()

@@ -145,6 +145,7 @@ class SimState:
         self.records: list[Record] = []
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopping = asyncio.Event()
+        self.webhooks_quiet = False  # the stack is stopping: a failed webhook is no news
         self.session: aiohttp.ClientSession | None = None
         self.webhooks_sent = 0
         self.webhooks_failed = 0
@@ -157,6 +158,7 @@ class SimState:
 
     async def start(self) -> None:
         self.stopping.clear()  # an app may be served again after a shutdown
+        self.webhooks_quiet = False
         if not self.clock.pinned:
             self.clock.t0 = time.monotonic()
         if self.callbacks and self.session is None:
@@ -348,7 +350,7 @@ class SimState:
         self.webhooks_failed += 1
         # Once: a dead orchestrator must not flood the log; and not at all once the stack
         # stops (the orchestrator's API stops first, so a late webhook finds it gone).
-        if self.webhooks_failed == 1 and not self.stopping.is_set():
+        if self.webhooks_failed == 1 and not (self.webhooks_quiet or self.stopping.is_set()):
             log.warning("webhook failed: %s", why)
 
     # --- ERP validation and marketplace polls (through the endpoint's front door) ---------
