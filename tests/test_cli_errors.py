@@ -111,6 +111,16 @@ def test_a_huge_seed_option_is_refused(no_simulation: None) -> None:
     assert_one_line_error(run_cli("run", str(TINY), "-q", "--seed", str(2**70)), "--seed")
 
 
+@pytest.mark.parametrize("command", ["live", "serve", "estate"])
+@pytest.mark.parametrize("speed", ["inf", "1e9"])
+def test_a_speed_beyond_any_clock_is_refused_before_starting(command: str, speed: str) -> None:
+    """`live --speed inf --force` ran the whole scenario, then died on a traceback writing
+    inf into summary.json (found in review): it is bad input, refused at once."""
+    extra = ["--force"] if command == "live" else []
+    line = assert_one_line_error(run_cli(command, str(TINY), "--speed", speed, *extra), "--speed")
+    assert "10000" in line
+
+
 def test_usage_errors_are_one_line_too() -> None:
     assert_one_line_error(run_cli("run", "--no-such-option"), "--no-such-option")
     assert_one_line_error(run_cli("no-such-command"), "no-such-command")

@@ -101,6 +101,9 @@ SetOption = Annotated[
 ]
 # Seeds are 64-bit (harness.scenario.MAX_SEED); a longer number is a typo, not a seed.
 SEED_LIMIT = 2**63 - 1
+# The fastest --speed a command takes: a day of scenario in under nine seconds. Above it
+# (inf above all) no clock is meaningful, and inf reached the report as non-JSON.
+MAX_SPEED = 10_000.0
 
 
 def check_seed(seed: int | None, option: str = "--seed") -> None:

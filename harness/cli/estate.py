@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from harness.cli.common import ScenarioArg, SetOption, app, check_seed, console
+from harness.cli.common import MAX_SPEED, ScenarioArg, SetOption, app, check_seed, console
 from harness.inputs import InputError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def estate(
     scenario: ScenarioArg = None,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on --bind.")] = 8701,
     speed: Annotated[
-        float, typer.Option(min=0.001, help="Scenario seconds per wall second.")
+        float, typer.Option(min=0.001, max=MAX_SPEED, help="Scenario seconds per wall second.")
     ] = 1.0,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
     overrides: SetOption = None,

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli.common import (
+    MAX_SPEED,
     ScenarioArg,
     SetOption,
     _print_verdicts,
@@ -47,6 +48,7 @@ def live(
         float | None,
         typer.Option(
             min=0.001,
+            max=MAX_SPEED,
             show_default=False,
             help="Compress the scenario K times (wall clock). Default: the faithful speed "
             "calibrated on this machine; with --sut, 1 (real time).",

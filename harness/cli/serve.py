@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from harness.cli.common import ScenarioArg, SetOption, _run_dir, app, console
+from harness.cli.common import MAX_SPEED, ScenarioArg, SetOption, _run_dir, app, console
 from harness.cli.estate import BindOption, ShardViaOption
 from harness.cli.live import EstateShardsOption
 from harness.inputs import InputError
@@ -32,6 +32,7 @@ def serve(
         float,
         typer.Option(
             min=0.001,
+            max=MAX_SPEED,
             help="Scenario seconds per second (1: real time, for a stack you drive by hand; "
             "`live` calibrates its faithful speed).",
         ),
