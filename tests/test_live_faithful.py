@@ -9,6 +9,7 @@ import pytest
 from cli_driver import assert_one_line_error, run_cli
 
 import harness.live_run
+from harness.agreement import agreement
 from harness.live_calibrate import calibrate
 from harness.live_run import run_live, within
 from harness.metrics.slo import resolve
@@ -64,7 +65,10 @@ def test_reduced_default_scenario_live_at_its_faithful_speed_agrees_with_virtual
         assert within(a, b), f"{metric}: sim {a} vs live {b} at {speed:.3g}x"
     verdicts = [(r.get("promo"), r.get("verdict")) for r in sim["rollbacks"]]
     assert verdicts == [(r.get("promo"), r.get("verdict")) for r in live["rollbacks"]]
-    assert live["passed"] == sim["passed"]
+    # The verdict on the SLOs both runs measure (a shopper figure, such as funding, is not
+    # measured live: nobody buys), as the sim-vs-live table judges it.
+    passed = next(r for r in agreement(sim, live)["figures"] if r["figure"] == "passed")
+    assert passed["status"] == "within tolerance", passed
 
 
 @pytest.mark.parametrize(
