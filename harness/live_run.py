@@ -230,9 +230,11 @@ def sim_vs_live(
     sim: dict[str, Any], live: dict[str, Any], tolerance: float = TOLERANCE
 ) -> pd.DataFrame:
     """Each headline figure from the virtual-time run beside the live one, with the ratio
-    and whether it is within ``tolerance``: "yes", "NO", "not measured live" (a shopper
-    figure: the live run has no shoppers, ``harness.agreement``) or "—" when a run lacks
-    it. The rows of ``agreement(sim, live, tolerance)``, as the report's table."""
+    and whether it is within ``tolerance``: "yes", "NO", "NO (reported only)" (a figure
+    the faithful speed does not vouch for, such as a fan-out's T50: out, but not held
+    against agreement, ``harness.agreement.claimed``), "not measured live" (a shopper
+    figure: the live run has no shoppers) or "—" when a run lacks it. The rows of
+    ``agreement(sim, live, tolerance)``, as the report's table."""
     column = f"within {tolerance:.0%}"
     marks = {WITHIN: "yes", OUT: "NO", NOT_MEASURED_LIVE: NOT_MEASURED_LIVE}
     rows = [
@@ -241,7 +243,9 @@ def sim_vs_live(
             "sim": _shown(r["sim"]),
             "live": _shown(r["live"]),  # null when not measured live: the last column says
             "live/sim": _shown(r["live_over_sim"]),
-            column: marks.get(r["status"], "—"),
+            column: "NO (reported only)"
+            if r["status"] == OUT and not r["claimed"]
+            else marks.get(r["status"], "—"),
         }
         for r in agreement(sim, live, tolerance)["figures"]
     ]

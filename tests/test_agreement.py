@@ -65,7 +65,7 @@ def _rows(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_shopper_figures_are_not_measured_live_and_do_not_break_agreement() -> None:
     body = agreement(SIM, LIVE)
     rows = _rows(body)
-    assert [r["figure"] for r in body["figures"]] == list(HEADLINE_FIGURES)
+    assert [r["figure"] for r in body["figures"]] == [*HEADLINE_FIGURES, "rollbacks.0.verdict"]
     # The virtual run's value is shown; the live one (a 0 nobody bought, or null) is not.
     for figure, sim in (("leakage_value", 20000.0), ("price_consistency.mismatch_rate", 0.25)):
         assert rows[figure] == {
@@ -74,6 +74,7 @@ def test_shopper_figures_are_not_measured_live_and_do_not_break_agreement() -> N
             "live": None,
             "live_over_sim": None,
             "status": NOT_MEASURED_LIVE,
+            "claimed": False,
         }
     assert body["not_measured_live"] == ["leakage_value", "price_consistency.mismatch_rate"]
     # 110 against 100 is within 20 %; every other figure is equal in both.
@@ -145,3 +146,32 @@ def test_which_record_a_figure_needs(metric: str, record: str | None) -> None:
     assert unmeasured({"mode": "live"}, metric) is (record is not None)
     assert unmeasured({"mode": "sim"}, metric) is False
     assert unmeasured({"mode": "load"}, metric) is (record == "quote")
+
+
+def test_agreement_is_judged_on_the_claimed_figures_and_each_rollback_verdict() -> None:
+    """A fan-out's T50 is reported, not claimed (the faithful speed does not cover how
+    long the stack takes to send a whole fan-out): out of tolerance alone it leaves the
+    run agreeing, marked "NO (reported only)". A rollback verdict is claimed, row by row:
+    a live rollback that fails where the virtual one passes is disagreement."""
+    live = copy.deepcopy(LIVE)
+    live["propagation"]["overall"]["t50"] = 60.0  # 6x the virtual 10 s
+    body = agreement(SIM, live)
+    rows = _rows(body)
+    assert rows["propagation.overall.t50"]["status"] == "out of tolerance"
+    assert rows["propagation.overall.t50"]["claimed"] is False
+    assert body["out_of_tolerance"] == ["propagation.overall.t50"]
+    assert body["agrees"] is True
+    marks = dict(zip(*(sim_vs_live(SIM, live)[c] for c in ("figure", "within 20%")), strict=True))
+    assert marks["propagation.overall.t50"] == "NO (reported only)"
+    assert marks["rollbacks.0.verdict"] == "yes"
+
+    live["rollbacks"][0]["verdict"] = "fail"  # the POS rollback left stale prices live
+    body = agreement(SIM, live)
+    verdict = _rows(body)["rollbacks.0.verdict"]
+    assert (verdict["sim"], verdict["live"], verdict["status"]) == (
+        "pass",
+        "fail",
+        "out of tolerance",
+    )
+    assert verdict["claimed"] is True
+    assert body["agrees"] is False

@@ -234,6 +234,10 @@ def test_a_real_live_run_leaves_its_shopper_slos_out_of_the_exit_code(
     # A busy machine may saturate the harness (exit 4 whatever 'passed' says); else 0.
     assert outcome.code == (4 if summary["harness"]["saturated"] else 0), outcome.stderr
     assert "2 of 3 SLOs not measured" in outcome.stdout
+    # The sim-vs-live table says what agreement is judged on, and whether it holds.
+    caption = " ".join(outcome.stdout.split())
+    assert "agreement is judged on T95, T99, acked T95, amplification" in caption
+    assert ("they agree" in caption) == summary["sim_vs_live"]["agrees"]
     suite = ET.fromstring((out / "junit.xml").read_text(encoding="utf-8"))
     assert (suite.get("failures"), suite.get("skipped")) == ("0", "2")
     assert "SLOs not measured <b>2</b>" in (out / "report.html").read_text(encoding="utf-8")

@@ -178,7 +178,16 @@ def live(
     write_live_report(out_dir, result, title, chosen.description, tables)
     for line in result.refused:
         err.print(f"[yellow]refused:[/yellow] {line}", highlight=False)
-    table = Table(title="sim vs live")
+    verdict = result.summary["sim_vs_live"]
+    table = Table(
+        title="sim vs live",
+        caption=(
+            "agreement is judged on T95, T99, acked T95, amplification, dead letters and "
+            "the rollback and SLO verdicts: "
+            + ("they agree" if verdict["agrees"] else "they DO NOT agree")
+            + "; the other figures are reported"
+        ),
+    )
     for column in comparison.columns:
         table.add_column(str(column), overflow="fold")  # a long figure name whole
     for row in comparison.itertuples(index=False):

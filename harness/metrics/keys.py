@@ -409,7 +409,11 @@ KEYS: tuple[Key, ...] = (
     ),
     # `promoharness live` only: the sim-vs-live table (harness/agreement.py):
     _k("sim_vs_live.tolerance", "share (0-1)", "live only: a live figure within it agrees"),
-    _k("sim_vs_live.figures[].figure", "path", "live only: a headline figure"),
+    _k(
+        "sim_vs_live.figures[].figure",
+        "path",
+        "live only: a headline figure, or a rollback's verdict (rollbacks.N.verdict)",
+    ),
     _k("sim_vs_live.figures[].sim", "as the figure", "live only: its virtual-time value"),
     _k(
         "sim_vs_live.figures[].live",
@@ -428,12 +432,22 @@ KEYS: tuple[Key, ...] = (
         "text",
         "live only: SLOs on figures not measured live, left out of the 'passed' row",
     ),
-    _k("sim_vs_live.out_of_tolerance[]", "path", "live only: the figures out of tolerance"),
+    _k(
+        "sim_vs_live.out_of_tolerance[]",
+        "path",
+        "live only: the figures out of tolerance, claimed or not",
+    ),
     _k("sim_vs_live.not_measured_live[]", "path", "live only: the figures not measured live"),
+    _k(
+        "sim_vs_live.figures[].claimed",
+        "boolean",
+        "live only: a figure agreement is judged on (T95, T99, acked T95, amplification, "
+        "dead letters, rollback and SLO verdicts); the others are reported",
+    ),
     _k(
         "sim_vs_live.agrees",
         "boolean",
-        "live only: every figure compared is within tolerance",
+        "live only: every claimed figure compared is within tolerance",
     ),
     # `promoharness load` only (harness/load/run.py, harness/load/figures.py):
     _k("load.campaign", "text", "load only: the campaign's name"),
