@@ -6,6 +6,7 @@ staging test uses), so the speeds here are hand-derived, whatever the machine.""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +26,11 @@ COST = 0.001  # wall s per delivery, alone: 10 % of 0.1267 s / 1 ms = 12.67x (un
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
-    """Calibration twins that measure ``COST``; a run that records its speed and stops."""
+def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, list[Any]]:
+    """Calibration twins that measure ``COST``; a run that records its speed and stops.
+    In a folder of its own: a run without --out makes its reports/ folder where it runs
+    (it left empty ones in the repository's reports/)."""
+    monkeypatch.chdir(tmp_path)
     seen: dict[str, list[Any]] = {"twins": [], "played": []}
 
     async def measure(*_args: object, speed: float, **_kwargs: object) -> Overhead:
