@@ -41,6 +41,7 @@ from pathlib import Path
 
 import aiohttp
 
+from harness.domain.promotion import Promotion
 from harness.faithful import Faithful, Overhead, faithful_speed, limits_of
 from harness.runtime.live import DEFAULT_NETWORK_DELAY, NETWORK_DELAY
 from harness.runtime.store import Store
@@ -90,28 +91,16 @@ def quiet_twin(scenario: Scenario, cap: int = CAP) -> Scenario:
             "scope": template.scope.model_copy(update={"channels": list(_CHANNELS)}),
         }
     )
-    single = [
-        template.model_copy(
-            update={
-                "id": f"CAL-ONE-{i}",
-                "scope": template.scope.model_copy(
-                    update={"channels": ["pos"], "stores": [f"S{i + 1:04d}"]}
-                ),
-            }
+
+    def at_one_store(promo_id: str, store: int) -> Promotion:
+        """The template, at one POS store only (store 0 is S0001)."""
+        scope = template.scope.model_copy(
+            update={"channels": ["pos"], "stores": [f"S{store + 1:04d}"]}
         )
-        for i in range(min(ISOLATED, stores))
-    ]
-    steps = [
-        template.model_copy(
-            update={
-                "id": f"CAL-STEP-{i}",
-                "scope": template.scope.model_copy(
-                    update={"channels": ["pos"], "stores": [f"S{i % stores + 1:04d}"]}
-                ),
-            }
-        )
-        for i in range(STEPS)
-    ]
+        return template.model_copy(update={"id": promo_id, "scope": scope})
+
+    single = [at_one_store(f"CAL-ONE-{i}", i) for i in range(min(ISOLATED, stores))]
+    steps = [at_one_store(f"CAL-STEP-{i}", i % stores) for i in range(STEPS)]
     promos = [*single, *steps, wide]
     return base.model_copy(
         update={

@@ -149,6 +149,20 @@ def fresh_folder(out: Path) -> Iterator[Path]:
 NOT_MEASURED = "not measured"  # an SLO's status with no verdict (harness.agreement)
 
 
+async def until_interrupted() -> None:
+    """Wait for Ctrl-C or SIGTERM inside the running loop (a served stack or estate runs
+    until then), then say so."""
+    import asyncio
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    console.print("stopping…")
+
+
 def _print_verdicts(summary: dict[str, Any]) -> None:
     prop = summary["propagation"]["overall"]
     storm = summary["retry_storm"]

@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from harness.cli.common import MAX_SPEED, ScenarioArg, SetOption, app, check_seed, console
+from harness.cli.common import (
+    MAX_SPEED,
+    ScenarioArg,
+    SetOption,
+    app,
+    check_seed,
+    console,
+    until_interrupted,
+)
 from harness.inputs import InputError
 
 if TYPE_CHECKING:
@@ -92,7 +100,6 @@ def estate(
     """
     import asyncio
     import secrets
-    import signal
 
     from harness.runtime.world import build_world
     from harness.scenario import load_scenario
@@ -130,14 +137,9 @@ def estate(
         if schedule:
             state.spawn(app_.state.faults.play(schedule))
         print_banner(world, server.url, token, speed, callbacks, len(schedule))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
-            await stop.wait()
+            await until_interrupted()
         finally:
-            console.print("stopping…")
             await server.stop()
 
     from harness.runtime.live import full_collections_deferred
@@ -160,7 +162,6 @@ def _serve_shards(
     """``estate --estate-shards N``: N shard processes (through ``via``), their front on
     ``bind``:``port``."""
     import asyncio
-    import signal
     import time
 
     import aiohttp
@@ -198,12 +199,7 @@ def _serve_shards(
                 len(rate_faults(world)),
                 shards=shards.describe(),
             )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-            console.print("stopping…")
+            await until_interrupted()
         finally:
             await server.stop()
 

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from harness.cli.common import MAX_SPEED, ScenarioArg, SetOption, _run_dir, app, console
+from harness.cli.common import (
+    MAX_SPEED,
+    ScenarioArg,
+    SetOption,
+    _run_dir,
+    app,
+    console,
+    until_interrupted,
+)
 from harness.cli.estate import BindOption, ShardViaOption
 from harness.cli.live import EstateShardsOption
 from harness.inputs import InputError
@@ -63,7 +71,6 @@ def serve(
     (with --admin-token) serves them to other machines: README "Load on several machines".
     """
     import asyncio
-    import signal
 
     from harness.runtime.live import LiveClock
     from harness.runtime.world import build_world
@@ -178,12 +185,7 @@ def serve(
                 table.add_row(key, who.role + (f" ({who.channel})" if who.channel else ""))
             console.print(table)
         console.print("Ctrl-C to stop.")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        console.print("stopping…")
+        await until_interrupted()
         for server in reversed(servers):
             await server.stop()
         if shards is not None:
